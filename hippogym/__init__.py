@@ -1,0 +1,64 @@
+"""hippogym: a learnable episodic memory that replaces the RL replay buffer.
+
+Public names are imported lazily, so ``import hippogym`` is cheap and optional integrations
+(Gymnasium wrappers, Stable-Baselines3, Minari, the Hub, FAISS) load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Episode": "hippogym.episode",
+    "DualEncoder": "hippogym.encoders.dual",
+    "TransitionFeaturizer": "hippogym.encoders.features",
+    "MLPBackbone": "hippogym.encoders.backbones",
+    "CNNBackbone": "hippogym.encoders.backbones",
+    "SequenceBackbone": "hippogym.encoders.backbones",
+    "MemoryStore": "hippogym.memory.store",
+    "FIFOEviction": "hippogym.memory.eviction",
+    "UtilityEviction": "hippogym.memory.eviction",
+    "TorchIndex": "hippogym.memory.index",
+    "FaissIndex": "hippogym.memory.index",
+    "Consolidator": "hippogym.consolidation.consolidator",
+    "memory_quality": "hippogym.consolidation.quality",
+    "HippocampalReplayBuffer": "hippogym.replay.buffer",
+    "ReplayBatch": "hippogym.replay.batch",
+    "SampleMode": "hippogym.replay.batch",
+    "RampSchedule": "hippogym.replay.schedules",
+    "ConstantSchedule": "hippogym.replay.schedules",
+    "TerminalSegmenter": "hippogym.segmentation",
+    "FixedWindowSegmenter": "hippogym.segmentation",
+    "RewardEventSegmenter": "hippogym.segmentation",
+    "Segmenter": "hippogym.segmentation",
+    "RecordEpisodes": "hippogym.wrappers",
+    "RecordEpisodesVector": "hippogym.wrappers",
+    "RecallObservation": "hippogym.wrappers",
+    "register_envs": "hippogym.envs",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hippogym' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hippogym.consolidation.consolidator import Consolidator
+    from hippogym.encoders.dual import DualEncoder
+    from hippogym.episode import Episode
+    from hippogym.memory.store import MemoryStore
+    from hippogym.replay.buffer import HippocampalReplayBuffer

@@ -1,0 +1,271 @@
+"""Consolidation ("sleep"): reward-aware contrastive training of the encoder, then a key refresh.
+
+Each step draws anchor transitions uniformly from memory. The positive of an anchor is a transition
+of the same unit a few steps away (a *temporal* positive), embedded by the momentum key encoder.
+Logits are the cosine similarities between online anchor embeddings and key-encoded positives of
+the whole batch, divided by ``temperature``. The target of each row mixes two distributions:
+
+* the temporal target: its own positive (classic InfoNCE), weight ``1 - reward_weight``;
+* the reward target: all positives in the batch, weighted by how close their unit's return is to the
+  anchor's (``exp(-|r_i - r_j| / bandwidth)`` on return ranks, or on standardised raw returns),
+  weight ``reward_weight``.
+
+So ``reward_weight`` 0 clusters by time (what happened together), 1 by outcome (what paid off the
+same), and the default 0.5 does both. After the steps the key encoder has moved (EMA), so stored keys
+are refreshed: all of them (``refresh="full"``, vectorised) or a rolling share per call
+(``refresh="rolling"``), which bounds staleness to ``ceil(1 / refresh_fraction)`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hippogym.consolidation.quality import memory_quality
+from hippogym.encoders.dual import DualEncoder
+from hippogym.encoders.features import TransitionFeaturizer
+from hippogym.errors import EmptyMemoryError, ValidationError, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hippogym.memory.store import MemoryStore
+
+__all__ = ["Consolidator", "reward_targets"]
+
+logger = logging.getLogger(__name__)
+
+
+def reward_targets(returns: Tensor, mode: str = "rank", bandwidth: float | None = None) -> Tensor:
+    """Row-stochastic matrix of reward-based positives for a batch.
+
+    Args:
+        returns: ``[B]`` unit returns of the anchors.
+        mode: ``"rank"`` (average ranks in [0, 1], robust to scale and outliers) or ``"raw"``
+            (standardised returns).
+        bandwidth: Kernel width (default 0.1 for ranks, 0.5 for raw).
+
+    Returns:
+        ``[B, B]`` with rows summing to 1.
+    """
+    r = returns.double()
+    b = r.shape[0]
+    if mode == "rank":
+        less = (r.unsqueeze(0) < r.unsqueeze(1)).sum(1).double()
+        equal = (r.unsqueeze(0) == r.unsqueeze(1)).sum(1).double()
+        z = (less + 0.5 * (equal - 1)) / max(b - 1, 1)
+        h = 0.1 if bandwidth is None else bandwidth
+    elif mode == "raw":
+        z = (r - r.mean()) / r.std().clamp_min(1e-8) if b > 1 else r * 0
+        h = 0.5 if bandwidth is None else bandwidth
+    else:
+        raise ValidationError("reward_mode", "'rank' or 'raw'", repr(mode))
+    kernel = torch.exp(-(z.unsqueeze(0) - z.unsqueeze(1)).abs() / h)
+    return (kernel / kernel.sum(1, keepdim=True)).float()
+
+
+class Consolidator:
+    """Trains a :class:`~hippogym.DualEncoder` on the memory's contents.
+
+    Args:
+        encoder: The encoder to train (its online part; the key part follows by momentum).
+        temperature: InfoNCE temperature (0.07; lower = sharper, try 0.05 for sparse rewards).
+        reward_weight: Mix of reward-based vs temporal positives in [0, 1] (0.5).
+        lr: Adam learning rate.
+        reward_mode: ``"rank"`` or ``"raw"`` reward weighting.
+        reward_bandwidth: Kernel width of the reward targets.
+        temporal_window: Max distance (steps) of a temporal positive.
+        refresh: ``"full"``, ``"rolling"`` or ``"none"``.
+        refresh_fraction: Share of units re-encoded per call with ``"rolling"``.
+        seed: Seed of the consolidator's generator.
+    """
+
+    def __init__(
+        self,
+        encoder: DualEncoder,
+        temperature: float = 0.07,
+        reward_weight: float = 0.5,
+        lr: float = 3e-4,
+        reward_mode: str = "rank",
+        reward_bandwidth: float | None = None,
+        temporal_window: int = 4,
+        refresh: str = "full",
+        refresh_fraction: float = 0.25,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(encoder, DualEncoder):
+            raise ValidationError("encoder", "a hippogym.DualEncoder", describe(encoder))
+        if not temperature > 0:
+            raise ValidationError("temperature", "a float > 0", repr(temperature))
+        if not 0.0 <= reward_weight <= 1.0:
+            raise ValidationError("reward_weight", "a float in [0, 1]", repr(reward_weight))
+        if reward_mode not in ("rank", "raw"):
+            raise ValidationError("reward_mode", "'rank' or 'raw'", repr(reward_mode))
+        if refresh not in ("full", "rolling", "none"):
+            raise ValidationError("refresh", "'full', 'rolling' or 'none'", repr(refresh))
+        if not 0.0 < refresh_fraction <= 1.0:
+            raise ValidationError("refresh_fraction", "a float in (0, 1]", repr(refresh_fraction))
+        self.encoder = encoder
+        self.temperature, self.reward_weight, self.lr = float(temperature), float(reward_weight), float(lr)
+        self.reward_mode, self.reward_bandwidth = reward_mode, reward_bandwidth
+        self.temporal_window, self.refresh = int(temporal_window), refresh
+        self.refresh_fraction = float(refresh_fraction)
+        self.optimizer = torch.optim.Adam(encoder.online.parameters(), lr=self.lr)
+        self.generator = torch.Generator().manual_seed(torch.seed() if seed is None else int(seed))
+        self.steps_done = 0
+        self._cursor = 0
+
+    # ------------------------------------------------------------------ training
+    def _positives(self, store: "MemoryStore", rows: Tensor) -> Tensor:
+        slots = store.row_slot[rows]
+        start, length = store.unit_start[slots], store.unit_length[slots]
+        w = self.temporal_window
+        delta = torch.randint(1, w + 1, rows.shape, generator=self.generator)
+        sign = torch.randint(0, 2, rows.shape, generator=self.generator) * 2 - 1
+        offset = (rows - start + sign * delta).clamp(min=0)
+        offset = torch.minimum(offset, length - 1)
+        return start + offset
+
+    def loss(self, store: "MemoryStore", featurizer: TransitionFeaturizer, batch_size: int) -> dict[str, Tensor]:
+        """One batch of the consolidation objective (with gradient on the online encoder)."""
+        rows = store.sample_rows(batch_size, generator=self.generator)
+        pos = self._positives(store, rows)
+        anchors = self.encoder.encode_queries(store.features(rows, featurizer))
+        keys = self.encoder.encode_keys(store.features(pos, featurizer))
+        log_p = F.log_softmax(anchors @ keys.T / self.temperature, dim=1)
+        temporal = -log_p.diagonal().mean()
+        targets = reward_targets(store.unit_return[store.row_slot[rows]], self.reward_mode, self.reward_bandwidth)
+        reward = -(targets * log_p).sum(1).mean()
+        total = (1.0 - self.reward_weight) * temporal + self.reward_weight * reward
+        return {"loss": total, "temporal_loss": temporal.detach(), "reward_loss": reward.detach()}
+
+    def consolidate(
+        self,
+        store: "MemoryStore",
+        featurizer: TransitionFeaturizer,
+        steps: int = 50,
+        batch_size: int = 64,
+        report_quality: bool = False,
+    ) -> dict[str, Any]:
+        """Run ``steps`` training steps, then refresh keys.
+
+        Returns:
+            Metrics: ``loss``, ``temporal_loss``, ``reward_loss`` (means over the steps),
+            ``loss_first``/``loss_last``, ``steps``, ``steps_per_s`` (training only),
+            ``refresh_s`` and ``refresh_share`` (share of the call spent re-encoding keys),
+            ``keys_refreshed``; with ``report_quality`` the figures of
+            :func:`~hippogym.consolidation.quality.memory_quality` after the call, and the same
+            figures before it prefixed ``before_``.
+
+        Raises:
+            EmptyMemoryError: The memory holds fewer than 2 transitions.
+        """
+        if store.num_transitions < 2:
+            raise EmptyMemoryError("Consolidation needs at least 2 stored transitions: add episodes first.")
+        if not isinstance(steps, int) or steps < 0:
+            raise ValidationError("steps", "an int >= 0", describe(steps))
+        if not isinstance(batch_size, int) or batch_size < 2:
+            raise ValidationError("batch_size", "an int >= 2", describe(batch_size))
+        metrics: dict[str, Any] = {}
+        if report_quality:
+            before = memory_quality(store, int(self.encoder.version))
+            metrics.update({f"before_{k}": v for k, v in before.items()})
+        t0 = time.perf_counter()
+        self.encoder.train(True)
+        sums = {"loss": 0.0, "temporal_loss": 0.0, "reward_loss": 0.0}
+        first = last = math.nan
+        for i in range(steps):
+            parts = self.loss(store, featurizer, batch_size)
+            self.optimizer.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            self.optimizer.step()
+            self.encoder.momentum_update()
+            value = float(parts["loss"].detach())
+            first = value if i == 0 else first
+            last = value
+            for key in sums:
+                sums[key] += float(parts[key].detach())
+        self.encoder.train(False)
+        self.steps_done += steps
+        t1 = time.perf_counter()
+        refreshed = self.refresh_keys(store, featurizer)
+        t2 = time.perf_counter()
+        metrics.update({k: v / max(steps, 1) for k, v in sums.items()})
+        metrics.update(
+            steps=steps, loss_first=first, loss_last=last,
+            steps_per_s=steps / (t1 - t0) if t1 > t0 else math.inf,
+            refresh_s=t2 - t1, refresh_share=(t2 - t1) / max(t2 - t0, 1e-12), keys_refreshed=refreshed,
+        )
+        if report_quality:
+            metrics.update(memory_quality(store, int(self.encoder.version)))
+        logger.info("consolidated %d steps: loss %.4f -> %.4f", steps, first, last)
+        return metrics
+
+    @torch.no_grad()
+    def refresh_keys(self, store: "MemoryStore", featurizer: TransitionFeaturizer, chunk: int = 16384) -> int:
+        """Re-encode stored keys with the current key encoder (all, or a rolling share).
+
+        Returns:
+            Number of transitions re-encoded.
+        """
+        if self.refresh == "none" or store.num_units == 0:
+            return 0
+        slots = store.live_slots()
+        if self.refresh == "rolling":
+            n = max(1, math.ceil(self.refresh_fraction * slots.numel()))
+            pick = (torch.arange(n) + self._cursor) % slots.numel()
+            self._cursor = int((self._cursor + n) % slots.numel())
+            slots = slots[pick]
+        rows, _ = store.rows_of(slots)
+        version = int(self.encoder.version)
+        for part in rows.split(chunk):
+            store.keys[part] = self.encoder.encode_keys(store.features(part, featurizer)).to(store.keys.dtype)
+            store.key_version[part] = version
+        if self.refresh == "full":
+            store.refresh_geometry()
+        else:
+            store._update_geometry(slots)
+            store.index.rebuild(store)
+        return int(rows.numel())
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict[str, Any]:
+        """JSON description of the hyperparameters."""
+        return {
+            "temperature": self.temperature, "reward_weight": self.reward_weight, "lr": self.lr,
+            "reward_mode": self.reward_mode, "reward_bandwidth": self.reward_bandwidth,
+            "temporal_window": self.temporal_window, "refresh": self.refresh,
+            "refresh_fraction": self.refresh_fraction,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer moments, step count, cursor and generator state (tensors and scalars)."""
+        opt = self.optimizer.state_dict()
+        state: dict[str, Any] = {"steps_done": self.steps_done, "cursor": self._cursor, "generator": self.generator.get_state()}
+        for pid, pstate in opt["state"].items():
+            for name, value in pstate.items():
+                state[f"optimizer.{pid}.{name}"] = torch.as_tensor(value)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (optimizer moments included, so training resumes exactly)."""
+        self.steps_done = int(state["steps_done"])
+        self._cursor = int(state["cursor"])
+        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        opt = self.optimizer.state_dict()
+        per_param: dict[int, dict[str, Tensor]] = {}
+        for key, value in state.items():
+            if key.startswith("optimizer."):
+                _, pid, name = key.split(".", 2)
+                per_param.setdefault(int(pid), {})[name] = torch.as_tensor(value).clone()
+        opt["state"] = per_param
+        self.optimizer.load_state_dict(opt)
+
+    @classmethod
+    def from_config(cls, encoder: DualEncoder, config: Mapping[str, Any]) -> "Consolidator":
+        """Rebuild from :meth:`config`."""
+        return cls(encoder, **dict(config))

@@ -1,0 +1,175 @@
+"""Backbones: the networks inside :class:`~hippogym.DualEncoder`.
+
+Every backbone maps flat inputs ``[B, input_dim]`` to unnormalised embeddings ``[B, embed_dim]``
+and ends with a linear layer, so after L2 normalisation embeddings can point anywhere on the sphere
+(a ReLU right before the normalisation would confine them to the positive orthant). Each backbone
+reports a JSON ``config()`` so a saved memory can rebuild it without pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hippogym.errors import ValidationError
+
+__all__ = ["MLPBackbone", "CNNBackbone", "SequenceBackbone", "build_backbone", "BACKBONES"]
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.LayerNorm(sizes[i + 1]))
+            layers.append(nn.GELU(approximate="tanh"))
+    return nn.Sequential(*layers)
+
+
+def _run_mlp(net: nn.Sequential, x: Tensor) -> Tensor:
+    """Functional forward of :func:`_mlp`'s layers: skips per-module dispatch, which dominates
+    the cost of embedding one query (a replay-buffer hot path)."""
+    layers = list(net)
+    for i in range(0, len(layers), 3):
+        lin = layers[i]
+        x = F.linear(x, lin.weight, lin.bias)
+        if i + 1 < len(layers):
+            norm = layers[i + 1]
+            x = F.gelu(F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps), approximate="tanh")
+    return x
+
+
+class MLPBackbone(nn.Module):
+    """The default backbone for vector observations: Linear-LayerNorm-GELU blocks, linear head.
+
+    Args:
+        input_dim: Input width.
+        embed_dim: Output width.
+        hidden: Hidden layer widths.
+    """
+
+    def __init__(self, input_dim: int, embed_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        self.input_dim, self.embed_dim, self.hidden = int(input_dim), int(embed_dim), tuple(int(h) for h in hidden)
+        self.net = _mlp([self.input_dim, *self.hidden, self.embed_dim])
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        return _run_mlp(self.net, x)
+
+    def config(self) -> dict[str, Any]:
+        """JSON description."""
+        return {"type": "mlp", "input_dim": self.input_dim, "embed_dim": self.embed_dim, "hidden": list(self.hidden)}
+
+
+class CNNBackbone(nn.Module):
+    """A small convolutional backbone for image observations.
+
+    The flat input holds the image (``C*H*W`` scalars in channel-first order, starting at
+    ``image_offset``) plus any other features; the image goes through the convolutions, the rest is
+    concatenated before the head.
+
+    Args:
+        input_dim: Total flat input width.
+        embed_dim: Output width.
+        image_shape: ``(C, H, W)`` of the image part.
+        image_offset: Where the image part starts in the flat input.
+        channels: Convolution channels.
+        hidden: Width of the hidden layer of the head.
+        channels_last: The flat image is stored ``(H, W, C)`` (Gymnasium's usual layout).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        embed_dim: int,
+        image_shape: Sequence[int],
+        image_offset: int = 0,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 256,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if len(image_shape) != 3:
+            raise ValidationError("image_shape", "(C, H, W)", repr(tuple(image_shape)))
+        self.input_dim, self.embed_dim = int(input_dim), int(embed_dim)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.image_offset, self.channels_last = int(image_offset), bool(channels_last)
+        self.channels, self.hidden = tuple(int(c) for c in channels), int(hidden)
+        c, h, w = self.image_shape
+        self.image_size = c * h * w
+        if self.image_offset + self.image_size > self.input_dim:
+            raise ValidationError("image_shape", f"to fit in input_dim={input_dim} from offset {image_offset}", repr(self.image_shape))
+        convs: list[nn.Module] = []
+        prev = c
+        for ch in self.channels:
+            convs += [nn.Conv2d(prev, ch, 3, stride=2, padding=1), nn.GELU()]
+            prev = ch
+        convs += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.conv = nn.Sequential(*convs)
+        extra = self.input_dim - self.image_size
+        self.head = _mlp([prev + extra, self.hidden, self.embed_dim])
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        lo, hi = self.image_offset, self.image_offset + self.image_size
+        img = x[:, lo:hi]
+        c, h, w = self.image_shape
+        img = img.reshape(-1, h, w, c).permute(0, 3, 1, 2) if self.channels_last else img.reshape(-1, c, h, w)
+        rest = torch.cat([x[:, :lo], x[:, hi:]], dim=1)
+        return self.head(torch.cat([self.conv(img), rest], dim=1))
+
+    def config(self) -> dict[str, Any]:
+        """JSON description."""
+        return {
+            "type": "cnn", "input_dim": self.input_dim, "embed_dim": self.embed_dim,
+            "image_shape": list(self.image_shape), "image_offset": self.image_offset,
+            "channels": list(self.channels), "hidden": self.hidden, "channels_last": self.channels_last,
+        }
+
+
+class SequenceBackbone(nn.Module):
+    """A GRU over a context window of steps (use with ``TransitionFeaturizer(context=n)``).
+
+    Args:
+        input_dim: Flat input width, ``context * step_dim``.
+        embed_dim: Output width.
+        context: Steps in the window.
+        hidden: GRU hidden size.
+    """
+
+    def __init__(self, input_dim: int, embed_dim: int, context: int, hidden: int = 128) -> None:
+        super().__init__()
+        if context < 1 or input_dim % context:
+            raise ValidationError("context", f"a divisor of input_dim={input_dim}", repr(context))
+        self.input_dim, self.embed_dim, self.context, self.hidden = int(input_dim), int(embed_dim), int(context), int(hidden)
+        self.step_dim = self.input_dim // self.context
+        self.inp = nn.Linear(self.step_dim, self.hidden)
+        self.gru = nn.GRU(self.hidden, self.hidden, batch_first=True)
+        self.head = nn.Linear(self.hidden, self.embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        seq = torch.nn.functional.gelu(self.inp(x.reshape(x.shape[0], self.context, self.step_dim)))
+        _, last = self.gru(seq)
+        return self.head(last[-1])
+
+    def config(self) -> dict[str, Any]:
+        """JSON description."""
+        return {"type": "sequence", "input_dim": self.input_dim, "embed_dim": self.embed_dim, "context": self.context, "hidden": self.hidden}
+
+
+BACKBONES: dict[str, type[nn.Module]] = {"mlp": MLPBackbone, "cnn": CNNBackbone, "sequence": SequenceBackbone}
+
+
+def build_backbone(config: Mapping[str, Any]) -> nn.Module:
+    """Build a backbone from its JSON ``config()``.
+
+    Raises:
+        ValidationError: Unknown backbone type.
+    """
+    kind = config.get("type")
+    if kind not in BACKBONES:
+        raise ValidationError("backbone type", f"one of {sorted(BACKBONES)}", repr(kind))
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    return BACKBONES[kind](**kwargs)

@@ -1,0 +1,119 @@
+"""The dual encoder: an online (query) network trained by gradient and a momentum key network."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hippogym.encoders.backbones import MLPBackbone, build_backbone
+from hippogym.errors import DimensionMismatchError, ValidationError, describe
+
+__all__ = ["DualEncoder"]
+
+
+class DualEncoder(nn.Module):
+    """Online encoder plus a slowly moving key encoder (an exponential moving average of it).
+
+    The key encoder produces the keys stored in memory and embeds retrieval queries, so queries and
+    keys always live in the same space; it is never trained by gradient and always runs in eval
+    mode, so the same input gives the same key. The online encoder is what consolidation trains.
+
+    Args:
+        input_dim: Width of the flat encoder input (``obs_dim + action_dim + 1``).
+        embed_dim: Width of the embeddings (L2-normalised).
+        momentum: EMA coefficient of the key encoder (``0.995``: higher = more stable keys).
+        backbone: ``"mlp"`` (default), a backbone config dict (see
+            :func:`~hippogym.encoders.backbones.build_backbone`), or an ``nn.Module`` mapping
+            ``[B, input_dim]`` to ``[B, embed_dim]`` that has a ``config()`` method.
+        hidden: Hidden widths of the default MLP.
+
+    Example:
+        >>> enc = DualEncoder(input_dim=6, embed_dim=16)
+        >>> keys = enc.encode_keys(torch.randn(5, 6))
+        >>> keys.shape, bool(torch.allclose(keys.norm(dim=1), torch.ones(5)))
+        (torch.Size([5, 16]), True)
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        embed_dim: int = 128,
+        momentum: float = 0.995,
+        backbone: str | Mapping[str, Any] | nn.Module = "mlp",
+        hidden: Sequence[int] = (256, 256),
+    ) -> None:
+        super().__init__()
+        if not isinstance(input_dim, int) or input_dim < 1:
+            raise ValidationError("input_dim", "an int >= 1", describe(input_dim))
+        if not isinstance(embed_dim, int) or embed_dim < 2:
+            raise ValidationError("embed_dim", "an int >= 2", describe(embed_dim))
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValidationError("momentum", "a float in [0, 1]", repr(momentum))
+        if isinstance(backbone, nn.Module):
+            online = backbone
+        elif backbone == "mlp":
+            online = MLPBackbone(input_dim, embed_dim, hidden)
+        elif isinstance(backbone, Mapping):
+            online = build_backbone({**backbone, "input_dim": input_dim, "embed_dim": embed_dim})
+        else:
+            raise ValidationError("backbone", "'mlp', a backbone config dict or an nn.Module", describe(backbone))
+        self.input_dim, self.embed_dim, self.momentum = int(input_dim), int(embed_dim), float(momentum)
+        self.online = online
+        self.key = copy.deepcopy(online)
+        self.key.requires_grad_(False)
+        self.key.eval()
+        # Number of momentum updates so far: stamps keys so staleness can be measured.
+        self.register_buffer("version", torch.zeros((), dtype=torch.int64))
+
+    def train(self, mode: bool = True) -> "DualEncoder":
+        """Switch the online encoder's mode; the key encoder always stays in eval mode."""
+        self.online.train(mode)
+        self.key.eval()
+        self.training = mode
+        return self
+
+    def _check(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.input_dim:
+            raise DimensionMismatchError("encoder input", f"shape [B, {self.input_dim}]", describe(x))
+        return x
+
+    def encode_queries(self, x: Tensor) -> Tensor:
+        """Online embeddings (with gradient), L2-normalised ``[B, embed_dim]``."""
+        return F.normalize(self.online(self._check(x)), dim=1)
+
+    @torch.no_grad()
+    def encode_keys(self, x: Tensor, batch_size: int = 8192) -> Tensor:
+        """Key-encoder embeddings (no gradient, deterministic), L2-normalised ``[B, embed_dim]``."""
+        self._check(x)
+        if x.shape[0] <= batch_size:
+            return F.normalize(self.key(x), dim=1)
+        return torch.cat([F.normalize(self.key(chunk), dim=1) for chunk in x.split(batch_size)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Same as :meth:`encode_queries`."""
+        return self.encode_queries(x)
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """Move the key encoder towards the online encoder: ``k = m * k + (1 - m) * q``."""
+        k_params = list(self.key.parameters())
+        q_params = list(self.online.parameters())
+        torch._foreach_mul_(k_params, self.momentum)
+        torch._foreach_add_(k_params, q_params, alpha=1.0 - self.momentum)
+        for kb, qb in zip(self.key.buffers(), self.online.buffers()):
+            kb.copy_(qb)
+        self.version += 1
+
+    def config(self) -> dict[str, Any]:
+        """JSON description (for manifests and :meth:`from_config`)."""
+        backbone = self.online.config() if hasattr(self.online, "config") else {"type": type(self.online).__name__}
+        return {"input_dim": self.input_dim, "embed_dim": self.embed_dim, "momentum": self.momentum, "backbone": backbone}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "DualEncoder":
+        """Rebuild an (untrained) encoder from :meth:`config`; then load its ``state_dict``."""
+        return cls(int(config["input_dim"]), int(config["embed_dim"]), float(config["momentum"]), backbone=dict(config["backbone"]))

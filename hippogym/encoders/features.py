@@ -1,0 +1,251 @@
+"""Turn transitions into the flat float vectors the encoder reads.
+
+The encoder input for one step is ``[flattened observation, action features, reward]``
+(``input_dim = obs_dim + action_dim + 1``), the layout the README's quickstart builds by hand.
+
+Retrieval asks "have I been in a situation like this?". When the agent queries the memory it has not
+chosen its action yet, so by default the action slot is **zero for keys and queries alike**
+(``key_action=False``): a query built from a stored observation and its reward then equals that
+transition's key exactly, which makes retrieval of its own unit at rank 1 a guarantee rather than a
+hope. ``key_action=True`` keys on actions too (useful for searching offline data by behaviour), at
+the price that state-only queries become approximate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from hippogym.episode import Observation
+from hippogym.errors import DimensionMismatchError, ValidationError, describe
+
+__all__ = ["FieldSpec", "ObservationLayout", "TransitionFeaturizer"]
+
+#: Name used for the single field of a non-dict observation.
+PLAIN = "obs"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Shape and dtype of one observation field (per step, without the time axis)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+    @property
+    def flat_dim(self) -> int:
+        """Number of scalars per step."""
+        n = 1
+        for s in self.shape:
+            n *= int(s)
+        return n
+
+    @property
+    def is_image(self) -> bool:
+        """``uint8`` fields with at least two axes are treated as images (scaled by 1/255)."""
+        return self.dtype == torch.uint8 and len(self.shape) >= 2
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for manifests."""
+        return {"name": self.name, "shape": list(self.shape), "dtype": str(self.dtype).replace("torch.", "")}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "FieldSpec":
+        """Inverse of :meth:`to_json`."""
+        return cls(str(data["name"]), tuple(int(s) for s in data["shape"]), getattr(torch, str(data["dtype"])))
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """The structure of observations: one field, or several (Dict spaces), in sorted key order."""
+
+    fields: tuple[FieldSpec, ...]
+    is_dict: bool
+
+    @classmethod
+    def infer(cls, obs: Observation) -> "ObservationLayout":
+        """Read the layout off a batch of observations ``[T, ...]``."""
+        if isinstance(obs, dict):
+            return cls(tuple(FieldSpec(k, tuple(v.shape[1:]), v.dtype) for k, v in obs.items()), True)
+        return cls((FieldSpec(PLAIN, tuple(obs.shape[1:]), obs.dtype),), False)
+
+    @property
+    def flat_dim(self) -> int:
+        """Scalars per flattened observation."""
+        return sum(f.flat_dim for f in self.fields)
+
+    def as_dict(self, obs: Observation) -> dict[str, Tensor]:
+        """Observation as a dict keyed by field name."""
+        return obs if isinstance(obs, dict) else {PLAIN: obs}
+
+    def check(self, obs: Observation, name: str, batch_dims: int = 1) -> None:
+        """Raise :class:`ValidationError` unless ``obs`` matches this layout."""
+        if isinstance(obs, dict) != self.is_dict:
+            raise ValidationError(name, "a dict of arrays" if self.is_dict else "a single array", describe(obs))
+        data = self.as_dict(obs)
+        if self.is_dict and sorted(data) != [f.name for f in self.fields]:
+            raise ValidationError(name, f"keys {[f.name for f in self.fields]}", f"keys {sorted(data)}")
+        for f in self.fields:
+            t = data[f.name]
+            label = f"{name}[{f.name!r}]" if self.is_dict else name
+            if tuple(t.shape[batch_dims:]) != f.shape or t.dtype != f.dtype:
+                raise ValidationError(
+                    label, f"per-step shape {f.shape} and dtype {str(f.dtype)[6:]} (as stored in memory)", describe(t)
+                )
+
+    def flatten(self, obs: Observation) -> Tensor:
+        """Flatten ``[B, ...]`` observations to ``[B, flat_dim]`` float32 (images scaled to [0, 1])."""
+        data = self.as_dict(obs)
+        parts = []
+        for f in self.fields:
+            t = data[f.name]
+            t = t.reshape(t.shape[0], -1)
+            t = t.to(torch.float32)
+            if f.is_image:
+                t = t * (1.0 / 255.0)
+            parts.append(t)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for manifests."""
+        return {"is_dict": self.is_dict, "fields": [f.to_json() for f in self.fields]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ObservationLayout":
+        """Inverse of :meth:`to_json`."""
+        return cls(tuple(FieldSpec.from_json(f) for f in data["fields"]), bool(data["is_dict"]))
+
+
+class TransitionFeaturizer:
+    """Builds encoder inputs ``[obs_flat, action_features, reward]`` for keys and queries.
+
+    Args:
+        layout: Observation layout.
+        action_shape: Per-step action shape.
+        num_actions: For discrete (integer) actions, the number of actions: they are one-hot
+            encoded. ``None`` casts actions to float as they are.
+        key_action: Whether the action slot carries the action (``True``) or is zero (``False``,
+            default; see the module docstring).
+        context: Number of consecutive steps (ending at the current one, clamped at the start of
+            its unit) concatenated into one input, for sequence backbones. ``1`` = no context.
+    """
+
+    def __init__(
+        self,
+        layout: ObservationLayout,
+        action_shape: tuple[int, ...],
+        num_actions: int | None = None,
+        key_action: bool = False,
+        context: int = 1,
+    ) -> None:
+        if context < 1:
+            raise ValidationError("context", "an int >= 1", repr(context))
+        self.layout = layout
+        self.action_shape = tuple(int(s) for s in action_shape)
+        self.num_actions = None if num_actions is None else int(num_actions)
+        self.key_action = bool(key_action)
+        self.context = int(context)
+        n = 1
+        for s in self.action_shape:
+            n *= s
+        self.action_dim = n * self.num_actions if self.num_actions else n
+        self.obs_dim = layout.flat_dim
+        self.step_dim = self.obs_dim + self.action_dim + 1
+        self.dim = self.step_dim * self.context
+
+    def step_features(self, obs: Observation, actions: Tensor | None, rewards: Tensor | None) -> Tensor:
+        """Per-step features ``[B, step_dim]`` (no context)."""
+        flat = self.layout.flatten(obs)
+        batch = flat.shape[0]
+        out = torch.zeros(batch, self.step_dim, dtype=torch.float32)
+        out[:, : self.obs_dim] = flat
+        if self.key_action and actions is not None:
+            a = actions.reshape(batch, -1)
+            if self.num_actions:
+                a = torch.nn.functional.one_hot(a.long().clamp(0, self.num_actions - 1), self.num_actions).reshape(batch, -1)
+            out[:, self.obs_dim : self.obs_dim + self.action_dim] = a.to(torch.float32)
+        if rewards is not None:
+            out[:, -1] = rewards.reshape(batch).to(torch.float32)
+        return out
+
+    def with_context(self, steps: Tensor, offsets: Tensor) -> Tensor:
+        """Stack each row with its ``context - 1`` predecessors.
+
+        Args:
+            steps: Step features ``[N, step_dim]`` of consecutive rows.
+            offsets: ``[N]`` position of each row within its unit (so the window never crosses
+                into the previous unit).
+        """
+        if self.context == 1:
+            return steps
+        n = steps.shape[0]
+        lags = torch.arange(self.context - 1, -1, -1)
+        back = torch.minimum(lags.unsqueeze(0), offsets.unsqueeze(1))  # [N, context]
+        idx = torch.arange(n).unsqueeze(1) - back
+        return steps[idx].reshape(n, self.dim)
+
+    def episode_features(self, states: Observation, actions: Tensor, rewards: Tensor) -> Tensor:
+        """Features for every step of one unit ``[T, dim]``."""
+        steps = self.step_features(states, actions, rewards)
+        return self.with_context(steps, torch.arange(steps.shape[0]))
+
+    def query(self, query: Any) -> Tensor:
+        """Normalise a user query to ``[Q, dim]`` float32.
+
+        Accepts an encoder-input vector ``[dim]`` / ``[Q, dim]`` (as built in the quickstart), or an
+        observation ``[...]`` / ``[Q, ...]`` (dict for Dict spaces): the action slot and the reward
+        are then zero, and with ``context > 1`` the single step is repeated across the window.
+        """
+        if isinstance(query, Mapping):
+            obs = {k: torch.as_tensor(v) for k, v in query.items()}
+            first = self.layout.fields[0]
+            if obs[first.name].dim() == len(first.shape):
+                obs = {k: v.unsqueeze(0) for k, v in obs.items()}
+            obs = {f.name: obs[f.name].to(f.dtype) if f.name in obs else obs[f.name] for f in self.layout.fields}
+            self.layout.check(obs, "query_state")
+            steps = self.step_features(obs, None, None)
+            return steps.repeat(1, self.context)
+        q = torch.as_tensor(query)
+        if q.dim() >= 1 and q.shape[-1] == self.dim and (q.dim() <= 2):
+            out = q.reshape(-1, self.dim).to(torch.float32)
+        else:
+            f = self.layout.fields[0]
+            if self.layout.is_dict:
+                raise ValidationError("query_state", f"a vector of size {self.dim} or a dict observation", describe(q))
+            if tuple(q.shape) == f.shape:
+                q = q.unsqueeze(0)
+            if tuple(q.shape[1:]) != f.shape:
+                raise DimensionMismatchError(
+                    "query_state",
+                    f"an encoder input of size {self.dim} ([Q, {self.dim}]) or an observation of shape {f.shape}",
+                    describe(q),
+                )
+            out = self.step_features(q.to(f.dtype), None, None).repeat(1, self.context)
+        if not bool(torch.isfinite(out).all()):
+            raise ValidationError("query_state", "finite values", "NaN or inf")
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """JSON description (for manifests and :meth:`from_config`)."""
+        return {
+            "layout": self.layout.to_json(),
+            "action_shape": list(self.action_shape),
+            "num_actions": self.num_actions,
+            "key_action": self.key_action,
+            "context": self.context,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "TransitionFeaturizer":
+        """Rebuild from :meth:`config`."""
+        return cls(
+            ObservationLayout.from_json(config["layout"]),
+            tuple(config["action_shape"]),
+            config.get("num_actions"),
+            bool(config.get("key_action", False)),
+            int(config.get("context", 1)),
+        )

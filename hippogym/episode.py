@@ -1,0 +1,308 @@
+"""The unit of experience that enters the memory: :class:`Episode`.
+
+An ``Episode`` is one contiguous run of transitions from a single environment episode: a whole
+episode, or a segment of one cut by a segmenter. It always carries the observation that follows its
+last step, so the final transition keeps its bootstrap target.
+
+Three ways to give observations, all normalised to the same per-step form:
+
+* **T+1 observations** (Minari's convention): ``states`` has ``T + 1`` rows for ``T`` actions; the
+  last row is the observation after the final step.
+* **Explicit next observations**: ``states`` and ``next_states`` both have ``T`` rows.
+* **T observations** (the short form): ``states`` has ``T`` rows and no ``next_states``. The
+  observation after the final step is unknown, so it is taken to be the final observation itself
+  (a self-loop) and ``final_next_state_known`` is ``False``. Prefer one of the other forms whenever
+  a TD target will bootstrap from that last transition.
+
+After construction ``states`` and ``next_states`` always have ``T`` rows; ``observations`` gives the
+``T + 1`` view.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import InitVar, dataclass, field
+from typing import Any, Mapping, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hippogym.errors import ValidationError, describe
+
+__all__ = ["Episode", "Observation"]
+
+#: An observation batch: one tensor, or one tensor per key of a Dict observation space.
+Observation = Union[Tensor, dict[str, Tensor]]
+
+_NUMERIC_KINDS = ("b", "i", "u", "f")
+
+
+def _as_tensor(value: Any, name: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value.detach().cpu()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in _NUMERIC_KINDS:
+            raise ValidationError(name, "a numeric array", describe(value))
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, (list, tuple, int, float, bool, np.number, np.bool_)):
+        try:
+            return torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(name, "a numeric array", describe(value)) from exc
+    raise ValidationError(name, "a torch.Tensor or numpy array", describe(value))
+
+
+def _check_finite(tensor: Tensor, name: str) -> None:
+    if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+        bad = (~torch.isfinite(tensor)).nonzero()[0].tolist()
+        raise ValidationError(
+            name,
+            "finite (no NaN or inf)",
+            f"a non-finite value at index {tuple(bad)}",
+            "Check the environment or the preprocessing that produced it.",
+        )
+
+
+def _as_observation(value: Any, name: str) -> Observation:
+    if isinstance(value, Mapping):
+        if not value:
+            raise ValidationError(name, "a non-empty dict of arrays", "an empty dict")
+        out = {}
+        for key in sorted(value):
+            if not isinstance(key, str) or not key or "/" in key:
+                raise ValidationError(f"{name} keys", "non-empty strings without '/'", repr(key))
+            out[key] = _as_tensor(value[key], f"{name}[{key!r}]")
+        return out
+    return _as_tensor(value, name)
+
+
+def _leading(obs: Observation) -> int:
+    if isinstance(obs, dict):
+        return next(iter(obs.values())).shape[0] if next(iter(obs.values())).dim() else 0
+    return obs.shape[0] if obs.dim() else 0
+
+
+def _map(obs: Observation, fn) -> Observation:
+    if isinstance(obs, dict):
+        return {k: fn(v) for k, v in obs.items()}
+    return fn(obs)
+
+
+def _items(obs: Observation, name: str):
+    if isinstance(obs, dict):
+        return [(f"{name}[{k!r}]", v) for k, v in obs.items()]
+    return [(name, obs)]
+
+
+def _flag(value: Any, name: str, length: int) -> Tensor:
+    tensor = _as_tensor(value, name)
+    if tensor.dim() == 2 and tensor.shape[1] == 1:
+        tensor = tensor[:, 0]
+    if tuple(tensor.shape) != (length,):
+        raise ValidationError(name, f"shape ({length},) (one flag per step)", describe(tensor))
+    if tensor.dtype != torch.bool:
+        if tensor.is_floating_point() and not bool(((tensor == 0) | (tensor == 1)).all()):
+            raise ValidationError(name, "boolean flags (0/1)", describe(tensor))
+        tensor = tensor != 0
+    return tensor
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Episode:
+    """A contiguous run of transitions from one environment episode.
+
+    Args:
+        states: Observations, ``[T, ...]`` or ``[T + 1, ...]`` (see the module docstring), or a
+            dict of such arrays for Dict observation spaces (images stay in their own dtype, e.g.
+            ``uint8``). Floating-point observations must be finite.
+        actions: Actions ``[T, ...]``; continuous (float) or discrete (integer).
+        rewards: Rewards ``[T]`` (``[T, 1]`` is accepted); must be finite.
+        terminated: ``[T]`` booleans: the MDP reached a terminal state (no bootstrap).
+        truncated: ``[T]`` booleans: the episode was cut (time limit); the next state is still
+            bootstrapped. Only the last step may be terminated or truncated.
+        next_states: Optional explicit next observations ``[T, ...]``.
+        infos: Optional dict of per-step arrays ``[T, ...]`` (e.g. selected ``info`` keys).
+        episode_id: Optional id of the environment episode this run belongs to. Segments of the
+            same environment episode share it.
+        start_step: Index of the first step of this run within its environment episode.
+        success: Whether the environment episode succeeded, if known (``info["is_success"]``).
+        metadata: Free-form JSON-able metadata.
+        dones: Shorthand for ``terminated`` (``truncated`` is then all ``False``). Cannot be given
+            together with ``terminated`` or ``truncated``.
+
+    Raises:
+        ValidationError: A field has the wrong type, shape or dtype, or holds NaN/inf. The message
+            names the field, what was expected and what arrived.
+
+    Example:
+        >>> import torch
+        >>> ep = Episode(states=torch.zeros(4, 3), actions=torch.zeros(3, 1), rewards=torch.ones(3))
+        >>> len(ep), ep.states.shape, ep.next_states.shape, ep.observations.shape
+        (3, torch.Size([3, 3]), torch.Size([3, 3]), torch.Size([4, 3]))
+    """
+
+    states: Observation
+    actions: Tensor
+    rewards: Tensor
+    terminated: Tensor | None = None
+    truncated: Tensor | None = None
+    next_states: Observation | None = None
+    infos: dict[str, Tensor] | None = None
+    episode_id: int | None = None
+    start_step: int = 0
+    success: bool | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    dones: InitVar[Any] = None
+
+    def __post_init__(self, dones: Any) -> None:
+        setattr_ = object.__setattr__
+        actions = _as_tensor(self.actions, "actions")
+        if actions.dim() == 0 or actions.shape[0] == 0:
+            raise ValidationError("actions", "an array of shape [T, ...] with T >= 1", describe(actions))
+        if actions.dtype == torch.bool:
+            actions = actions.to(torch.int64)
+        _check_finite(actions, "actions")
+        length = actions.shape[0]
+
+        rewards = _as_tensor(self.rewards, "rewards")
+        if rewards.dim() == 2 and rewards.shape[1] == 1:
+            rewards = rewards[:, 0]
+        if tuple(rewards.shape) != (length,):
+            raise ValidationError("rewards", f"shape ({length},) (one reward per action)", describe(rewards))
+        rewards = rewards.to(torch.float32)
+        _check_finite(rewards, "rewards")
+
+        states = _as_observation(self.states, "states")
+        next_states = None if self.next_states is None else _as_observation(self.next_states, "next_states")
+        for name, tensor in _items(states, "states"):
+            if tensor.dim() == 0:
+                raise ValidationError(name, "an array with a leading time axis", describe(tensor))
+        lead = {t.shape[0] for _, t in _items(states, "states")}
+        if len(lead) != 1:
+            raise ValidationError("states", "the same number of rows for every key", f"row counts {sorted(lead)}")
+        n_states = lead.pop()
+        final_known = True
+        if n_states == length + 1:
+            if next_states is not None:
+                raise ValidationError(
+                    "next_states", "None when `states` has T + 1 rows", describe(next_states),
+                    "Give either T + 1 observations or T observations plus `next_states`.",
+                )
+            next_states = _map(states, lambda t: t[1:])
+            states = _map(states, lambda t: t[:length])
+        elif n_states == length:
+            if next_states is None:
+                final_known = False
+                next_states = _map(states, lambda t: torch.cat([t[1:], t[-1:]], dim=0))
+        else:
+            raise ValidationError(
+                "states", f"{length} or {length + 1} rows (T or T + 1 for T={length} actions)", f"{n_states} rows"
+            )
+        if isinstance(states, dict) != isinstance(next_states, dict) or (
+            isinstance(states, dict) and states.keys() != next_states.keys()
+        ):
+            raise ValidationError("next_states", "the same structure (keys) as `states`", describe(next_states))
+        for (name, s), (_, ns) in zip(_items(states, "states"), _items(next_states, "next_states")):
+            if ns.shape != s.shape or ns.dtype != s.dtype:
+                raise ValidationError(
+                    name.replace("states", "next_states", 1), f"shape {tuple(s.shape)} and dtype {s.dtype}", describe(ns)
+                )
+            _check_finite(s, name)
+            _check_finite(ns, name.replace("states", "next_states", 1))
+
+        if dones is not None and (self.terminated is not None or self.truncated is not None):
+            raise ValidationError(
+                "dones", "absent when `terminated` or `truncated` is given", describe(dones),
+                "`dones` is a shorthand for `terminated`; pass one or the other.",
+            )
+        terminated = self.terminated if dones is None else dones
+        terminated = torch.zeros(length, dtype=torch.bool) if terminated is None else _flag(terminated, "terminated", length)
+        truncated = torch.zeros(length, dtype=torch.bool) if self.truncated is None else _flag(self.truncated, "truncated", length)
+        for name, flags in (("terminated", terminated), ("truncated", truncated)):
+            if length > 1 and bool(flags[:-1].any()):
+                step = int(flags[:-1].nonzero()[0])
+                raise ValidationError(
+                    name, "True only at the last step (one Episode is one contiguous run)",
+                    f"True at step {step} of {length}",
+                    "Split the stream into episodes first, e.g. with hippogym.segmentation.TerminalSegmenter.",
+                )
+
+        infos = None
+        if self.infos:
+            infos = {}
+            for key, value in self.infos.items():
+                tensor = _as_tensor(value, f"infos[{key!r}]")
+                if tensor.dim() == 0 or tensor.shape[0] != length:
+                    raise ValidationError(f"infos[{key!r}]", f"an array with {length} rows", describe(tensor))
+                infos[str(key)] = tensor
+        if self.episode_id is not None and not isinstance(self.episode_id, (int, np.integer)):
+            raise ValidationError("episode_id", "an int or None", describe(self.episode_id))
+        if not isinstance(self.start_step, (int, np.integer)) or self.start_step < 0:
+            raise ValidationError("start_step", "an int >= 0", describe(self.start_step))
+
+        setattr_(self, "states", states)
+        setattr_(self, "next_states", next_states)
+        setattr_(self, "actions", actions)
+        setattr_(self, "rewards", rewards)
+        setattr_(self, "terminated", terminated)
+        setattr_(self, "truncated", truncated)
+        setattr_(self, "infos", infos)
+        setattr_(self, "episode_id", None if self.episode_id is None else int(self.episode_id))
+        setattr_(self, "start_step", int(self.start_step))
+        setattr_(self, "success", None if self.success is None else bool(self.success))
+        setattr_(self, "_final_next_state_known", final_known)
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def length(self) -> int:
+        """Number of transitions ``T``."""
+        return len(self)
+
+    @property
+    def observations(self) -> Observation:
+        """The ``T + 1`` observations: ``states`` followed by the last ``next_states`` row."""
+        return _map_pair(self.states, self.next_states, lambda s, ns: torch.cat([s, ns[-1:]], dim=0))
+
+    @property
+    def final_next_state_known(self) -> bool:
+        """``False`` when built from the T-observation short form (the last next state is a copy)."""
+        return bool(getattr(self, "_final_next_state_known", True))
+
+    @property
+    def episode_return(self) -> float:
+        """Sum of the rewards."""
+        return float(self.rewards.sum())
+
+    @property
+    def is_dict(self) -> bool:
+        """Whether observations are a dict (Dict observation space)."""
+        return isinstance(self.states, dict)
+
+    @property
+    def outcome(self) -> int:
+        """``1`` success, ``0`` failure, ``-1`` unknown (the ``success`` flag as an int)."""
+        return -1 if self.success is None else int(self.success)
+
+    def __repr__(self) -> str:
+        def shape(obs: Observation) -> str:
+            if isinstance(obs, dict):
+                return "{" + ", ".join(f"{k}: {tuple(v.shape[1:])} {str(v.dtype)[6:]}" for k, v in obs.items()) + "}"
+            return f"{tuple(obs.shape[1:])} {str(obs.dtype)[6:]}"
+
+        ret = self.episode_return
+        ret_text = f"{ret:.3g}" if math.isfinite(ret) else str(ret)
+        return (
+            f"Episode(T={len(self)}, states={shape(self.states)}, actions={tuple(self.actions.shape[1:])} "
+            f"{str(self.actions.dtype)[6:]}, return={ret_text}, terminated={bool(self.terminated[-1])}, "
+            f"truncated={bool(self.truncated[-1])}, episode_id={self.episode_id}, start_step={self.start_step})"
+        )
+
+
+def _map_pair(a: Observation, b: Observation, fn) -> Observation:
+    if isinstance(a, dict):
+        return {k: fn(a[k], b[k]) for k in a}
+    return fn(a, b)

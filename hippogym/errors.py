@@ -1,0 +1,87 @@
+"""Every exception hippogym raises on purpose.
+
+All of them derive from :class:`HippoError`. Errors about bad input also derive from the builtin
+``ValueError`` (or ``ImportError`` for missing extras) so existing ``except ValueError`` code keeps
+working. Messages follow one pattern: which field, what was expected, what arrived, what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "HippoError",
+    "ValidationError",
+    "DimensionMismatchError",
+    "CapacityError",
+    "EmptyMemoryError",
+    "MissingDependencyError",
+    "describe",
+]
+
+
+class HippoError(Exception):
+    """Base class of all hippogym errors."""
+
+
+class ValidationError(HippoError, ValueError):
+    """An argument or a field of an :class:`~hippogym.Episode` does not have the expected form.
+
+    Attributes:
+        field: Name of the offending field or argument.
+        expected: What was expected, in words.
+        got: What arrived, in words.
+    """
+
+    def __init__(self, field: str, expected: str, got: str, hint: str | None = None) -> None:
+        self.field = field
+        self.expected = expected
+        self.got = got
+        message = f"Expected `{field}` to be {expected}, got {got}."
+        if hint:
+            message += f" {hint}"
+        super().__init__(message)
+
+
+class DimensionMismatchError(ValidationError):
+    """Two parts that must agree on a size (encoder input, embedding width, ...) do not."""
+
+
+class CapacityError(HippoError, ValueError):
+    """An episode cannot fit in the memory (it is longer than the whole capacity)."""
+
+
+class EmptyMemoryError(HippoError, RuntimeError):
+    """Sampling, retrieval or consolidation was asked of a memory that holds no transitions."""
+
+
+class MissingDependencyError(HippoError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the optional package `{package}`, which is not installed. "
+            f"Install it with `pip install 'hippogym[{extra}]'`."
+        )
+
+
+def describe(value: Any) -> str:
+    """Summarise a value for an error message: type, shape and dtype where it has them.
+
+    Args:
+        value: Anything.
+
+    Returns:
+        A short human-readable description such as ``"a Tensor of shape (3, 4) and dtype float32"``.
+    """
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        dtype_name = str(dtype).replace("torch.", "")
+        return f"a {type(value).__name__} of shape {tuple(shape)} and dtype {dtype_name}"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"

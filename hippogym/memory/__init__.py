@@ -1,0 +1,12 @@
+"""Memory: row storage, eviction, retrieval indexes and samplers."""
+
+from hippogym.memory.eviction import EvictionPolicy, FIFOEviction, UtilityEviction, make_eviction
+from hippogym.memory.index import FaissIndex, RetrievalIndex, TorchIndex, make_index
+from hippogym.memory.samplers import PrioritizedSampler
+from hippogym.memory.store import MemoryStore
+from hippogym.memory.sumtree import SumTree
+
+__all__ = [
+    "EvictionPolicy", "FIFOEviction", "FaissIndex", "MemoryStore", "PrioritizedSampler",
+    "RetrievalIndex", "SumTree", "TorchIndex", "UtilityEviction", "make_eviction", "make_index",
+]

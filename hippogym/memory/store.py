@@ -1,0 +1,676 @@
+"""The memory store: transitions, their keys, the unit table, eviction and retrieval.
+
+Layout (struct of arrays, allocated at the first insert once shapes are known):
+
+* **Rows** (``capacity`` of them, one per transition): observation and next-observation fields,
+  action, reward, terminated, truncated, step, the owning unit's slot, the transition's key and the
+  encoder version that made it. A unit (one added :class:`~hippogym.Episode`, whole episode or
+  segment) occupies a contiguous range of rows.
+* **Units** (a growable table indexed by *slot*): start row, length, return, unique id, source
+  episode id, start step, success flag, retrieval hits, rescue count, and the unit's key centroid
+  and radius used to prune retrieval.
+
+The rows form a ring written at ``tail``. Making room for ``L`` rows only touches the units that
+lie in ``[tail, tail + L)``: each is evicted or, if the eviction policy retains it, moved forward
+(a copy of its rows, bounded by the policy's budget). Nothing proportional to the memory size is
+rebuilt on insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Any, Iterator, Mapping
+
+import torch
+from torch import Tensor
+
+from hippogym.encoders.features import ObservationLayout, TransitionFeaturizer
+from hippogym.episode import Episode, Observation
+from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryError, ValidationError, describe
+from hippogym.memory.eviction import EvictionPolicy, make_eviction
+from hippogym.memory.index import RetrievalIndex, make_index
+
+__all__ = ["MemoryStore"]
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+class MemoryStore:
+    """Episodic memory: stores units of transitions with one key per transition.
+
+    Args:
+        embed_dim: Width of the keys.
+        capacity: Maximum number of **transitions** held (not episodes). Whole units are evicted
+            to make room, so a unit longer than ``capacity`` is refused.
+        eviction: ``"utility"`` (default: retains rare successes and often-retrieved units for a
+            bounded number of extra passes), ``"fifo"``, a config dict or an
+            :class:`~hippogym.memory.eviction.EvictionPolicy`.
+        index: ``"torch"`` (default: exact search), ``"faiss"``, a config dict or a
+            :class:`~hippogym.memory.index.RetrievalIndex`.
+        key_dtype: ``"float32"`` or ``"float16"`` (halves key memory; scores are computed in fp32).
+        seed: Seed of the store's own generator (used by eviction to draw peers).
+
+    Example:
+        >>> import torch
+        >>> from hippogym import Episode, MemoryStore
+        >>> store = MemoryStore(embed_dim=8, capacity=100)
+        >>> ep = Episode(states=torch.randn(11, 3), actions=torch.zeros(10, 1), rewards=torch.ones(10))
+        >>> keys = torch.nn.functional.normalize(torch.randn(10, 8), dim=1)
+        >>> store.add(ep, keys)
+        0
+        >>> store.num_transitions, store.num_units
+        (10, 1)
+    """
+
+    def __init__(
+        self,
+        embed_dim: int = 128,
+        capacity: int = 100_000,
+        eviction: str | Mapping[str, Any] | EvictionPolicy = "utility",
+        index: str | Mapping[str, Any] | RetrievalIndex = "torch",
+        key_dtype: str = "float32",
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(embed_dim, int) or embed_dim < 2:
+            raise ValidationError("embed_dim", "an int >= 2", describe(embed_dim))
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValidationError("capacity", "an int >= 1 (number of transitions)", describe(capacity))
+        if key_dtype not in _DTYPES:
+            raise ValidationError("key_dtype", f"one of {sorted(_DTYPES)}", repr(key_dtype))
+        self.embed_dim, self.capacity, self.key_dtype = embed_dim, capacity, key_dtype
+        self.eviction = make_eviction(eviction)
+        self.index = make_index(index)
+        self.generator = torch.Generator()
+        self.generator.manual_seed(torch.seed() if seed is None else int(seed))
+        self.layout: ObservationLayout | None = None
+        self.action_shape: tuple[int, ...] | None = None
+        self.action_dtype: torch.dtype | None = None
+        self.listeners: list[Any] = []
+        self._init_units(64)
+        self._reset_ring()
+
+    # ------------------------------------------------------------------ allocation
+    def _reset_ring(self) -> None:
+        self.tail = 0
+        self.order: deque[int] = deque()  # live unit slots, oldest first (= ring order from tail)
+        self.free_slots: list[int] = []
+        self.num_slots = 0  # slots ever used (upper bound of the live slot ids)
+        self.num_transitions = 0
+        self.high_water = 0  # rows [high_water, capacity) have never been written
+        self.next_unit_id = 0
+        self.inserts = 0
+        self.total_added = 0
+        self._ret_sum = 0.0
+        self._ret_sq = 0.0
+        self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64) if self.layout is not None else None
+
+    def _init_units(self, n: int) -> None:
+        d = self.embed_dim
+        self.unit_start = torch.zeros(n, dtype=torch.int64)
+        self.unit_length = torch.zeros(n, dtype=torch.int64)
+        self.unit_return = torch.zeros(n, dtype=torch.float32)
+        self.unit_id = torch.full((n,), -1, dtype=torch.int64)
+        self.unit_source = torch.full((n,), -1, dtype=torch.int64)
+        self.unit_start_step = torch.zeros(n, dtype=torch.int64)
+        self.unit_success = torch.full((n,), -1, dtype=torch.int8)
+        self.unit_hits = torch.zeros(n, dtype=torch.float32)
+        self.unit_rescues = torch.zeros(n, dtype=torch.int32)
+        self.unit_added = torch.zeros(n, dtype=torch.int64)
+        self.unit_alive = torch.zeros(n, dtype=torch.bool)
+        self.centroid = torch.zeros(n, d, dtype=torch.float32)
+        self.theta = torch.full((n,), math.pi, dtype=torch.float32)  # angular radius (+ slack)
+
+    _UNIT_FIELDS = (
+        "unit_start", "unit_length", "unit_return", "unit_id", "unit_source", "unit_start_step",
+        "unit_success", "unit_hits", "unit_rescues", "unit_added", "unit_alive", "centroid", "theta",
+    )
+
+    def _grow_units(self) -> None:
+        old = self.unit_start.shape[0]
+        new = old * 2
+        for name in self._UNIT_FIELDS:
+            t = getattr(self, name)
+            grown = torch.empty((new, *t.shape[1:]), dtype=t.dtype)
+            grown[:old] = t
+            fill = {"unit_alive": False, "unit_id": -1, "unit_source": -1, "unit_success": -1, "theta": math.pi}
+            grown[old:] = fill.get(name, 0)
+            setattr(self, name, grown)
+
+    def _allocate(self, episode: Episode) -> None:
+        self.layout = ObservationLayout.infer(episode.states)
+        self.action_shape = tuple(episode.actions.shape[1:])
+        self.action_dtype = episode.actions.dtype
+        cap = self.capacity
+        self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+        self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+        self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
+        self.rewards = torch.zeros(cap, dtype=torch.float32)
+        self.terminated = torch.zeros(cap, dtype=torch.bool)
+        self.truncated = torch.zeros(cap, dtype=torch.bool)
+        self.steps = torch.zeros(cap, dtype=torch.int64)
+        self.keys = torch.zeros((cap, self.embed_dim), dtype=_DTYPES[self.key_dtype])
+        self.key_version = torch.zeros(cap, dtype=torch.int64)
+        self.infos: dict[str, Tensor] = {}
+        self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
+        per_row = sum(t[0].numel() * t.element_size() for t in self._row_tensors().values())
+        gib = per_row * cap / 2**30
+        if gib > 4:
+            logger.warning("MemoryStore allocates %.1f GiB for %d transitions (%d bytes each).", gib, cap, per_row)
+
+    def _row_tensors(self) -> dict[str, Tensor]:
+        out = {f"obs.{k}": v for k, v in self.obs.items()}
+        out.update({f"next_obs.{k}": v for k, v in self.next_obs.items()})
+        out.update(
+            action=self.actions, reward=self.rewards, terminated=self.terminated, truncated=self.truncated,
+            step=self.steps, key=self.keys, key_version=self.key_version,
+        )
+        out.update({f"info.{k}": v for k, v in self.infos.items()})
+        return out
+
+    @property
+    def allocated(self) -> bool:
+        """Whether the row storage exists (after the first insert or a load)."""
+        return self.layout is not None
+
+    # ------------------------------------------------------------------ insert
+    def check_episode(self, episode: Episode) -> None:
+        """Raise :class:`ValidationError` unless ``episode`` matches the stored layout."""
+        if not isinstance(episode, Episode):
+            raise ValidationError("episode", "a hippogym.Episode", describe(episode))
+        if not self.allocated:
+            return
+        self.layout.check(episode.states, "episode.states")
+        if tuple(episode.actions.shape[1:]) != self.action_shape or episode.actions.dtype != self.action_dtype:
+            raise ValidationError(
+                "episode.actions",
+                f"per-step shape {self.action_shape} and dtype {str(self.action_dtype)[6:]} (as stored in memory)",
+                describe(episode.actions),
+            )
+        if len(episode) > self.capacity:
+            raise CapacityError(
+                f"Expected an episode of at most capacity={self.capacity} transitions, got {len(episode)}. "
+                "Raise `capacity` or cut long episodes with a FixedWindowSegmenter."
+            )
+
+    def add(self, episode: Episode, keys: Tensor, key_version: int = 0) -> int:
+        """Store one unit and its per-transition keys.
+
+        Args:
+            episode: The unit.
+            keys: ``[T, embed_dim]`` L2-normalised keys, one per transition.
+            key_version: Encoder version that produced ``keys`` (for staleness).
+
+        Returns:
+            The unit's id (unique for the lifetime of the store).
+
+        Raises:
+            ValidationError: Layout, shape or dtype mismatch.
+            CapacityError: The unit is longer than ``capacity``.
+        """
+        self.check_episode(episode)
+        if len(episode) > self.capacity:
+            raise CapacityError(
+                f"Expected an episode of at most capacity={self.capacity} transitions, got {len(episode)}. "
+                "Raise `capacity` or cut long episodes with a FixedWindowSegmenter."
+            )
+        length = len(episode)
+        if keys.dim() != 2 or tuple(keys.shape) != (length, self.embed_dim):
+            raise DimensionMismatchError("keys", f"shape ({length}, {self.embed_dim})", describe(keys))
+        if not self.allocated:
+            self._allocate(episode)
+        start = self._make_room(length)
+        rows = slice(start, start + length)
+        for name, t in self.layout.as_dict(episode.states).items():
+            self.obs[name][rows] = t
+        for name, t in self.layout.as_dict(episode.next_states).items():
+            self.next_obs[name][rows] = t
+        self.actions[rows] = episode.actions
+        self.rewards[rows] = episode.rewards
+        self.terminated[rows] = episode.terminated
+        self.truncated[rows] = episode.truncated
+        self.steps[rows] = torch.arange(episode.start_step, episode.start_step + length)
+        self.keys[rows] = keys.to(self.keys.dtype)
+        self.key_version[rows] = int(key_version)
+        self._write_infos(episode, start, length)
+
+        slot = self.free_slots.pop() if self.free_slots else self._new_slot()
+        ret = episode.episode_return
+        self.unit_start[slot] = start
+        self.unit_length[slot] = length
+        self.unit_return[slot] = ret
+        self.unit_id[slot] = self.next_unit_id
+        self.unit_source[slot] = -1 if episode.episode_id is None else episode.episode_id
+        self.unit_start_step[slot] = episode.start_step
+        self.unit_success[slot] = episode.outcome
+        self.unit_hits[slot] = 0.0
+        self.unit_rescues[slot] = 0
+        self.unit_added[slot] = self.inserts
+        self.unit_alive[slot] = True
+        self.row_slot[rows] = slot
+        self._update_geometry(torch.tensor([slot]))
+        self.order.append(slot)
+        self.tail = start + length
+        self.high_water = max(self.high_water, self.tail)
+        self.num_transitions += length
+        self.inserts += 1
+        self.total_added += length
+        self._ret_sum += ret
+        self._ret_sq += ret * ret
+        self.next_unit_id += 1
+        self.index.add(self, [slot])
+        for listener in self.listeners:
+            listener.on_write(start, length)
+        return int(self.unit_id[slot])
+
+    def _write_infos(self, episode: Episode, start: int, length: int) -> None:
+        infos = episode.infos or {}
+        for key, value in infos.items():
+            if key not in self.infos:
+                self.infos[key] = torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype)
+            target = self.infos[key]
+            if tuple(value.shape[1:]) != tuple(target.shape[1:]):
+                raise ValidationError(f"infos[{key!r}]", f"per-step shape {tuple(target.shape[1:])}", describe(value))
+            target[start : start + length] = value.to(target.dtype)
+        for key, target in self.infos.items():
+            if key not in infos:
+                target[start : start + length] = 0
+
+    def _new_slot(self) -> int:
+        if self.num_slots >= self.unit_start.shape[0]:
+            self._grow_units()
+        self.num_slots += 1
+        return self.num_slots - 1
+
+    def _make_room(self, length: int, allow_retain: bool = True) -> int:
+        """Free ``[tail, tail + length)`` (wrapping if needed) and return its start."""
+        budget = self.eviction.rescue_budget * length if allow_retain else 0.0
+        while True:
+            if self.tail + length > self.capacity:
+                # Not enough rows before the physical end: clear [tail, capacity) and wrap.
+                stash: list[tuple[int, dict[str, Tensor]]] = []
+                while self.order and int(self.unit_start[self.order[0]]) >= self.tail:
+                    slot = self.order.popleft()
+                    size = int(self.unit_length[slot])
+                    if size <= budget and self.eviction.retain(self, slot):
+                        budget -= size
+                        stash.append((slot, self._read_rows(int(self.unit_start[slot]), size)))
+                        self._release_rows(slot)
+                    else:
+                        self._evict(slot)
+                self.tail = 0
+                for slot, rows in stash:
+                    # Units retained across the wrap are written back first, as the newest.
+                    start = self._make_room(int(self.unit_length[slot]), allow_retain=False)
+                    self._write_rows(start, rows)
+                    self._place(slot, start)
+                continue
+            if self.order:
+                slot = self.order[0]
+                s = int(self.unit_start[slot])
+                if self.tail <= s < self.tail + length:
+                    self.order.popleft()
+                    size = int(self.unit_length[slot])
+                    if size <= budget and self.eviction.retain(self, slot):
+                        budget -= size
+                        self._move(slot, self.tail)
+                    else:
+                        self._evict(slot)
+                    continue
+            return self.tail
+
+    def _read_rows(self, start: int, length: int) -> dict[str, Tensor]:
+        return {name: t[start : start + length].clone() for name, t in self._row_tensors().items()}
+
+    def _write_rows(self, start: int, rows: Mapping[str, Tensor]) -> None:
+        tensors = self._row_tensors()
+        for name, value in rows.items():
+            tensors[name][start : start + value.shape[0]] = value
+
+    def _release_rows(self, slot: int) -> None:
+        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
+        self.row_slot[start : start + size] = -1
+        for listener in self.listeners:
+            listener.on_evict(start, size)
+
+    def _place(self, slot: int, start: int) -> None:
+        size = int(self.unit_length[slot])
+        self.unit_start[slot] = start
+        self.unit_rescues[slot] += 1
+        self.unit_hits[slot] *= 0.5
+        self.row_slot[start : start + size] = slot
+        self.order.append(slot)
+        self.tail = start + size
+        self.high_water = max(self.high_water, self.tail)
+        for listener in self.listeners:
+            listener.on_write(start, size)
+
+    def _move(self, slot: int, dest: int) -> None:
+        """Retain a unit: move its rows down to ``dest`` and make it the newest."""
+        src, size = int(self.unit_start[slot]), int(self.unit_length[slot])
+        if src != dest:
+            for t in self._row_tensors().values():
+                t[dest : dest + size] = t[src : src + size].clone()
+            self.row_slot[src : src + size] = -1
+            for listener in self.listeners:
+                listener.on_move(src, dest, size)
+        self.row_slot[dest : dest + size] = slot
+        self.unit_start[slot] = dest
+        self.unit_rescues[slot] += 1
+        self.unit_hits[slot] *= 0.5
+        self.order.append(slot)
+        self.tail = dest + size
+        logger.debug("retained unit %d (%d rows)", int(self.unit_id[slot]), size)
+
+    def _evict(self, slot: int) -> None:
+        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
+        self.row_slot[start : start + size] = -1
+        ret = float(self.unit_return[slot])
+        self._ret_sum -= ret
+        self._ret_sq -= ret * ret
+        self.unit_alive[slot] = False
+        self.unit_id[slot] = -1
+        self.num_transitions -= size
+        self.free_slots.append(slot)
+        self.index.remove(self, [slot])
+        for listener in self.listeners:
+            listener.on_evict(start, size)
+
+    # ------------------------------------------------------------------ geometry for retrieval
+    def _update_geometry(self, slots: Tensor) -> None:
+        """Recompute centroid and angular radius of ``slots`` from their keys (vectorised)."""
+        if slots.numel() == 0:
+            return
+        rows, seg = self.rows_of(slots)
+        keys = self.keys[rows].float()
+        sums = torch.zeros(slots.numel(), self.embed_dim).index_add_(0, seg, keys)
+        cent = torch.nn.functional.normalize(sums, dim=1)
+        cos = (keys * cent[seg]).sum(1)
+        min_cos = torch.full((slots.numel(),), 1.0).scatter_reduce_(0, seg, cos, "amin")
+        self.centroid[slots] = cent
+        # A small slack keeps the bound valid under float rounding.
+        self.theta[slots] = torch.acos(min_cos.clamp(-1.0, 1.0)) + 1e-3
+
+    def rows_of(self, slots: Tensor) -> tuple[Tensor, Tensor]:
+        """Rows of the given units, concatenated, and the position of each row's unit in ``slots``."""
+        lengths = self.unit_length[slots]
+        seg = torch.repeat_interleave(torch.arange(slots.numel()), lengths)
+        first = torch.cumsum(lengths, 0) - lengths
+        offsets = torch.arange(int(lengths.sum())) - first[seg]
+        return self.unit_start[slots][seg] + offsets, seg
+
+    def maxsim(self, query: Tensor, slots: Tensor) -> Tensor:
+        """Score of each unit for one query: the best cosine over its transitions' keys."""
+        lengths = self.unit_length.index_select(0, slots)
+        longest = int(lengths.max()) if slots.numel() else 0
+        if slots.numel() * longest <= 2 * int(lengths.sum()) + 64:
+            # Pad every unit to the longest by repeating its last row (a max is unchanged by
+            # repeats): one gather, one matvec, one reduction.
+            steps = torch.minimum(torch.arange(longest).unsqueeze(0), (lengths - 1).unsqueeze(1))
+            rows = (self.unit_start.index_select(0, slots).unsqueeze(1) + steps).reshape(-1)
+            keys = self.keys.index_select(0, rows)
+            scores = (keys if keys.dtype == torch.float32 else keys.float()) @ query
+            return scores.view(slots.numel(), longest).amax(1)
+        rows, seg = self.rows_of(slots)
+        scores = self.keys.index_select(0, rows).float() @ query
+        return torch.full((slots.numel(),), -math.inf).scatter_reduce_(0, seg, scores, "amax")
+
+    def refresh_geometry(self) -> None:
+        """Recompute all centroids/radii (after keys changed) and rebuild the index."""
+        self._update_geometry(self.live_slots())
+        self.index.rebuild(self)
+
+    # ------------------------------------------------------------------ queries
+    def live_slots(self) -> Tensor:
+        """Slots of the units in memory, oldest first."""
+        return torch.tensor(list(self.order), dtype=torch.int64)
+
+    def random_slots(self, n: int) -> Tensor:
+        """Up to ``n`` live slots drawn uniformly (with replacement) by rejection."""
+        if not self.order:
+            return torch.empty(0, dtype=torch.int64)
+        for _ in range(8):
+            cand = torch.randint(0, self.num_slots, (2 * n + 8,), generator=self.generator)
+            cand = cand[self.unit_alive[cand]]
+            if cand.numel() >= n:
+                return cand[:n]
+        return self.live_slots()[:n]
+
+    def return_stats(self) -> tuple[float, float]:
+        """Mean and standard deviation of the returns of the units in memory."""
+        n = max(len(self.order), 1)
+        mean = self._ret_sum / n
+        var = max(self._ret_sq / n - mean * mean, 0.0)
+        return mean, math.sqrt(var)
+
+    @property
+    def num_units(self) -> int:
+        """Units (episodes/segments) in memory."""
+        return len(self.order)
+
+    def __len__(self) -> int:
+        return self.num_transitions
+
+    def search(self, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:
+        """Top-``k`` units for each query embedding.
+
+        Args:
+            queries: ``[Q, embed_dim]`` L2-normalised query embeddings.
+            k: Units per query.
+            exact: ``True`` exact MaxSim, ``False`` the index's fast approximate path, ``None`` the
+                index's default (exact for ``TorchIndex``, approximate for ``FaissIndex``).
+
+        Returns:
+            ``(scores, slots)``, each ``[Q, k']`` with ``k' = min(k, num_units)``, best first.
+        """
+        if self.num_units == 0:
+            raise EmptyMemoryError("Cannot retrieve from an empty memory: add episodes first.")
+        if queries.dim() != 2 or queries.shape[1] != self.embed_dim:
+            raise DimensionMismatchError("queries", f"shape [Q, {self.embed_dim}]", describe(queries))
+        return self.index.search(self, queries.float(), min(int(k), self.num_units), exact)
+
+    def sample_rows(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` rows drawn uniformly over the stored transitions (rejection over the ring)."""
+        if self.num_transitions == 0:
+            raise EmptyMemoryError("Cannot sample from an empty memory: add episodes first.")
+        gen = generator or self.generator
+        hw = self.high_water
+        if self.num_transitions == hw:  # no holes in [0, high_water): every row is live
+            return torch.randint(0, hw, (n,), generator=gen)
+        density = self.num_transitions / hw
+        draw = int(n / density * 1.1) + 8
+        out = []
+        have = 0
+        while have < n:
+            cand = torch.randint(0, hw, (draw,), generator=gen)
+            cand = cand[self.row_slot[cand] >= 0]
+            out.append(cand)
+            have += cand.numel()
+        rows = out[0] if len(out) == 1 else torch.cat(out)
+        return rows[:n]
+
+    def gather(self, rows: Tensor) -> dict[str, Any]:
+        """Fields of the given rows: observations (tensor or dict), actions, rewards, flags, ..."""
+
+        def obs_of(bank: dict[str, Tensor]) -> Observation:
+            if self.layout.is_dict:
+                return {k: v.index_select(0, rows) for k, v in bank.items()}
+            return next(iter(bank.values())).index_select(0, rows)
+
+        slots = self.row_slot.index_select(0, rows)
+        return {
+            "observations": obs_of(self.obs),
+            "actions": self.actions.index_select(0, rows),
+            "rewards": self.rewards.index_select(0, rows),
+            "next_observations": obs_of(self.next_obs),
+            "terminated": self.terminated.index_select(0, rows),
+            "truncated": self.truncated.index_select(0, rows),
+            "slots": slots,
+            "episode_ids": self.unit_id.index_select(0, slots),
+        }
+
+    def features(self, rows: Tensor, featurizer: TransitionFeaturizer) -> Tensor:
+        """Encoder inputs for stored rows (context windows stay inside each row's unit)."""
+        if featurizer.context == 1:
+            obs = {k: v.index_select(0, rows) for k, v in self.obs.items()}
+            return featurizer.step_features(
+                obs if self.layout.is_dict else obs[next(iter(obs))],
+                self.actions.index_select(0, rows), self.rewards.index_select(0, rows),
+            )
+        offsets = rows - self.unit_start[self.row_slot[rows]]
+        lags = torch.arange(featurizer.context - 1, -1, -1)
+        window = rows.unsqueeze(1) - torch.minimum(lags.unsqueeze(0), offsets.unsqueeze(1))
+        flat = window.reshape(-1)
+        obs = {k: v.index_select(0, flat) for k, v in self.obs.items()}
+        steps = featurizer.step_features(
+            obs if self.layout.is_dict else obs[next(iter(obs))],
+            self.actions.index_select(0, flat), self.rewards.index_select(0, flat),
+        )
+        return steps.reshape(rows.numel(), featurizer.dim)
+
+    def record_hits(self, slots: Tensor) -> None:
+        """Count retrievals (feeds the utility eviction policy)."""
+        self.unit_hits.index_add_(0, slots.reshape(-1), torch.ones(slots.numel()))
+
+    def unit_episode(self, slot: int) -> Episode:
+        """Rebuild the unit in ``slot`` as an :class:`Episode` (copies)."""
+        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
+        rows = slice(start, start + size)
+
+        def obs_of(bank: dict[str, Tensor]) -> Observation:
+            data = {k: v[rows].clone() for k, v in bank.items()}
+            return data if self.layout.is_dict else next(iter(data.values()))
+
+        success = int(self.unit_success[slot])
+        source = int(self.unit_source[slot])
+        return Episode(
+            states=obs_of(self.obs), next_states=obs_of(self.next_obs),
+            actions=self.actions[rows].clone(), rewards=self.rewards[rows].clone(),
+            terminated=self.terminated[rows].clone(), truncated=self.truncated[rows].clone(),
+            infos={k: v[rows].clone() for k, v in self.infos.items()} or None,
+            episode_id=None if source < 0 else source, start_step=int(self.unit_start_step[slot]),
+            success=None if success < 0 else bool(success),
+        )
+
+    def episodes(self) -> Iterator[Episode]:
+        """Rebuild every stored unit as an :class:`Episode`, oldest first."""
+        for slot in list(self.order):
+            yield self.unit_episode(slot)
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict[str, Any]:
+        """JSON description of the store (shapes, dtypes, policies)."""
+        return {
+            "embed_dim": self.embed_dim,
+            "capacity": self.capacity,
+            "key_dtype": self.key_dtype,
+            "eviction": self.eviction.config(),
+            "index": self.index.config(),
+            "layout": None if self.layout is None else self.layout.to_json(),
+            "action_shape": None if self.action_shape is None else list(self.action_shape),
+            "action_dtype": None if self.action_dtype is None else str(self.action_dtype).replace("torch.", ""),
+            "info_fields": {k: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)[6:]} for k, v in getattr(self, "infos", {}).items()},
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MemoryStore":
+        """Build an empty store from :meth:`config` (then :meth:`load_state_dict`)."""
+        return cls(
+            embed_dim=int(config["embed_dim"]), capacity=int(config["capacity"]),
+            eviction=dict(config["eviction"]), index=dict(config["index"]), key_dtype=str(config["key_dtype"]),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the store exactly, as flat tensors plus scalars.
+
+        Rows are listed unit by unit in age order (oldest first); ``rows`` gives each one's
+        physical position so a reload reproduces the ring and therefore sampling exactly.
+        """
+        slots = self.live_slots()
+        state: dict[str, Any] = {"config": self.config()}
+        if self.allocated and slots.numel():
+            rows, _ = self.rows_of(slots)
+        else:
+            rows = torch.empty(0, dtype=torch.int64)
+        state["rows"] = rows
+        if self.allocated:
+            for name, t in self._row_tensors().items():
+                state[f"row.{name}"] = t.index_select(0, rows)
+        for name in self._UNIT_FIELDS:
+            if name in ("unit_alive", "centroid", "theta"):
+                continue
+            state[name] = getattr(self, name).index_select(0, slots)
+        state["unit_slot"] = slots
+        state["scalars"] = {
+            "tail": self.tail, "num_slots": self.num_slots, "high_water": self.high_water,
+            "next_unit_id": self.next_unit_id, "inserts": self.inserts, "total_added": self.total_added,
+            "free_slots": list(self.free_slots),
+        }
+        state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (the store must have been built with the same config)."""
+        config = state["config"]
+        if int(config["embed_dim"]) != self.embed_dim or int(config["capacity"]) != self.capacity:
+            raise DimensionMismatchError(
+                "state_dict", f"embed_dim={self.embed_dim}, capacity={self.capacity}",
+                f"embed_dim={config['embed_dim']}, capacity={config['capacity']}",
+            )
+        self.layout = None
+        self._reset_ring()
+        if config.get("layout") is not None:
+            self.layout = ObservationLayout.from_json(config["layout"])
+            self.action_shape = tuple(config["action_shape"])
+            self.action_dtype = getattr(torch, config["action_dtype"])
+            cap = self.capacity
+            self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+            self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+            self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
+            self.rewards = torch.zeros(cap, dtype=torch.float32)
+            self.terminated = torch.zeros(cap, dtype=torch.bool)
+            self.truncated = torch.zeros(cap, dtype=torch.bool)
+            self.steps = torch.zeros(cap, dtype=torch.int64)
+            self.keys = torch.zeros((cap, self.embed_dim), dtype=_DTYPES[self.key_dtype])
+            self.key_version = torch.zeros(cap, dtype=torch.int64)
+            self.infos = {
+                k: torch.zeros((cap, *v["shape"]), dtype=getattr(torch, v["dtype"]))
+                for k, v in config.get("info_fields", {}).items()
+            }
+            self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
+            rows = torch.as_tensor(state["rows"], dtype=torch.int64)
+            tensors = self._row_tensors()
+            for name, t in tensors.items():
+                value = torch.as_tensor(state[f"row.{name}"])
+                if value.shape[0] != rows.shape[0]:
+                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(value))
+                t.index_copy_(0, rows, value.to(t.dtype))
+        slots = torch.as_tensor(state["unit_slot"], dtype=torch.int64)
+        scalars = state["scalars"]
+        while self.unit_start.shape[0] < max(int(scalars["num_slots"]), 1):
+            self._grow_units()
+        for name in self._UNIT_FIELDS:
+            if name in ("unit_alive", "centroid", "theta"):
+                continue
+            getattr(self, name)[slots] = torch.as_tensor(state[name]).to(getattr(self, name).dtype)
+        self.unit_alive[slots] = True
+        if self.allocated and slots.numel():
+            rows_, seg = self.rows_of(slots)
+            self.row_slot[rows_] = slots[seg]
+        self.order = deque(int(s) for s in slots)
+        self.tail, self.num_slots = int(scalars["tail"]), int(scalars["num_slots"])
+        self.high_water, self.next_unit_id = int(scalars["high_water"]), int(scalars["next_unit_id"])
+        self.inserts, self.total_added = int(scalars["inserts"]), int(scalars["total_added"])
+        self.free_slots = [int(s) for s in scalars["free_slots"]]
+        self.num_transitions = int(self.unit_length[slots].sum()) if slots.numel() else 0
+        returns = self.unit_return[slots].double()
+        self._ret_sum, self._ret_sq = float(returns.sum()), float((returns * returns).sum())
+        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        if self.allocated:
+            self._update_geometry(slots)
+        self.index.rebuild(self)
+        for listener in self.listeners:
+            listener.on_reset()

@@ -1,0 +1,66 @@
+"""The typed batch a replay buffer returns."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from hippogym.episode import Observation
+
+__all__ = ["ReplayBatch", "SampleMode"]
+
+
+class SampleMode:
+    """Codes of :attr:`ReplayBatch.modes`: how each transition was drawn."""
+
+    UNIFORM = 0
+    SEMANTIC = 1
+    PRIORITIZED = 2
+
+
+class ReplayBatch(NamedTuple):
+    """A batch of transitions.
+
+    Attributes:
+        observations: ``[B, ...]`` (or a dict of them).
+        actions: ``[B, ...]``.
+        rewards: ``[B]`` float32.
+        next_observations: ``[B, ...]`` (or a dict).
+        terminated: ``[B]`` bool: no bootstrap.
+        truncated: ``[B]`` bool: cut by a time limit; bootstrap from ``next_observations``.
+        indices: ``[B]`` row indices (pass them to ``update_priorities``).
+        episode_ids: ``[B]`` ids of the units the transitions belong to.
+        modes: ``[B]`` int8 :class:`SampleMode` codes.
+        probabilities: ``[B]`` probability of drawing each transition in one draw of the mixture.
+        weights: ``[B]`` importance weights ``(N * P) ** -beta`` normalised by their max (all ones
+            when ``beta`` is 0).
+    """
+
+    observations: Observation
+    actions: Tensor
+    rewards: Tensor
+    next_observations: Observation
+    terminated: Tensor
+    truncated: Tensor
+    indices: Tensor
+    episode_ids: Tensor
+    modes: Tensor
+    probabilities: Tensor
+    weights: Tensor
+
+    @property
+    def dones(self) -> Tensor:
+        """``terminated`` as float (the TD bootstrap mask ``1 - dones``; truncation still bootstraps)."""
+        return self.terminated.to(torch.float32)
+
+    def to(self, device: torch.device | str) -> "ReplayBatch":
+        """Move every tensor to ``device``."""
+
+        def move(x):
+            if isinstance(x, dict):
+                return {k: v.to(device, non_blocking=True) for k, v in x.items()}
+            return x.to(device, non_blocking=True)
+
+        return ReplayBatch(*(move(x) for x in self))

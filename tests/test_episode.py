@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hippogym import Episode
+from hippogym.errors import ValidationError
+
+
+def test_three_observation_forms_normalise_to_T_rows():
+    T = 5
+    plus_one = Episode(states=torch.arange(T + 1.0).unsqueeze(1), actions=torch.zeros(T, 1), rewards=torch.ones(T))
+    assert plus_one.states.shape == (T, 1) and plus_one.next_states[-1, 0] == T
+    assert plus_one.final_next_state_known
+    explicit = Episode(
+        states=torch.zeros(T, 2), next_states=torch.ones(T, 2), actions=torch.zeros(T, 1), rewards=torch.zeros(T)
+    )
+    assert torch.equal(explicit.next_states, torch.ones(T, 2))
+    short = Episode(states=torch.arange(T * 1.0).unsqueeze(1), actions=torch.zeros(T, 1), rewards=torch.zeros(T))
+    assert not short.final_next_state_known
+    assert short.next_states[-1, 0] == short.states[-1, 0] and short.next_states[0, 0] == 1.0
+    assert plus_one.observations.shape == (T + 1, 1)
+
+
+def test_terminated_and_truncated_are_distinct_and_dones_is_shorthand():
+    ep = Episode(states=torch.zeros(4, 2), actions=torch.zeros(3), rewards=torch.zeros(3), truncated=[0, 0, 1])
+    assert ep.truncated.tolist() == [False, False, True] and not ep.terminated.any()
+    ep = Episode(states=torch.zeros(4, 2), actions=torch.zeros(3), rewards=torch.zeros(3), dones=np.array([0, 0, 1]))
+    assert ep.terminated.tolist() == [False, False, True] and not ep.truncated.any()
+    with pytest.raises(ValidationError, match="dones"):
+        Episode(states=torch.zeros(4, 2), actions=torch.zeros(3), rewards=torch.zeros(3), dones=[0, 0, 1], terminated=[0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, field, fragment",
+    [
+        (dict(rewards=torch.zeros(4)), "rewards", "shape (3,)"),
+        (dict(rewards=torch.tensor([0.0, float("nan"), 0.0])), "rewards", "finite"),
+        (dict(states=torch.full((4, 2), float("inf"))), "states", "finite"),
+        (dict(states=torch.zeros(7, 2)), "states", "3 or 4 rows"),
+        (dict(terminated=[1, 0, 0]), "terminated", "only at the last step"),
+        (dict(actions="left"), "actions", "torch.Tensor or numpy array"),
+        (dict(next_states=torch.zeros(3, 5), states=torch.zeros(3, 2)), "next_states", "shape (3, 2)"),
+    ],
+)
+def test_validation_names_field_expected_and_received(kwargs, field, fragment):
+    base = dict(states=torch.zeros(4, 2), actions=torch.zeros(3, 1), rewards=torch.zeros(3))
+    base.update(kwargs)
+    with pytest.raises(ValidationError) as info:
+        Episode(**base)
+    assert info.value.field.startswith(field)
+    assert fragment in str(info.value) and "got" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_dict_and_image_observations_keep_originals():
+    T = 3
+    obs = {"image": torch.randint(0, 255, (T + 1, 8, 8, 3), dtype=torch.uint8), "vec": torch.randn(T + 1, 2)}
+    ep = Episode(states=obs, actions=torch.tensor([0, 1, 2]), rewards=torch.zeros(T), infos={"x": torch.arange(T)})
+    assert ep.is_dict and ep.states["image"].dtype == torch.uint8 and ep.next_states["image"].shape == (T, 8, 8, 3)
+    assert "image: (8, 8, 3) uint8" in repr(ep)
+    with pytest.raises(ValidationError, match="infos"):
+        Episode(states=obs, actions=torch.zeros(T), rewards=torch.zeros(T), infos={"x": torch.arange(T + 2)})
+
+
+def test_episode_is_frozen():
+    ep = Episode(states=torch.zeros(2, 1), actions=torch.zeros(1), rewards=torch.zeros(1))
+    with pytest.raises(Exception):
+        ep.rewards = torch.ones(1)
