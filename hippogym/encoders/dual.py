@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hippogym.encoders.backbones import MLPBackbone, build_backbone
 from hippogym.errors import DimensionMismatchError, ValidationError, describe
 
 __all__ = ["DualEncoder"]
+
+
+def _l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
+    """``F.normalize(x, dim=1)`` with the same kernels (bitwise equal) and less Python overhead:
+    ``F.normalize`` goes through ``Tensor.norm`` and ``expand_as``, which costs ~8 µs per call
+    here, a sizeable share of embedding a single query."""
+    return x / torch.linalg.vector_norm(x, 2, dim=1, keepdim=True).clamp_min(eps)
 
 
 class DualEncoder(nn.Module):
@@ -83,15 +91,15 @@ class DualEncoder(nn.Module):
 
     def encode_queries(self, x: Tensor) -> Tensor:
         """Online embeddings (with gradient), L2-normalised ``[B, embed_dim]``."""
-        return F.normalize(self.online(self._check(x)), dim=1)
+        return _l2_normalize(self.online(self._check(x)))
 
     @torch.no_grad()
     def encode_keys(self, x: Tensor, batch_size: int = 8192) -> Tensor:
         """Key-encoder embeddings (no gradient, deterministic), L2-normalised ``[B, embed_dim]``."""
         self._check(x)
         if x.shape[0] <= batch_size:
-            return F.normalize(self.key(x), dim=1)
-        return torch.cat([F.normalize(self.key(chunk), dim=1) for chunk in x.split(batch_size)])
+            return _l2_normalize(self.key(x))
+        return torch.cat([_l2_normalize(self.key(chunk)) for chunk in x.split(batch_size)])
 
     def forward(self, x: Tensor) -> Tensor:
         """Same as :meth:`encode_queries`."""
@@ -117,3 +125,16 @@ class DualEncoder(nn.Module):
     def from_config(cls, config: Mapping[str, Any]) -> "DualEncoder":
         """Rebuild an (untrained) encoder from :meth:`config`; then load its ``state_dict``."""
         return cls(int(config["input_dim"]), int(config["embed_dim"]), float(config["momentum"]), backbone=dict(config["backbone"]))
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
+        """Save weights (safetensors) and config (JSON) in directory ``path``."""
+        from hippogym.io import save_encoder
+
+        return save_encoder(self, path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str]) -> "DualEncoder":
+        """Load an encoder saved by :meth:`save_pretrained`."""
+        from hippogym.io import load_encoder
+
+        return load_encoder(path)

@@ -1,10 +1,20 @@
-"""The hybrid replay buffer: semantic recall mixed with uniform (or prioritised) replay."""
+"""The hybrid replay buffer: semantic recall mixed with uniform (or prioritised) replay.
+
+:meth:`HippocampalReplayBuffer.sample` is an RL hot path (one call per gradient step), so it runs on
+numpy views of the memory's tensors and wraps the results as tensors at the end (zero-copy): the
+arrays it touches are small, and numpy's per-call overhead is several times lower than torch's.
+The last query's embedding and, while the memory is unchanged, its retrieval are cached: several
+gradient steps per environment step usually share one query.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -127,7 +137,9 @@ class HippocampalReplayBuffer:
         self.generator = torch.Generator().manual_seed(torch.seed() if seed is None else int(seed))
         self.sampler = PrioritizedSampler(self.memory, alpha, seed=seed) if prioritized else None
         self.featurizer: TransitionFeaturizer | None = None
-        self._query_cache: tuple[int, Tensor, Tensor] | None = None
+        # (encoder version, query features, embedding) and (key, embedding, retrieval) of the last query.
+        self._query_cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._retrieval_cache: tuple[tuple[Any, ...], np.ndarray, tuple[np.ndarray, ...]] | None = None
         if self.memory.allocated:
             self._make_featurizer(self.memory.layout, self.memory.action_shape)
 
@@ -199,17 +211,48 @@ class HippocampalReplayBuffer:
         The last result is cached while the query and the encoder version stay the same (several
         gradient steps per env step query with the same observation).
         """
+        return torch.from_numpy(self._embed_np(query_state))
+
+    def _embed_np(self, query_state: Any) -> np.ndarray:
+        """:meth:`embed_queries` as numpy; returns the cached array itself on a cache hit."""
         self._need()
-        feats = self.featurizer.query(query_state)
+        feats = self.featurizer.query_np(query_state)
         version = int(self.encoder.version)
         cached = self._query_cache
-        if cached is not None and cached[0] == version and cached[1].shape == feats.shape and torch.equal(cached[1], feats):
+        if cached is not None and cached[0] == version and cached[1].shape == feats.shape and bool((cached[1] == feats).all()):
             return cached[2]
-        emb = self.encoder.encode_keys(feats)
+        emb = self.encoder.encode_keys(torch.from_numpy(feats)).numpy()
         self._query_cache = (version, feats, emb)
         return emb
 
-    def retrieve(self, query_state: Any, top_k: int | None = None, exact: bool = True) -> RetrievalResult:
+    def _retrieve_for_sampling(self, query_state: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Retrieved ``slots`` ``[Q, k']``, their softmax weights ``pi`` and its running sum ``cdf``.
+
+        Cached while the query embedding, the memory (:attr:`MemoryStore.mutations`), ``k``, the
+        temperature and the search mode are unchanged: the same inputs give the same retrieval.
+        """
+        emb = self._embed_np(query_state)
+        store = self.memory
+        key = (store.mutations, store.index, k, self.exact_sampling, self.retrieval_temperature)
+        cached = self._retrieval_cache
+        if cached is not None and cached[1] is emb and cached[0] == key:
+            return cached[2]
+        scores, slots = store.search_np(emb, k, exact=self.exact_sampling)
+        logits = np.where(slots >= 0, scores.astype(np.float64) / self.retrieval_temperature, -np.inf)
+        pi = np.exp(logits - logits.max(axis=1, keepdims=True))
+        pi /= pi.sum(axis=1, keepdims=True)
+        out = (slots, pi, np.cumsum(pi, axis=1))
+        self._retrieval_cache = (key, emb, out)
+        return out
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether no transition is stored yet."""
+        return self.featurizer is None or self.memory.num_transitions == 0
+
+    def retrieve(
+        self, query_state: Any, top_k: int | None = None, exact: bool = True, record_hits: bool = True
+    ) -> RetrievalResult:
         """The ``top_k`` units most similar to each query.
 
         Args:
@@ -218,10 +261,14 @@ class HippocampalReplayBuffer:
             top_k: Units per query (default: the buffer's ``top_k``).
             exact: Exact MaxSim search (default, whatever the index). ``False`` takes the index's
                 fast path, the one hybrid sampling uses.
+            record_hits: Count this retrieval in the units' hit counts (which feed the utility
+                eviction policy). Turn off for lookups that are not recall, e.g. per-step
+                observation augmentation.
         """
         k = self.top_k if top_k is None else int(top_k)
         scores, slots = self.memory.search(self.embed_queries(query_state), k, exact=exact)
-        self.memory.record_hits(slots[slots >= 0])
+        if record_hits:
+            self.memory.record_hits(slots[slots >= 0])
         return RetrievalResult(scores, self.memory.unit_id[slots.clamp(min=0)].masked_fill(slots < 0, -1), slots)
 
     def sample(
@@ -250,57 +297,87 @@ class HippocampalReplayBuffer:
         ratio = self.mixture_ratio if query_state is not None else 0.0
         n_sem = int(round(ratio * batch_size)) if query_state is not None else 0
         n_base = batch_size - n_sem
-        parts, modes = [], []
         base_mode = SampleMode.PRIORITIZED if self.prioritized else SampleMode.UNIFORM
+        parts = []
         if n_base:
-            rows = self.sampler.sample(n_base)[0] if self.sampler is not None else store.sample_rows(n_base, self.generator)
-            parts.append(rows)
+            if self.sampler is not None:
+                parts.append(self.sampler.sample_np(n_base)[0])
+            else:
+                parts.append(store.sample_rows_np(n_base, self.generator))
         retrieved = None
         if n_sem:
             k = self.top_k if top_k is None else int(top_k)
-            scores, slots = store.search(self.embed_queries(query_state), k, exact=self.exact_sampling)
-            valid = slots >= 0
-            pi = torch.softmax((scores / self.retrieval_temperature).masked_fill(~valid, -torch.inf), dim=1)
-            qidx = torch.arange(n_sem) % slots.shape[0]
+            slots, pi, cdf = self._retrieve_for_sampling(query_state, k)
+            n_q, width = slots.shape
+            u = torch.rand(2, n_sem, generator=self.generator, dtype=torch.float64).numpy()
             # Inverse-CDF draw of one retrieved unit per semantic draw (cheaper than multinomial).
-            cdf = torch.cumsum(pi, dim=1)
-            u = torch.rand(n_sem, 1, generator=self.generator) * cdf[qidx, -1:]
-            pick = torch.searchsorted(cdf[qidx], u).squeeze(1).clamp_(max=slots.shape[1] - 1)
-            chosen = slots[qidx, pick]
-            offsets = (torch.rand(n_sem, generator=self.generator) * store.unit_length[chosen]).long()
-            parts.append(store.unit_start[chosen] + offsets)
-            store.record_hits(slots[valid])
+            if n_q == 1:
+                pick = np.searchsorted(cdf[0], u[0] * cdf[0, -1])
+                np.minimum(pick, width - 1, out=pick)
+                chosen = slots[0].take(pick)
+            else:
+                qidx = np.arange(n_sem) % n_q
+                c = cdf[qidx]
+                pick = np.minimum((c < (u[0] * c[:, -1])[:, None]).sum(1), width - 1)
+                chosen = slots[qidx, pick]
+            offsets = (u[1] * store._v_length.take(chosen)).astype(np.int64)
+            parts.append(store._v_start.take(chosen) + offsets)
+            store.record_hits_np(slots[slots >= 0])
             retrieved = (slots, pi)
-        rows = parts[0] if len(parts) == 1 else torch.cat(parts)
-        fields = store.gather(rows)
-        modes = torch.full((batch_size,), base_mode, dtype=torch.int8)
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        fields = store.gather_np(rows)
+        modes = np.full(batch_size, base_mode, dtype=np.int8)
         modes[n_base:] = SampleMode.SEMANTIC
-        probs = self._probabilities(rows, fields["slots"], ratio, retrieved)
+        probs = self._probabilities_np(rows, fields["slots"], ratio, retrieved)
         if self.beta > 0:
-            weights = (store.num_transitions * probs).pow(-self.beta)
-            weights = (weights / weights.max()).float()
+            weights = (store.num_transitions * probs) ** -self.beta
+            weights = (weights / weights.max()).astype(np.float32)
         else:
-            weights = torch.ones(batch_size)
+            weights = np.ones(batch_size, dtype=np.float32)
+
+        def as_tensor(x: Any) -> Any:
+            if isinstance(x, dict):
+                return {name: as_tensor(v) for name, v in x.items()}
+            return x if isinstance(x, Tensor) else torch.from_numpy(x)
+
         batch = ReplayBatch(
-            fields["observations"], fields["actions"], fields["rewards"], fields["next_observations"],
-            fields["terminated"], fields["truncated"], rows, fields["episode_ids"], modes, probs.float(), weights,
+            as_tensor(fields["observations"]), as_tensor(fields["actions"]), torch.from_numpy(fields["rewards"]),
+            as_tensor(fields["next_observations"]), torch.from_numpy(fields["terminated"]),
+            torch.from_numpy(fields["truncated"]), torch.from_numpy(rows), torch.from_numpy(fields["episode_ids"]),
+            torch.from_numpy(modes), torch.from_numpy(probs.astype(np.float32)), torch.from_numpy(weights),
         )
         target = self.device if device is None else torch.device(device)
         return batch if target.type == "cpu" else batch.to(target)
 
     def _probabilities(self, rows: Tensor, slots: Tensor, ratio: float, retrieved: tuple[Tensor, Tensor] | None) -> Tensor:
+        """Probability of each row under one draw of the mixture (float64)."""
+        if retrieved is not None:
+            retrieved = (np.asarray(retrieved[0].numpy(), dtype=np.int64), retrieved[1].double().numpy())
+        return torch.from_numpy(self._probabilities_np(
+            np.asarray(rows.numpy(), dtype=np.int64), np.asarray(slots.numpy(), dtype=np.int64), ratio, retrieved))
+
+    def _probabilities_np(
+        self, rows: np.ndarray, slots: np.ndarray, ratio: float, retrieved: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
         store = self.memory
         if self.sampler is not None:
-            base = self.sampler.probability(rows).double()
+            base = self.sampler.probability_np(rows)
         else:
-            base = torch.full((rows.numel(),), 1.0 / store.num_transitions, dtype=torch.float64)
+            base = np.full(rows.size, 1.0 / store.num_transitions)
         if retrieved is None:
             return base
         r_slots, pi = retrieved
-        valid = r_slots >= 0
-        per_unit = torch.zeros(store.num_slots, dtype=torch.float64)
-        per_unit.index_add_(0, r_slots[valid], pi[valid].double() / r_slots.shape[0])
-        sem = per_unit.index_select(0, slots) / store.unit_length.index_select(0, slots).double()
+        # Semantic mass of each retrieved unit: pi / Q summed over queries (repeats add up).
+        r_flat = r_slots.reshape(-1)
+        w = np.where(r_flat >= 0, pi.reshape(-1), 0.0) / r_slots.shape[0]
+        if r_flat.size * rows.size <= 1 << 16:
+            per_row = (slots[:, None] == r_flat[None, :]) @ w
+        else:
+            per_unit = np.zeros(store.num_slots, dtype=np.float64)
+            valid = r_flat >= 0
+            np.add.at(per_unit, r_flat[valid], w[valid])
+            per_row = per_unit.take(slots)
+        sem = per_row / store._v_length.take(slots)
         return (1.0 - ratio) * base + ratio * sem
 
     def update_priorities(self, indices: Tensor, priorities: Tensor) -> None:
@@ -377,3 +454,34 @@ class HippocampalReplayBuffer:
         if self.sampler is not None and state.get("sampler") is not None:
             self.sampler.load_state_dict(state["sampler"])
         self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+
+    def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
+        """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`)."""
+        from hippogym.io import save_buffer
+
+        return save_buffer(self, path, compression=compression)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu") -> "HippocampalReplayBuffer":
+        """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly."""
+        from hippogym.io import load_buffer
+
+        return load_buffer(path, verify=verify, device=device)
+
+    save_pretrained = save
+    from_pretrained = load
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Push this memory to the Hugging Face Hub (see :func:`hippogym.integrations.hub.push_memory_to_hub`)."""
+        from hippogym.integrations.hub import push_memory_to_hub
+
+        return push_memory_to_hub(self, repo_id, **kwargs)
+
+    save_to_hub = push_to_hub
+
+    @classmethod
+    def load_memory_from_hub(cls, repo_id: str, **kwargs: Any) -> "HippocampalReplayBuffer":
+        """Load a memory from the Hub or a local path (see :func:`hippogym.integrations.hub.load_memory_from_hub`)."""
+        from hippogym.integrations.hub import load_memory_from_hub
+
+        return load_memory_from_hub(repo_id, **kwargs)

@@ -1,0 +1,19 @@
+"""Segmentation: cut streams of transitions into the units (episodes or segments) memory stores.
+
+* :class:`Segmenter`: the base class and contract (``add``, ``add_batch``, ``flush``, ``reset``,
+  the ``should_cut`` hook, ``info_keys``).
+* :class:`TerminalSegmenter`: one unit per environment episode.
+* :class:`FixedWindowSegmenter`: windows of ``n`` steps (optionally overlapping).
+* :class:`RewardEventSegmenter`: units that end right after a reward event.
+"""
+
+from __future__ import annotations
+
+from hippogym.segmentation.base import SUCCESS_KEY, Segmenter
+from hippogym.segmentation.segmenters import (
+    FixedWindowSegmenter,
+    RewardEventSegmenter,
+    TerminalSegmenter,
+)
+
+__all__ = ["SUCCESS_KEY", "FixedWindowSegmenter", "RewardEventSegmenter", "Segmenter", "TerminalSegmenter"]

@@ -1,0 +1,459 @@
+"""Gymnasium wrappers that record what an environment produces into a hippogym buffer.
+
+:class:`RecordEpisodes` wraps a single environment, :class:`RecordEpisodesVector` a vector
+environment (sync or async, any autoreset mode). Both pass everything the environment returns
+through unchanged, convert observations and actions with
+:class:`~hippogym.wrappers.spaces.SpaceConverter`, feed real transitions to a
+:class:`~hippogym.segmentation.Segmenter` and hand every completed unit to
+``buffer.add_episode``. Truncation is never turned into termination: a unit cut by a time limit
+keeps its real next observation with ``terminated=False, truncated=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+
+from hippogym.episode import Episode
+from hippogym.errors import ValidationError, describe
+from hippogym.segmentation import Segmenter, TerminalSegmenter
+from hippogym.wrappers.spaces import SpaceConverter, StoredArray
+
+__all__ = ["RecordEpisodes", "RecordEpisodesVector"]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_buffer(buffer: Any) -> Any:
+    if not callable(getattr(buffer, "add_episode", None)):
+        raise ValidationError(
+            "buffer", "an object with an add_episode(episode) method (e.g. HippocampalReplayBuffer)", describe(buffer)
+        )
+    return buffer
+
+
+def _make_segmenter(segmenter: Segmenter | None, info_keys: Sequence[str]) -> Segmenter:
+    if isinstance(info_keys, str) or not isinstance(info_keys, Sequence):
+        raise ValidationError("info_keys", "a sequence of info keys (e.g. a tuple of str)", describe(info_keys))
+    if segmenter is None:
+        return TerminalSegmenter(info_keys=info_keys)
+    if not isinstance(segmenter, Segmenter):
+        raise ValidationError("segmenter", "a hippogym.segmentation.Segmenter or None", describe(segmenter))
+    if info_keys:
+        # The wrapper's keys are added to the segmenter's own.
+        segmenter.info_keys = tuple(dict.fromkeys((*segmenter.info_keys, *info_keys)))
+    return segmenter
+
+
+class _Sink:
+    """Hands completed units to the buffer and counts them."""
+
+    buffer: Any
+    episodes_recorded: int
+    transitions_recorded: int
+
+    def _store(self, episodes: list[Episode]) -> list[int]:
+        ids = []
+        for episode in episodes:
+            ids.append(int(self.buffer.add_episode(episode)))
+            self.episodes_recorded += 1
+            self.transitions_recorded += len(episode)
+        return ids
+
+
+class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
+    """Record a single environment's transitions into a buffer, shaped like ``RecordEpisodeStatistics``.
+
+    Each ``step`` gives the segmenter the transition ``(obs, action, reward, terminated, truncated,
+    next_obs, info)``, where ``obs`` is the observation the previous ``step``/``reset`` returned;
+    each completed unit goes to ``buffer.add_episode``. What the environment returns is passed
+    through untouched (no info keys are added).
+
+    * ``reset()`` in the middle of an episode hands the transitions recorded so far to the buffer
+      (a unit ending with neither flag: its next observation is real) and starts a new episode.
+    * Steps after an episode ended and before the next ``reset()`` are not recorded.
+    * ``flush()`` hands over in-progress data at any time; ``close()`` flushes too.
+    * ``record=False`` (or setting :attr:`record` to ``False``) pauses recording at once (flushing
+      what was in progress); setting it back to ``True`` resumes at the next ``reset()``.
+
+    Args:
+        env: The environment. Its observation and action spaces must be Box, Discrete,
+            MultiDiscrete, MultiBinary or (nested) Dict of those.
+        buffer: Receives the units (``add_episode(Episode)``), e.g. a
+            :class:`~hippogym.HippocampalReplayBuffer`.
+        segmenter: How to cut units (default: :class:`~hippogym.segmentation.TerminalSegmenter`,
+            one unit per episode). Uses stream ``0``; give each wrapper its own segmenter.
+        info_keys: ``info`` keys recorded per step into ``Episode.infos`` (added to the
+            segmenter's own). ``info["is_success"]`` at the end of an episode always sets
+            ``Episode.success``.
+        record: Whether to record from the start.
+
+    Attributes:
+        episodes_recorded: Units handed to the buffer.
+        transitions_recorded: Transitions in those units (overlapping windows count twice).
+
+    Raises:
+        ValidationError: Unsupported spaces, a buffer without ``add_episode``, or a bad segmenter.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> from hippogym import HippocampalReplayBuffer
+        >>> buffer = HippocampalReplayBuffer(capacity=1000, embed_dim=8, seed=0)
+        >>> env = RecordEpisodes(gym.make("CartPole-v1"), buffer)
+        >>> obs, info = env.reset(seed=0)
+        >>> done = False
+        >>> while not done:
+        ...     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        ...     done = terminated or truncated
+        >>> buffer.num_episodes, env.episodes_recorded
+        (1, 1)
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        buffer: Any,
+        segmenter: Segmenter | None = None,
+        info_keys: Sequence[str] = (),
+        record: bool = True,
+    ) -> None:
+        # Recreating the env from its spec (gymnasium.make(env.spec)) shares the buffer and uses a
+        # fresh copy of the segmenter as it was given.
+        gym.utils.RecordConstructorArgs.__init__(
+            self,
+            buffer=buffer,
+            segmenter=copy.deepcopy(segmenter),
+            info_keys=tuple(info_keys),
+            record=record,
+            _disable_deepcopy=True,
+        )
+        gym.Wrapper.__init__(self, env)
+        self.buffer = _check_buffer(buffer)
+        self.segmenter = _make_segmenter(segmenter, info_keys)
+        self._obs_conv = SpaceConverter(env.observation_space, "observation_space")
+        self._act_conv = SpaceConverter(env.action_space, "action_space")
+        self._record = bool(record)
+        self._obs: StoredArray | None = None  # observation the next step starts from; None = not recording
+        self.episodes_recorded = 0
+        self.transitions_recorded = 0
+
+    @property
+    def record(self) -> bool:
+        """Whether steps are recorded. Turning it off flushes; turning it on waits for ``reset()``."""
+        return self._record
+
+    @record.setter
+    def record(self, value: bool) -> None:
+        value = bool(value)
+        if self._record and not value:
+            self.flush()
+            self.segmenter.reset(0)
+            self._obs = None
+        self._record = value
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the environment; an episode in progress is flushed to the buffer first."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.flush()
+        self.segmenter.reset(0)
+        self._obs = self._obs_conv.single(obs) if self._record else None
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the environment and record the transition (returns exactly what the env returned)."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self._obs is not None:
+            next_obs = self._obs_conv.single(obs)
+            episodes = self.segmenter.add(
+                self._obs,
+                self._act_conv.single(action),
+                float(reward),
+                bool(terminated),
+                bool(truncated),
+                next_obs,
+                info,
+                stream=0,
+            )
+            if episodes:
+                self._store(episodes)
+            self._obs = None if (terminated or truncated) else next_obs
+        return obs, reward, terminated, truncated, info
+
+    def flush(self) -> list[int]:
+        """Hand the in-progress unit (if any) to the buffer.
+
+        Returns:
+            Ids of the units added.
+        """
+        return self._store(self.segmenter.flush(0))
+
+    def close(self) -> None:
+        """Flush in-progress data, then close the environment."""
+        self.flush()
+        super().close()
+
+
+class RecordEpisodesVector(VectorWrapper, _Sink):
+    """Record a vector environment's transitions into a buffer; one segmenter stream per sub-env.
+
+    Works with ``SyncVectorEnv``, ``AsyncVectorEnv`` and any ``VectorEnv`` that declares
+    ``metadata["autoreset_mode"]`` (a missing tag means ``NEXT_STEP``, Gymnasium's default). Each
+    batch is converted once (vectorised) and handed to
+    :meth:`~hippogym.segmentation.Segmenter.add_batch`. Per autoreset mode:
+
+    * ``NEXT_STEP``: the step after a sub-env's episode ended is its reset step. It is not a
+      transition and is not recorded; its observation starts the next episode.
+    * ``SAME_STEP``: every step is a transition. For a sub-env whose episode ended, the returned
+      observation is already the reset observation: the recorded next observation is
+      ``infos["final_obs"][i]`` and its info keys (``is_success`` included) are read from
+      ``infos["final_info"]``.
+    * ``DISABLED``: every step of a running sub-env is recorded. Once a sub-env's episode ended,
+      its further steps are ignored (and a warning is logged once) until the user resets it with
+      ``reset(options={"reset_mask": mask})`` or a full ``reset()``.
+
+    A ``reset()`` (full or masked) of a sub-env whose episode is still running hands the
+    transitions recorded so far to the buffer (a unit ending with neither flag) and starts a new
+    episode in that stream. ``flush()`` hands over all in-progress data; ``close()`` flushes too.
+    What the environment returns is passed through untouched.
+
+    Args:
+        env: The vector environment.
+        buffer: Receives the units (``add_episode(Episode)``).
+        segmenter: How to cut units (default ``TerminalSegmenter``); stream ``i`` is sub-env ``i``.
+        info_keys: ``info`` keys recorded per step (added to the segmenter's own).
+
+    Attributes:
+        episodes_recorded: Units handed to the buffer.
+        transitions_recorded: Transitions in those units.
+
+    Raises:
+        ValidationError: Unsupported spaces, a buffer without ``add_episode``, a bad segmenter, or
+            an unknown autoreset mode.
+    """
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        buffer: Any,
+        segmenter: Segmenter | None = None,
+        info_keys: Sequence[str] = (),
+    ) -> None:
+        VectorWrapper.__init__(self, env)
+        self.buffer = _check_buffer(buffer)
+        self.segmenter = _make_segmenter(segmenter, info_keys)
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        try:
+            self.autoreset_mode = mode if isinstance(mode, AutoresetMode) else AutoresetMode(mode)
+        except ValueError as exc:
+            raise ValidationError(
+                "env.metadata['autoreset_mode']", "a gymnasium.vector.AutoresetMode", describe(mode)
+            ) from exc
+        self._n = int(env.num_envs)
+        self._obs_conv = SpaceConverter(env.single_observation_space, "observation_space")
+        self._act_conv = SpaceConverter(env.single_action_space, "action_space")
+        self._obs: StoredArray | None = None  # [N, ...] observations the next step starts from
+        self._live = np.zeros(self._n, dtype=bool)  # the next step of sub-env i is a real transition
+        self._warned = False
+        self.episodes_recorded = 0
+        self.transitions_recorded = 0
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset all sub-envs, or those in ``options["reset_mask"]``; running episodes are flushed."""
+        mask = None
+        if options is not None and "reset_mask" in options:
+            mask = np.array(options["reset_mask"], dtype=bool, copy=True).reshape(self._n)
+        obs, info = self.env.reset(seed=seed, options=options)
+        converted = self._obs_conv.batch(obs, self._n)
+        if mask is None or self._obs is None:
+            self._store(self.segmenter.flush())
+            self.segmenter.reset()
+            self._obs = converted
+            self._live[:] = True
+        else:
+            for i in np.flatnonzero(mask):
+                self._store(self.segmenter.flush(int(i)))
+                self.segmenter.reset(int(i))
+            _assign_rows(self._obs, mask, converted)
+            self._live[mask] = True
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        """Step all sub-envs and record their real transitions (returns what the env returned)."""
+        obs, rewards, terminations, truncations, infos = self.env.step(actions)
+        if self._obs is None:
+            if not self._warned:
+                logger.warning("RecordEpisodesVector: step() before reset(); nothing is recorded until reset().")
+                self._warned = True
+            return obs, rewards, terminations, truncations, infos
+        term = np.asarray(terminations, dtype=bool).reshape(self._n)
+        trunc = np.asarray(truncations, dtype=bool).reshape(self._n)
+        done = term | trunc
+        current = self._obs_conv.batch(obs, self._n)
+        rec = self._live.copy()
+        next_rec = current
+        step_infos: Mapping[str, Any] = infos
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            next_rec, step_infos = self._final_rows(current, infos, done)
+        elif self.autoreset_mode == AutoresetMode.DISABLED and not rec.all() and not self._warned:
+            logger.warning(
+                "RecordEpisodesVector: sub-envs %s were stepped after their episode ended (autoreset DISABLED); "
+                "their steps are ignored until they are reset with reset(options={'reset_mask': ...}).",
+                np.flatnonzero(~rec).tolist(),
+            )
+            self._warned = True
+        idx = np.flatnonzero(rec)
+        if idx.size:
+            acts = self._act_conv.batch(actions, self._n)
+            rews = np.asarray(rewards, dtype=np.float64).reshape(self._n)
+            infos_arg = step_infos if isinstance(step_infos, Mapping) else None
+            if idx.size == self._n:  # every sub-env made a real transition: no row selection
+                episodes = self.segmenter.add_batch(self._obs, acts, rews, term, trunc, next_rec, infos_arg, idx)
+            else:
+                episodes = self.segmenter.add_batch(
+                    _take(self._obs, idx),
+                    _take(acts, idx),
+                    rews[idx],
+                    term[idx],
+                    trunc[idx],
+                    _take(next_rec, idx),
+                    None if infos_arg is None else _select_rows(infos_arg, idx, self._n),
+                    idx,
+                )
+            if episodes:
+                self._store(episodes)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            # Recorded rows continue from their next obs; reset-step rows start a new episode.
+            self._obs = current
+            self._live = ~(rec & done)
+        elif self.autoreset_mode == AutoresetMode.SAME_STEP:
+            self._obs = current  # rows that ended already hold their reset observation
+        else:
+            _assign_rows(self._obs, rec, current)
+            self._live = rec & ~done
+        return obs, rewards, terminations, truncations, infos
+
+    def _final_rows(
+        self, current: StoredArray, infos: Mapping[str, Any], done: np.ndarray
+    ) -> tuple[StoredArray, Mapping[str, Any]]:
+        """SAME_STEP: next observations and infos of ended sub-envs come from ``final_obs``/``final_info``."""
+        final_obs = infos.get("final_obs")
+        if final_obs is None:
+            raise ValidationError(
+                "infos['final_obs']",
+                "present when a sub-env ends under AutoresetMode.SAME_STEP",
+                f"keys {sorted(infos)}",
+            )
+        mask = np.asarray(infos.get("_final_obs", done), dtype=bool).reshape(self._n)
+        next_rec = _copy(current)
+        for i in np.flatnonzero(mask):
+            _assign_row(next_rec, int(i), self._obs_conv.single(final_obs[i]))
+        final_info = infos.get("final_info")
+        if not isinstance(final_info, Mapping):
+            return next_rec, infos
+        final_mask = np.asarray(infos.get("_final_info", mask), dtype=bool).reshape(self._n)
+        return next_rec, _merge_final_info(infos, final_info, final_mask, self._n)
+
+    def flush(self) -> list[int]:
+        """Hand all in-progress units to the buffer.
+
+        Returns:
+            Ids of the units added.
+        """
+        return self._store(self.segmenter.flush())
+
+    def close(self, **kwargs: Any) -> None:
+        """Flush in-progress data, then close the environment."""
+        self.flush()
+        super().close(**kwargs)
+
+
+# ---------------------------------------------------------------------- batch helpers
+def _take(value: StoredArray, idx: np.ndarray) -> StoredArray:
+    if isinstance(value, dict):
+        return {k: v[idx] for k, v in value.items()}
+    return value[idx]
+
+
+def _copy(value: StoredArray) -> StoredArray:
+    if isinstance(value, dict):
+        return {k: v.copy() for k, v in value.items()}
+    return value.copy()
+
+
+def _assign_rows(target: StoredArray, mask: np.ndarray, source: StoredArray) -> None:
+    if isinstance(target, dict):
+        for k, v in target.items():
+            v[mask] = source[k][mask]  # type: ignore[index]
+    else:
+        target[mask] = source[mask]  # type: ignore[index]
+
+
+def _assign_row(target: StoredArray, i: int, row: StoredArray) -> None:
+    if isinstance(target, dict):
+        for k, v in target.items():
+            v[i] = row[k]  # type: ignore[index]
+    else:
+        target[i] = row
+
+
+def _select_rows(infos: Mapping[str, Any], idx: np.ndarray, n: int) -> dict[str, Any]:
+    """Rows ``idx`` of a vector info dict (arrays with ``n`` rows and their masks; nested dicts too)."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if isinstance(value, Mapping):
+            out[key] = _select_rows(value, idx, n)
+        elif isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+            out[key] = value[idx]
+    return out
+
+
+def _merge_final_info(
+    infos: Mapping[str, Any], final_info: Mapping[str, Any], rows: np.ndarray, n: int
+) -> dict[str, Any]:
+    """The step's infos with ended rows replaced by their ``final_info`` (the last step's info)."""
+    merged = {k: v for k, v in infos.items() if k not in ("final_info", "_final_info", "final_obs", "_final_obs")}
+    for key, value in final_info.items():
+        if (
+            not isinstance(key, str)
+            or key.startswith("_")
+            or not isinstance(value, np.ndarray)
+            or value.shape[:1] != (n,)
+        ):
+            continue
+        present = rows & np.asarray(final_info.get(f"_{key}", np.ones(n, dtype=bool)), dtype=bool)
+        base = merged.get(key)
+        base_mask = np.asarray(
+            merged.get(f"_{key}", np.ones(n, dtype=bool) if base is not None else np.zeros(n, dtype=bool)), dtype=bool
+        )
+        if isinstance(base, np.ndarray) and base.shape[1:] == value.shape[1:]:
+            column = (
+                base.copy()
+                if np.can_cast(value.dtype, base.dtype, "same_kind")
+                else base.astype(np.result_type(base, value))
+            )
+        else:
+            column = np.zeros_like(value)
+            base_mask = np.zeros(n, dtype=bool)
+        column[rows] = 0
+        column[present] = value[present]
+        mask = base_mask.copy()
+        mask[rows] = present[rows]
+        merged[key], merged[f"_{key}"] = column, mask
+    # Keys the reset info carries but the final step's info lacks do not belong to ended rows.
+    for key in list(merged):
+        if not isinstance(key, str) or key.startswith("_") or key in final_info or not isinstance(merged[key], np.ndarray):
+            continue
+        if merged[key].shape[:1] != (n,):
+            continue
+        mask = np.asarray(merged.get(f"_{key}", np.ones(n, dtype=bool)), dtype=bool).copy()
+        mask[rows] = False
+        merged[f"_{key}"] = mask
+    return merged

@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hippogym import (
+    Episode,
+    FixedWindowSegmenter,
+    RewardEventSegmenter,
+    Segmenter,
+    TerminalSegmenter,
+)
+from hippogym.errors import ValidationError
+
+
+def run(seg, lengths, stream=0, rewards=None, ends=None, infos=None):
+    """Feed episodes of the given lengths; obs = [episode, step]. Returns the emitted segments."""
+    out = []
+    for e, length in enumerate(lengths):
+        for t in range(length):
+            last = t == length - 1
+            end = (ends or {}).get(e, "terminated")
+            r = rewards[e][t] if rewards else float(t)
+            info = infos(e, t, last) if infos else None
+            out += seg.add(
+                np.array([e, t], np.float32),
+                t % 3,
+                r,
+                last and end == "terminated",
+                last and end == "truncated",
+                np.array([e, t + 1], np.float32),
+                info,
+                stream=stream,
+            )
+    return out
+
+
+def steps_of(ep: Episode):
+    return ep.states[:, 1].long().tolist()
+
+
+def test_terminal_segmenter_emits_whole_episodes_with_real_next_obs():
+    seg = TerminalSegmenter()
+    eps = run(seg, [3, 5, 2], ends={1: "truncated"})
+    assert [len(e) for e in eps] == [3, 5, 2]
+    assert [e.episode_id for e in eps] == [0, 1, 2]
+    assert all(e.start_step == 0 for e in eps)
+    assert torch.equal(eps[1].next_states[-1], torch.tensor([1.0, 5.0]))  # the real final next obs
+    assert eps[1].final_next_state_known
+    assert bool(eps[1].truncated[-1]) and not bool(eps[1].terminated.any())  # truncation is not termination
+    assert bool(eps[0].terminated[-1]) and not bool(eps[0].truncated.any())
+    assert eps[0].actions.tolist() == [0, 1, 2] and eps[0].actions.dtype == torch.int64
+    assert eps[0].rewards.tolist() == [0.0, 1.0, 2.0]
+    assert torch.equal(eps[2].states[1:], eps[2].next_states[:-1])
+    assert seg.pending() == 0 and seg.flush() == []
+
+
+def test_fixed_window_cuts_every_n_and_at_episode_end():
+    seg = FixedWindowSegmenter(4)
+    eps = run(seg, [10, 3])
+    assert [(e.episode_id, e.start_step, len(e)) for e in eps] == [(0, 0, 4), (0, 4, 4), (0, 8, 2), (1, 0, 3)]
+    assert [bool(e.terminated[-1]) for e in eps] == [False, False, True, True]
+    assert steps_of(eps[1]) == [4, 5, 6, 7]
+    assert torch.equal(eps[0].next_states[-1], torch.tensor([0.0, 4.0]))  # bootstrap continues into the next window
+
+
+def test_fixed_window_overlap():
+    seg = FixedWindowSegmenter(4, overlap=2)
+    eps = run(seg, [9])
+    assert [(e.start_step, len(e)) for e in eps] == [(0, 4), (2, 4), (4, 4), (6, 3)]
+    assert steps_of(eps[3]) == [6, 7, 8]
+    assert {e.episode_id for e in eps} == {0}
+
+
+def test_fixed_window_flush_does_not_repeat_overlap_only_data():
+    seg = FixedWindowSegmenter(3, overlap=1)
+    out = []
+    for t in range(3):
+        out += seg.add(np.array([0.0, t]), 0, 0.0, False, False, np.array([0.0, t + 1]))
+    assert len(out) == 1 and seg.pending() == 0
+    assert seg.flush() == []  # only the carried-over step is left, already emitted
+    out += seg.add(np.array([0.0, 3]), 0, 0.0, False, False, np.array([0.0, 4]))
+    flushed = seg.flush()
+    assert [(e.start_step, steps_of(e)) for e in flushed] == [(2, [2, 3])]
+    assert not bool(flushed[0].terminated.any() or flushed[0].truncated.any())
+
+
+def test_reward_event_segmenter():
+    seg = RewardEventSegmenter(threshold=0.5, min_length=2)
+    rewards = [[0, 1, 0, 0, -1, 0, 0.2, 1]]
+    eps = run(seg, [8], rewards=rewards)
+    # event at t=1 (length 2 >= 2) cuts; t=4 (-1) cuts; 0.2 is below threshold; t=7 ends the episode.
+    assert [(e.start_step, len(e)) for e in eps] == [(0, 2), (2, 3), (5, 3)]
+    assert eps[0].rewards[-1] == 1 and eps[1].rewards[-1] == -1
+    seg = RewardEventSegmenter(min_length=3)
+    eps = run(seg, [6], rewards=[[1, 0, 1, 0, 0, 0]])
+    assert [(e.start_step, len(e)) for e in eps] == [(0, 3), (3, 3)]  # the first event was too early
+
+
+def test_flush_continues_the_environment_episode():
+    seg = TerminalSegmenter()
+    for t in range(3):
+        seg.add(np.array([0.0, t]), 0, 0.0, False, False, np.array([0.0, t + 1]))
+    (first,) = seg.flush()
+    assert len(first) == 3 and not bool(first.terminated.any() or first.truncated.any())
+    assert torch.equal(first.next_states[-1], torch.tensor([0.0, 3.0]))
+    (rest,) = seg.add(np.array([0.0, 3]), 0, 0.0, True, False, np.array([0.0, 4]))
+    assert rest.episode_id == first.episode_id and rest.start_step == 3 and len(rest) == 1
+
+
+def test_reset_drops_data_and_starts_a_new_episode():
+    seg = TerminalSegmenter()
+    seg.add(np.zeros(2), 0, 0.0, False, False, np.ones(2))
+    seg.reset(0)
+    assert seg.pending() == 0 and seg.flush() == []
+    (ep,) = seg.add(np.zeros(2), 0, 0.0, True, False, np.ones(2))
+    assert ep.episode_id == 1 and len(ep) == 1
+    seg.reset(7)  # unknown stream: no-op
+    seg.reset()
+
+
+def test_multiple_streams_are_independent():
+    seg = FixedWindowSegmenter(3)
+    out = []
+    # Interleave two streams with different episode lengths.
+    for t in range(5):
+        out += seg.add(np.array([0.0, t]), 0, 0.0, t == 4, False, np.array([0.0, t + 1]), stream=0)
+        if t < 2:
+            out += seg.add(np.array([1.0, t]), 1, 0.0, False, t == 1, np.array([1.0, t + 1]), stream=3)
+    by_stream = {}
+    for e in out:
+        by_stream.setdefault(int(e.states[0, 0]), []).append((e.episode_id, e.start_step, len(e)))
+    assert by_stream[0] == [(0, 0, 3), (0, 3, 2)]
+    assert by_stream[1] == [(1, 0, 2)]
+    assert seg.num_streams >= 4
+
+
+def test_add_batch_matches_per_step_adds():
+    seg_a, seg_b = FixedWindowSegmenter(2), FixedWindowSegmenter(2)
+    out_a, out_b = [], []
+    rng = np.random.default_rng(0)
+    for t in range(5):
+        obs = rng.normal(size=(3, 4)).astype(np.float32)
+        nxt = rng.normal(size=(3, 4)).astype(np.float32)
+        term = np.array([t == 2, False, t == 4])
+        out_a += seg_a.add_batch(obs, np.arange(3), np.ones(3), term, np.zeros(3, bool), nxt, streams=[2, 0, 1])
+        for row, s in enumerate([2, 0, 1]):
+            out_b += seg_b.add(obs[row], row, 1.0, bool(term[row]), False, nxt[row], stream=s)
+    assert len(out_a) == len(out_b)
+    for a, b in zip(out_a, out_b):
+        assert torch.equal(a.states, b.states) and torch.equal(a.next_states, b.next_states)
+        assert (a.episode_id, a.start_step) == (b.episode_id, b.start_step)
+
+
+def test_info_keys_and_success_flag():
+    seg = FixedWindowSegmenter(2, info_keys=("x", "flag"))
+
+    def infos(e, t, last):
+        info = {"x": np.array([t, 10 * t]), "other": "ignored"}
+        if t != 1:
+            info["flag"] = True
+        if last:
+            info["is_success"] = e == 0
+        return info
+
+    eps = run(seg, [3, 1], infos=infos)
+    assert [len(e) for e in eps] == [2, 1, 1]
+    assert eps[0].infos["x"].tolist() == [[0, 0], [1, 10]]
+    assert eps[0].infos["flag"].tolist() == [True, False]  # missing at t=1: recorded as 0
+    assert eps[0].success is None  # emitted before the episode's outcome was known
+    assert eps[1].success is True and eps[2].success is False
+    assert "is_success" not in eps[1].infos
+
+
+def test_vector_style_infos_in_add_batch():
+    seg = TerminalSegmenter(info_keys=("t",))
+    infos = {
+        "t": np.array([5, 6]),
+        "_t": np.array([True, False]),
+        "is_success": np.array([True, False]),
+        "_is_success": np.array([True, False]),
+    }
+    eps = seg.add_batch(
+        np.zeros((2, 1)), np.zeros(2, np.int64), np.zeros(2), [True, True], [False, False], np.ones((2, 1)), infos=infos
+    )
+    assert [e.infos["t"].tolist() for e in eps] == [[5], [0]]
+    assert [e.success for e in eps] == [True, None]
+
+
+def test_dict_and_image_observations():
+    seg = TerminalSegmenter()
+    img = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    obs = {"img": img, "nest": {"a": np.float32(1.5), "b": np.array([1, 2])}}
+    seg.add(obs, np.array([0.1, 0.2], np.float32), 1.0, False, False, obs)
+    (ep,) = seg.add(obs, np.array([0.3, 0.4], np.float32), 1.0, False, True, obs)
+    assert sorted(ep.states) == ["img", "nest.a", "nest.b"]
+    assert ep.states["img"].dtype == torch.uint8 and ep.states["img"].shape == (2, 2, 2, 3)
+    assert ep.actions.dtype == torch.float32 and ep.actions.shape == (2, 2)
+    assert torch.is_tensor(ep.next_states["nest.b"])
+
+
+def test_storage_grows_amortised():
+    seg = TerminalSegmenter()
+    for t in range(1000):
+        seg.add(np.full(3, t, np.float32), 0, 0.0, False, False, np.full(3, t + 1, np.float32))
+    assert 1000 <= seg._capacity <= 2048
+    (ep,) = seg.flush()
+    assert len(ep) == 1000 and ep.states[:, 0].tolist() == list(range(1000))
+
+
+def test_custom_should_cut_hook():
+    class EveryOther(Segmenter):
+        def should_cut(self, length, reward, terminated, truncated, info):
+            return info is not None and info.get("cut", False)
+
+    seg = EveryOther()
+    eps = run(seg, [5], infos=lambda e, t, last: {"cut": t == 1})
+    assert [(e.start_step, len(e)) for e in eps] == [(0, 2), (2, 3)]
+    # Vector-style infos reach the per-row hook too.
+    seg = EveryOther()
+    out = seg.add_batch(
+        np.zeros((2, 1)),
+        np.zeros(2),
+        np.zeros(2),
+        [False, False],
+        [False, False],
+        np.zeros((2, 1)),
+        infos={"cut": np.array([True, False])},
+    )
+    assert len(out) == 1 and out[0].states.shape == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: FixedWindowSegmenter(0),
+        lambda: FixedWindowSegmenter(3, overlap=3),
+        lambda: RewardEventSegmenter(threshold=-1.0),
+        lambda: RewardEventSegmenter(min_length=0),
+        lambda: TerminalSegmenter(info_keys="abc"),
+        lambda: TerminalSegmenter().add(np.zeros(2), 0, 0.0, False, False, np.zeros(2), stream=-1),
+        lambda: TerminalSegmenter().add(np.array(["a"]), 0, 0.0, False, False, np.array(["a"])),
+        lambda: TerminalSegmenter().add_batch(
+            np.zeros((2, 1)), np.zeros(2), np.zeros(2), [0, 0], [0, 0], np.zeros((2, 1)), streams=[1, 1]
+        ),
+    ],
+)
+def test_bad_input_raises_validation_error(call):
+    with pytest.raises(ValidationError):
+        call()
+
+
+def test_shape_change_between_steps_is_rejected():
+    seg = TerminalSegmenter()
+    seg.add(np.zeros(2), 0, 0.0, False, False, np.zeros(2))
+    with pytest.raises(ValidationError, match="per-step shape"):
+        seg.add(np.zeros(3), 0, 0.0, False, False, np.zeros(3))
+    with pytest.raises(ValidationError, match="structure"):
+        seg.add({"a": np.zeros(2)}, 0, 0.0, False, False, {"a": np.zeros(2)})
+    with pytest.raises(ValidationError, match="dtype"):
+        seg.add(np.zeros(2), 0.5, 0.0, False, False, np.zeros(2))  # float action into int storage
