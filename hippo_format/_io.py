@@ -1,0 +1,189 @@
+"""Low-level file helpers: hash-while-writing sinks, fsync, streaming SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+_READ_CHUNK = 8 * 1024 * 1024
+_CHUNK = 4 * 1024 * 1024
+
+
+class HashingFile:
+    """A write-only file that computes its SHA-256 from the bytes it is given, never re-reading them.
+
+    Each file is hashed on its own background thread (``hashlib`` releases the
+    GIL for large buffers), so hashing overlaps with the writes and the
+    ``fsync`` of this and the following files, and files are hashed in
+    parallel. Buffers handed to :meth:`write` are kept referenced, not copied,
+    until they are hashed; callers must not modify them meanwhile.
+
+    The object also quacks like the Python file ``pyarrow.PythonFile`` expects.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Create ``path`` (which must not exist) for writing.
+
+        Args:
+            path: File to create.
+        """
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+        self._hash = hashlib.sha256()
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hippo-sha256")
+        self._nbytes = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        """Write all of ``data`` (any C-contiguous buffer) and queue it for hashing.
+
+        Args:
+            data: Bytes-like object.
+
+        Returns:
+            The number of bytes written.
+        """
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        total = len(view)
+        # Chunked so that hashing of a chunk starts right after it is written, on another
+        # core, while its bytes are still in the CPU cache.
+        for lo in range(0, total, _CHUNK):
+            chunk = view[lo : lo + _CHUNK]
+            done = 0
+            while done < len(chunk):
+                done += os.write(self._fd, chunk[done:])
+            self._hasher.submit(self._hash.update, chunk)
+        self._nbytes += total
+        return total
+
+    def tell(self) -> int:
+        """Return the number of bytes written so far."""
+        return self._nbytes
+
+    def flush(self) -> None:
+        """Do nothing: writes go straight to the OS (``finish`` makes them durable)."""
+
+    def writable(self) -> bool:
+        """Return True (the object is a write-only stream)."""
+        return True
+
+    def close(self) -> None:
+        """Do nothing; pyarrow may call it, :meth:`finish` is what really closes the file."""
+
+    def finish(self) -> PendingFile:
+        """Stop writing: start flushing the file to stable storage and finishing its digest.
+
+        Both run in the background so that the caller can write the next file
+        meanwhile; :meth:`PendingFile.result` waits for them.
+
+        Returns:
+            The pending ``(sha256 hex, size)``.
+        """
+        self.closed = True
+        fd = self._fd
+        nbytes = self._nbytes
+        digest = self._hash
+        syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hippo-fsync")
+        synced = syncer.submit(_fsync_close, fd)
+        syncer.shutdown(wait=False)
+        hashed = self._hasher.submit(lambda: (digest.hexdigest(), nbytes))
+        self._hasher.shutdown(wait=False)  # the queued updates still run; the thread then exits
+        return PendingFile(synced, hashed)
+
+    def abort(self) -> None:
+        """Close the descriptor without syncing (used on error paths)."""
+        if not self.closed:
+            self.closed = True
+            self._hasher.shutdown(wait=False, cancel_futures=True)
+            try:
+                os.close(self._fd)
+            except OSError:  # pragma: no cover - best effort on error path
+                pass
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PendingFile:
+    """A file whose fsync and digest are still running in the background."""
+
+    def __init__(self, synced: Future[None], hashed: Future[tuple[str, int]]) -> None:
+        """Wrap the two background jobs."""
+        self._synced = synced
+        self._hashed = hashed
+
+    def result(self) -> tuple[str, int]:
+        """Wait until the file is durable and hashed; return ``(sha256 hex, size)``.
+
+        Raises:
+            OSError: If the fsync failed.
+        """
+        self._synced.result()
+        return self._hashed.result()
+
+
+def fsync_dir(path: Path) -> None:
+    """``fsync`` a directory so that entries created, renamed or removed in it are durable.
+
+    Args:
+        path: The directory.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Stream a file through SHA-256.
+
+    Args:
+        path: File to hash.
+
+    Returns:
+        ``(hex digest, number of bytes read)``.
+    """
+    digest = hashlib.sha256()
+    buf = bytearray(_READ_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(view)
+            if not n:
+                break
+            digest.update(view[:n])
+            total += n
+    return digest.hexdigest(), total
+
+
+def read_exact_into(path: Path, offset: int, out: memoryview) -> int:
+    """Read ``len(out)`` bytes from ``path`` at ``offset`` into ``out``.
+
+    Args:
+        path: File to read.
+        offset: Byte offset to start at.
+        out: Writable byte view to fill.
+
+    Returns:
+        The number of bytes actually read (less than ``len(out)`` only at end of file).
+    """
+    done = 0
+    with open(path, "rb", buffering=0) as f:
+        f.seek(offset)
+        while done < len(out):
+            n = f.readinto(out[done:])
+            if not n:
+                break
+            done += n
+    return done
