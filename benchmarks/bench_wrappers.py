@@ -1,0 +1,291 @@
+"""Overhead of hippogym's integrations: recording wrappers and the SB3 replay buffer.
+
+Prints one JSON object:
+
+* ``record_single``: CartPole steps/s through ``RecordEpisodes`` (segmentation and memory
+  ingestion included) vs the raw env, same actions; ``ratio`` = wrapped time / raw time
+  (target <= 1.3).
+* ``record_vector``: the same for an 8-env ``SyncVectorEnv`` with ``RecordEpisodesVector``.
+* ``buffer_calls``: per-call cost of ``add`` and ``sample(64)`` of both buffers.
+* ``sb3_dqn``: SB3 DQN on CartPole-v1 (RL Zoo hyperparameters), wall time of ``learn`` with
+  ``HippoReplayBuffer`` (mixture 0.5) vs SB3's ``ReplayBuffer``, same seed; ``ratio`` (target
+  <= 1.5), ``cpu_ratio`` (the same with process CPU time, robust to a loaded machine) and the
+  mean return of 10 deterministic evaluation episodes for both.
+
+Usage::
+
+    python benchmarks/bench_wrappers.py            # full: 50k wrapper steps, 20k DQN steps
+    python benchmarks/bench_wrappers.py --quick    # CI-sized
+    python benchmarks/bench_wrappers.py --profile  # also log a cProfile of the hippogym DQN run
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import logging
+import platform
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger("bench_wrappers")
+
+
+def _best_of(repeats: int, fn: Callable[[], float]) -> float:
+    return min(fn() for _ in range(repeats))
+
+
+def _loop_single(env: Any, actions: np.ndarray) -> float:
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(int(a))
+        if terminated or truncated:
+            env.reset()
+    return time.perf_counter() - start
+
+
+def _loop_vector(env: Any, actions: np.ndarray) -> float:
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    return time.perf_counter() - start
+
+
+def bench_record(steps: int, n_envs: int, repeats: int) -> dict[str, Any]:
+    """Raw vs recorded CartPole (single env when ``n_envs == 1``, else a ``SyncVectorEnv``)."""
+    import gymnasium as gym
+
+    from hippogym import HippocampalReplayBuffer
+
+    try:
+        from hippogym.wrappers import RecordEpisodes, RecordEpisodesVector
+    except ImportError as exc:  # the wrappers are optional at this stage of the project
+        return {"skipped": f"hippogym.wrappers unavailable: {exc}"}
+
+    rng = np.random.default_rng(0)
+    vector = n_envs > 1
+    actions = rng.integers(0, 2, size=(steps, n_envs) if vector else steps)
+
+    def make() -> Any:
+        if vector:
+            return gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(n_envs)])
+        return gym.make("CartPole-v1")
+
+    loop = _loop_vector if vector else _loop_single
+    memories: list[Any] = []
+
+    def raw() -> float:
+        env = make()
+        try:
+            return loop(env, actions)
+        finally:
+            env.close()
+
+    def wrapped() -> float:
+        memory = HippocampalReplayBuffer(capacity=steps * n_envs + 1, embed_dim=128, seed=0)
+        env = (RecordEpisodesVector if vector else RecordEpisodes)(make(), memory)
+        memories.append(memory)
+        try:
+            return loop(env, actions)
+        finally:
+            env.close()
+
+    raw_s, wrapped_s = _best_of(repeats, raw), _best_of(repeats, wrapped)
+    transitions = steps * n_envs
+    return {
+        "n_envs": n_envs,
+        "steps": steps,
+        "raw_steps_per_s": round(transitions / raw_s, 1),
+        "wrapped_steps_per_s": round(transitions / wrapped_s, 1),
+        "raw_s": round(raw_s, 4),
+        "wrapped_s": round(wrapped_s, 4),
+        "ratio": round(wrapped_s / raw_s, 3),
+        "target_ratio": 1.3,
+        "memory_transitions": len(memories[-1]),
+        "memory_units": memories[-1].num_episodes,
+    }
+
+
+#: RL Zoo's tuned DQN hyperparameters for CartPole-v1.
+DQN_KWARGS: dict[str, Any] = dict(
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1_000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    exploration_final_eps=0.04,
+    policy_kwargs=dict(net_arch=[256, 256]),
+)
+
+
+def _dqn_run(hippo: bool, steps: int, seed: int, eval_episodes: int, profile: bool) -> dict[str, Any]:
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from hippogym.integrations.sb3 import HippoReplayBuffer
+
+    kwargs = dict(DQN_KWARGS)
+    if steps < 5 * kwargs["learning_starts"]:
+        kwargs["learning_starts"] = max(100, steps // 5)
+    if hippo:
+        kwargs.update(replay_buffer_class=HippoReplayBuffer, replay_buffer_kwargs=dict(mixture_ratio=0.5))
+    env = make_vec_env("CartPole-v1", n_envs=1, seed=seed)
+    model = DQN("MlpPolicy", env, seed=seed, verbose=0, **kwargs)
+    profiler = cProfile.Profile() if profile else None
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    model.learn(steps)
+    if profiler is not None:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1000)
+    mean_return, std_return = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
+    out: dict[str, Any] = {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "mean_return": round(float(mean_return), 1),
+        "std_return": round(float(std_return), 1),
+        "num_timesteps": int(model.num_timesteps),
+    }
+    if hippo:
+        rb = model.replay_buffer
+        out.update(memory_transitions=len(rb), memory_units=rb.hippo.num_episodes, partial_flushes=rb.adapter.num_partial_flushes)
+    if profiler is not None:
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(35)
+        logger.info("cProfile of the %s DQN run:\n%s", "hippogym" if hippo else "sb3", text.getvalue())
+        out["profile_top"] = _profile_summary(profiler)
+    return out
+
+
+def _profile_summary(profiler: cProfile.Profile, top: int = 12) -> list[dict[str, Any]]:
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append({"function": f"{filename.rsplit('site-packages/', 1)[-1]}:{line}({name})", "calls": calls,
+                     "tottime_s": round(tottime, 3), "cumtime_s": round(cumtime, 3)})
+    rows.sort(key=lambda r: r["cumtime_s"], reverse=True)
+    return rows[:top]
+
+
+def bench_buffer_calls(steps: int = 5_000, samples: int = 2_000) -> dict[str, Any]:
+    """Per-call cost of ``add`` and ``sample(64)`` for both buffers on the same CartPole-shaped data.
+
+    Less sensitive to machine load than whole training runs. The hippogym ``sample`` queries with
+    the recent observation, which changes after every ``add`` (``fresh_query``) or stays the same
+    between adds, as during DQN's 128 gradient steps per rollout (``cached_query``).
+    """
+    import gymnasium as gym
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from hippogym.integrations.sb3 import HippoReplayBuffer
+
+    env = gym.make("CartPole-v1")
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(steps + 1, 1, 4)).astype(np.float32)
+    actions = rng.integers(0, 2, size=(steps, 1))
+    dones = rng.random((steps, 1)) < 1 / 50
+    out: dict[str, Any] = {}
+    for name, cls, kwargs in (("sb3", ReplayBuffer, {}), ("hippogym", HippoReplayBuffer, dict(mixture_ratio=0.5, seed=0))):
+        rb = cls(100_000, env.observation_space, env.action_space, "cpu", **kwargs)
+        start = time.perf_counter()
+        for i in range(steps):
+            rb.add(obs[i], obs[i + 1], actions[i], np.ones(1, np.float32), dones[i], [{}])
+        add_us = (time.perf_counter() - start) / steps * 1e6
+        start = time.perf_counter()
+        for _ in range(samples):
+            rb.sample(64)
+        cached_us = (time.perf_counter() - start) / samples * 1e6
+        row = {"add_us": round(add_us, 1), "sample64_us": round(cached_us, 1)}
+        if name == "hippogym":
+            row["sample64_cached_query_us"] = row.pop("sample64_us")
+            start = time.perf_counter()
+            for i in range(samples):
+                rb.adapter.last_obs = obs[i % steps]  # a new recent observation for every call
+                rb.sample(64)
+            row["sample64_fresh_query_us"] = round((time.perf_counter() - start) / samples * 1e6, 1)
+        out[name] = row
+    return out
+
+
+def bench_dqn(steps: int, seed: int, eval_episodes: int, profile: bool, repeats: int = 1) -> dict[str, Any]:
+    """SB3 DQN wall time and return: HippoReplayBuffer (mixture 0.5) vs SB3's ReplayBuffer.
+
+    With ``repeats > 1`` the runs alternate (sb3, hippo, hippo, sb3, ...) and the fastest of each
+    is reported, which filters out load from other processes; runs are seeded, so the returns
+    repeat exactly.
+    """
+    try:
+        import stable_baselines3
+    except ImportError:
+        return {"skipped": "stable-baselines3 is not installed (pip install 'hippogym[sb3]')"}
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for r in range(repeats):
+        for hippo in ((False, True) if r % 2 == 0 else (True, False)):
+            runs[hippo].append(_dqn_run(hippo, steps, seed, eval_episodes, profile and hippo and not runs[True]))
+            logger.info("DQN %s run %d: %s", "hippogym" if hippo else "sb3", r, runs[hippo][-1]["wall_s"])
+    result: dict[str, Any] = {"steps": steps, "hyperparameters": "rl-zoo CartPole-v1 DQN", "repeats": repeats}
+    for hippo, key in ((False, "sb3"), (True, "hippogym")):
+        best = dict(runs[hippo][0])
+        for field in ("wall_s", "cpu_s"):
+            best[field] = min(run[field] for run in runs[hippo])
+            best[f"{field}_all"] = [run[field] for run in runs[hippo]]
+        result[key] = best
+    result["ratio"] = round(result["hippogym"]["wall_s"] / result["sb3"]["wall_s"], 3)
+    # CPU time of the process: robust to other jobs sharing the machine (wall time is not).
+    result["cpu_ratio"] = round(result["hippogym"]["cpu_s"] / result["sb3"]["cpu_s"], 3)
+    result["target_ratio"] = 1.5
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmarks and print the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="CI-sized run (seconds)")
+    parser.add_argument("--profile", action="store_true", help="log a cProfile of the hippogym DQN run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-dqn", action="store_true", help="only the recording wrappers")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+
+    quick = args.quick
+    wrapper_steps, vector_steps, dqn_steps, repeats = (2_000, 500, 2_000, 1) if quick else (50_000, 10_000, 20_000, 3)
+    result: dict[str, Any] = {
+        "benchmark": "wrappers",
+        "quick": args.quick,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    logger.info("recording wrappers: single env, %d steps", wrapper_steps)
+    result["record_single"] = bench_record(wrapper_steps, 1, repeats)
+    logger.info("recording wrappers: 8-env SyncVectorEnv, %d steps", vector_steps)
+    result["record_vector"] = bench_record(vector_steps, 8, repeats)
+    if not args.skip_dqn:
+        logger.info("SB3 DQN CartPole: %d steps, SB3 ReplayBuffer then HippoReplayBuffer", dqn_steps)
+        result["buffer_calls"] = bench_buffer_calls(1_000 if quick else 5_000, 500 if quick else 2_000)
+        result["sb3_dqn"] = bench_dqn(dqn_steps, args.seed, 3 if quick else 10, args.profile, 1 if quick else 2)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,821 @@
+"""Stable-Baselines3 integration: the hippocampal memory as an SB3 replay buffer.
+
+Two ways in:
+
+* :class:`HippoReplayBuffer`, a real subclass of SB3's ``ReplayBuffer`` that SB3 builds itself::
+
+      from stable_baselines3 import DQN
+      from hippogym.integrations.sb3 import HippoReplayBuffer
+
+      model = DQN("MlpPolicy", env, replay_buffer_class=HippoReplayBuffer,
+                  replay_buffer_kwargs=dict(mixture_ratio=0.5, consolidate_every=5_000))
+
+  It works the same with SAC, TD3 and any off-policy algorithm that calls
+  ``replay_buffer.add(...)`` / ``replay_buffer.sample(batch_size, env)``.
+* :class:`SB3ReplayBufferWrapper`, the same ingestion and sampling around an existing
+  :class:`~hippogym.HippocampalReplayBuffer` for a hand-written training loop.
+
+**How transitions reach the memory.** Every transition of env ``i`` goes to the segmenter as
+``stream=i`` (the default is :class:`~hippogym.segmentation.TerminalSegmenter`: one unit per
+environment episode). A transition becomes sampleable once the segmenter completes its segment,
+so whole episodes are the units that retrieval, eviction and consolidation work on.
+
+**Partial segments (the empty memory at ``learning_starts``).** SB3 starts sampling after
+``learning_starts`` steps whatever the episode length, so the memory may still be empty then (long
+first episodes: Pendulum's 200 steps vs SAC's ``learning_starts=100``). Sampling therefore never
+fails on data that has been received: when the memory holds nothing, ``sample`` *flushes* the
+in-progress segment of every stream (``segmenter.flush(stream)``) and stores each as a unit of its
+own. A flushed segment ends without ``terminated``/``truncated`` and keeps its real next
+observation, so its last transition bootstraps correctly; the segmenter forgets what it flushed and
+the rest of that environment episode becomes the next unit(s), so no transition is ever stored
+twice (the episode is just split in two units that share its ``episode_id``). Flushing happens only
+when the memory is empty; afterwards a transition waits at most one segment before being
+sampleable (for a bounded lag, pass a ``FixedWindowSegmenter``). The same mechanism bounds unit
+size: a stream whose pending segment reaches ``max_unit_length`` transitions (default a quarter of
+the capacity) is flushed, so one endless episode can neither exceed the capacity nor dominate
+eviction.
+
+**Flags.** With ``handle_timeout_termination=True`` (SB3's default) a ``done`` whose info has
+``TimeLimit.truncated`` is stored as ``truncated`` (bootstrapped), any other ``done`` as
+``terminated``; with ``False`` every ``done`` is ``terminated`` (SB3's behaviour then). Sampled
+``dones`` are ``terminated``. SB3 already replaces the next observation of a ``done`` env with its
+``terminal_observation`` before calling ``add``; the adapter stores what it is given.
+
+**The query.** By default semantic draws recall around the most recent next-observation of each
+env (one batched query of ``n_envs`` rows); pass ``query=callable(buffer) -> observations`` to
+customise it, or ``query=None`` for uniform/prioritised draws only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor
+
+from hippogym.episode import Episode
+from hippogym.errors import (
+    EmptyMemoryError,
+    HippoError,
+    MissingDependencyError,
+    ValidationError,
+    describe,
+)
+from hippogym.replay.batch import ReplayBatch
+from hippogym.replay.buffer import HippocampalReplayBuffer
+from hippogym.replay.schedules import MixtureSchedule
+
+try:
+    from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.type_aliases import (
+        DictReplayBufferSamples,
+        ReplayBufferSamples,
+    )
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("stable-baselines3", "sb3", "hippogym.integrations.sb3") from exc
+
+__all__ = ["HippoCallback", "HippoReplayBuffer", "SB3ReplayBufferWrapper"]
+
+logger = logging.getLogger(__name__)
+
+#: What :class:`HippoReplayBuffer` recalls around: ``"recent"``, ``None`` or ``callable(buffer)``.
+QuerySpec = Union[str, Callable[["HippoReplayBuffer"], Any], None]
+#: A batch of observations as numpy: one array, or one per key of a Dict space.
+NumpyObs = Union[np.ndarray, dict[str, np.ndarray]]
+
+_SUPPORTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+# ---------------------------------------------------------------------- helpers
+def _default_segmenter() -> Any:
+    from hippogym.segmentation import TerminalSegmenter
+
+    return TerminalSegmenter()
+
+
+def _batch_rows(value: Any, n: int, name: str, dtype: Any = None) -> np.ndarray:
+    """``value`` as a numpy array (a view where possible) with a leading axis of ``n`` rows."""
+    if type(value) is np.ndarray and (dtype is None or value.dtype == dtype) and value.ndim > 1 and value.shape[0] == n:
+        return value  # the common case (SB3's arrays): no conversion
+    arr = np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value, dtype=dtype)
+    if arr.ndim == 1 and arr.shape[0] == n:
+        arr = arr.reshape(n, 1)  # scalar observations (Discrete spaces)
+    if arr.ndim == 0 or arr.shape[0] != n:
+        raise ValidationError(name, f"an array with a leading axis of n_envs={n} rows", describe(arr))
+    return arr
+
+
+def _batch_obs(value: Any, n: int, name: str, dtypes: Mapping[str, Any] | Any = None) -> NumpyObs:
+    if type(value) is not np.ndarray and isinstance(value, Mapping):
+        if not isinstance(dtypes, Mapping):
+            dtypes = {}
+        return {k: _batch_rows(v, n, f"{name}[{k!r}]", dtypes.get(k)) for k, v in value.items()}
+    return _batch_rows(value, n, name, None if isinstance(dtypes, Mapping) else dtypes)
+
+
+def _row(obs: NumpyObs, i: int) -> NumpyObs:
+    if isinstance(obs, dict):
+        return {k: v[i] for k, v in obs.items()}
+    return obs[i]
+
+
+def _copy_obs(obs: NumpyObs) -> NumpyObs:
+    if isinstance(obs, dict):
+        return {k: v.copy() for k, v in obs.items()}
+    return obs.copy()
+
+
+def _to_torch(obs: NumpyObs) -> Tensor | dict[str, Tensor]:
+    if isinstance(obs, dict):
+        return {k: torch.from_numpy(v) for k, v in obs.items()}
+    return torch.from_numpy(obs)
+
+
+def _to_numpy(obs: Tensor | dict[str, Tensor]) -> NumpyObs:
+    if isinstance(obs, dict):
+        return {k: v.cpu().numpy() for k, v in obs.items()}
+    return obs.cpu().numpy()
+
+
+def _move(obs: Tensor | dict[str, Tensor], device: torch.device) -> Tensor | dict[str, Tensor]:
+    if isinstance(obs, dict):
+        return {k: v.to(device) for k, v in obs.items()}
+    return obs.to(device)
+
+
+def _from_normalized(obs: Any) -> Tensor | dict[str, Tensor]:
+    """Normalised numpy observations back to torch (float64 from the running stats -> float32)."""
+
+    def one(a: Any) -> Tensor:
+        a = np.asarray(a)
+        return torch.from_numpy(a.astype(np.float32) if a.dtype == np.float64 else np.ascontiguousarray(a))
+
+    if isinstance(obs, Mapping):
+        return {k: one(v) for k, v in obs.items()}
+    return one(obs)
+
+
+def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, (bool, int, float, np.integer, np.floating)) or isinstance(value, Tensor) and value.numel() == 1:
+            out[key] = float(value)
+    return out
+
+
+# ---------------------------------------------------------------------- adapter
+class SB3ReplayBufferWrapper:
+    """SB3-style ``add``/``sample`` around a :class:`~hippogym.HippocampalReplayBuffer`.
+
+    For a hand-written training loop that wants SB3's calling convention and
+    ``ReplayBufferSamples`` batches. :class:`HippoReplayBuffer` is built on it.
+
+    Args:
+        buffer: The hippocampal buffer that stores the completed segments.
+        segmenter: Cuts each env's stream into units (``add(..., stream=i)``, ``flush``,
+            ``reset``). Default: a new :class:`~hippogym.segmentation.TerminalSegmenter`.
+        n_envs: Number of parallel environments (= streams).
+        device: Device of the returned samples.
+        handle_timeout_termination: Store a ``done`` whose info has ``TimeLimit.truncated`` as
+            truncated (bootstrapped) rather than terminated.
+        consolidate_every: Consolidate the memory every this many transitions received (summed
+            over envs, like SB3's ``num_timesteps``); ``0`` = never.
+        consolidate_steps: Encoder training steps per consolidation.
+        consolidate_batch_size: Batch size of those steps.
+        max_unit_length: Flush a stream whose pending segment reaches this many transitions
+            (default: a quarter of the memory's capacity).
+        action_dtype: Cast actions to this numpy dtype before storing (default: as given).
+        obs_dtype: Cast observations to this numpy dtype (or a dict of them per key).
+
+    Raises:
+        ValidationError: Bad argument.
+
+    Example:
+        >>> from hippogym import HippocampalReplayBuffer
+        >>> from hippogym.integrations.sb3 import SB3ReplayBufferWrapper
+        >>> rb = SB3ReplayBufferWrapper(HippocampalReplayBuffer(capacity=10_000, seed=0), n_envs=2)
+        >>> # rb.add(obs, next_obs, action, reward, done, infos); rb.sample(256, query_state=obs)
+    """
+
+    def __init__(
+        self,
+        buffer: HippocampalReplayBuffer,
+        segmenter: Any = None,
+        n_envs: int = 1,
+        device: str | torch.device = "cpu",
+        *,
+        handle_timeout_termination: bool = True,
+        consolidate_every: int = 0,
+        consolidate_steps: int = 50,
+        consolidate_batch_size: int = 64,
+        max_unit_length: int | None = None,
+        action_dtype: Any = None,
+        obs_dtype: Any = None,
+    ) -> None:
+        if not isinstance(buffer, HippocampalReplayBuffer):
+            raise ValidationError("buffer", "a hippogym.HippocampalReplayBuffer", describe(buffer))
+        if not isinstance(n_envs, (int, np.integer)) or isinstance(n_envs, bool) or n_envs < 1:
+            raise ValidationError("n_envs", "an int >= 1", describe(n_envs))
+        for name, value, low in (
+            ("consolidate_every", consolidate_every, 0),
+            ("consolidate_steps", consolidate_steps, 0),
+            ("consolidate_batch_size", consolidate_batch_size, 2),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ValidationError(name, f"an int >= {low}", describe(value))
+        capacity = int(buffer.memory.capacity)
+        if max_unit_length is None:
+            max_unit_length = max(1, capacity // 4)
+        if not isinstance(max_unit_length, (int, np.integer)) or not 1 <= max_unit_length <= capacity:
+            raise ValidationError("max_unit_length", f"an int in [1, capacity={capacity}]", describe(max_unit_length))
+        if segmenter is None:
+            segmenter = _default_segmenter()
+        for method in ("add", "flush", "reset"):
+            if not callable(getattr(segmenter, method, None)):
+                raise ValidationError("segmenter", "a Segmenter (with add, flush and reset)", describe(segmenter))
+        self.hippo = buffer
+        self.segmenter = segmenter
+        self.n_envs = int(n_envs)
+        self.device = torch.device(device)
+        self.handle_timeout_termination = bool(handle_timeout_termination)
+        self.consolidate_every = int(consolidate_every)
+        self.consolidate_steps = int(consolidate_steps)
+        self.consolidate_batch_size = int(consolidate_batch_size)
+        self.max_unit_length = int(max_unit_length)
+        self.action_dtype = action_dtype
+        self.obs_dtype = obs_dtype
+        self.sb3_logger: Any = None
+        self.last_obs: NumpyObs | None = None
+        self.last_batch: ReplayBatch | None = None
+        self.last_consolidation: dict[str, Any] | None = None
+        self.pending = np.zeros(self.n_envs, dtype=np.int64)  # per stream: received, not yet in memory
+        self._segmenter_pending = getattr(segmenter, "pending", None) if callable(getattr(segmenter, "pending", None)) else None
+        self._streams = np.arange(self.n_envs, dtype=np.int64)
+        self.num_received = 0
+        self.num_units_stored = 0
+        self.num_partial_flushes = 0
+        self.num_consolidations = 0
+        self._next_consolidation = self.consolidate_every
+
+    # ------------------------------------------------------------------ write
+    def add(
+        self,
+        obs: Any,
+        next_obs: Any,
+        action: Any,
+        reward: Any,
+        done: Any,
+        infos: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Record one vectorised step: one transition per env.
+
+        Args:
+            obs: ``[n_envs, *obs_shape]`` observations (a dict of them for Dict spaces).
+            next_obs: ``[n_envs, *obs_shape]`` next observations; for a ``done`` env, its
+                terminal observation (SB3 substitutes it already).
+            action: ``[n_envs, ...]`` actions (stored as ``[n_envs, action_dim]``).
+            reward: ``[n_envs]`` rewards.
+            done: ``[n_envs]`` done flags (terminated or truncated).
+            infos: One info dict per env (``TimeLimit.truncated`` marks a time-limit ``done``).
+
+        Raises:
+            ValidationError: Shapes do not match ``n_envs``.
+        """
+        n = self.n_envs
+        obs = _batch_obs(obs, n, "obs", self.obs_dtype)
+        next_obs = _batch_obs(next_obs, n, "next_obs", self.obs_dtype)
+        action = _batch_rows(action, n, "action", self.action_dtype).reshape(n, -1)
+        reward = np.asarray(reward, dtype=np.float32).reshape(-1)
+        done = np.asarray(done).reshape(-1).astype(bool)
+        if reward.shape[0] != n or done.shape[0] != n:
+            raise ValidationError("reward/done", f"{n} values each (one per env)", f"{reward.shape[0]}/{done.shape[0]}")
+        if infos is None:
+            infos = [{}] * n
+        elif len(infos) != n:
+            raise ValidationError("infos", f"a list of {n} dicts (one per env)", f"{len(infos)} items")
+        if self.handle_timeout_termination and done.any():
+            timeout = np.fromiter((bool(info.get("TimeLimit.truncated", False)) for info in infos), bool, n)
+        else:
+            timeout = np.zeros(n, dtype=bool)
+        terminated = done & ~timeout
+        truncated = done & timeout
+        segmenter = self.segmenter
+        batched = getattr(segmenter, "add_batch", None)
+        if batched is not None and self._segmenter_pending is not None:  # one vectorised call (hippogym's Segmenter)
+            segments = batched(obs, action, reward, terminated, truncated, next_obs, infos=infos, streams=self._streams)
+            self.pending += 1
+            if segments:
+                self._store(segments)
+        else:  # a segmenter with only the per-transition contract
+            for i in range(n):
+                segments = segmenter.add(
+                    _row(obs, i), action[i], float(reward[i]), bool(terminated[i]), bool(truncated[i]),
+                    _row(next_obs, i), infos[i], stream=i,
+                )
+                self.pending[i] += 1
+                if segments:
+                    self._store(segments, stream=i)
+        if self.pending.max() >= self.max_unit_length:
+            for i in np.flatnonzero(self.pending >= self.max_unit_length):
+                self._store(segmenter.flush(int(i)), stream=int(i), partial=True)
+        self.last_obs = _copy_obs(next_obs)
+        self.num_received += n
+        if self.consolidate_every and self.num_received >= self._next_consolidation:
+            self._maybe_consolidate()
+
+    def _store(self, segments: Sequence[Episode], stream: int | None = None, partial: bool = False) -> None:
+        """Add completed segments to the memory and update the per-stream pending counts."""
+        for episode in segments:
+            if self.hippo.encoder is None:
+                # The encoder is created at the first insert: keep its initialisation off the
+                # caller's global torch RNG stream (SB3 seeds that stream for its own networks).
+                with torch.random.fork_rng(devices=[]):
+                    self.hippo.add_episode(episode)
+            else:
+                self.hippo.add_episode(episode)
+            if stream is not None and self._segmenter_pending is None:
+                self.pending[stream] = max(0, int(self.pending[stream]) - len(episode))
+            self.num_units_stored += 1
+            self.num_partial_flushes += int(partial)
+        if segments and self._segmenter_pending is not None:
+            # The segmenter knows exactly what is still open (overlapping windows included).
+            self.pending[:] = [self._segmenter_pending(i) for i in range(self.n_envs)]
+
+    def flush(self, stream: int | None = None) -> int:
+        """Store the in-progress segment of ``stream`` (all streams when ``None``) as units.
+
+        The segmenter forgets what it flushed, so nothing is stored twice: the rest of each
+        environment episode becomes the next unit(s).
+
+        Returns:
+            Number of transitions moved into the memory.
+        """
+        before = int(self.hippo.memory.total_added)
+        streams = range(self.n_envs) if stream is None else [int(stream)]
+        for i in streams:
+            self._store(self.segmenter.flush(i), i, partial=True)
+        return int(self.hippo.memory.total_added) - before
+
+    def reset(self) -> None:
+        """Drop in-progress segments (the memory itself is kept)."""
+        self.segmenter.reset()
+        self.pending[:] = 0
+        self.last_obs = None
+
+    @property
+    def num_pending(self) -> int:
+        """Transitions received but not yet in the memory (their segment is still open)."""
+        return int(self.pending.sum())
+
+    # ------------------------------------------------------------------ consolidation
+    def _maybe_consolidate(self) -> None:
+        if len(self.hippo) < max(2, self.consolidate_batch_size // 4):
+            return  # too little to learn from yet: retry at the next step
+        self._next_consolidation = (self.num_received // self.consolidate_every + 1) * self.consolidate_every
+        self.consolidate()
+
+    def consolidate(self) -> dict[str, Any]:
+        """Run one consolidation now and log its metrics.
+
+        The encoder update runs under its own RNG state (``torch.random.fork_rng``), so it does
+        not shift the global torch random stream the RL algorithm uses.
+
+        Raises:
+            EmptyMemoryError: Fewer than 2 transitions in memory.
+        """
+        hippo = self.hippo
+        with torch.random.fork_rng(devices=[]):
+            if hippo.consolidator is None and hippo.encoder is not None:
+                from hippogym.consolidation.consolidator import Consolidator
+
+                seed = hippo.seed if hippo.seed is not None else random.getrandbits(62)
+                hippo.consolidator = Consolidator(hippo.encoder, seed=int(seed) + 1)
+            metrics = hippo.consolidate(steps=self.consolidate_steps, batch_size=self.consolidate_batch_size)
+        self.num_consolidations += 1
+        self.last_consolidation = metrics
+        scalars = _scalar_metrics(metrics)
+        scalars.update(num_consolidations=self.num_consolidations, memory_transitions=len(hippo), memory_units=hippo.num_episodes)
+        if self.sb3_logger is not None:
+            for key, value in scalars.items():
+                self.sb3_logger.record(f"hippo/{key}", value)
+        logger.info(
+            "consolidation %d at %d transitions: loss %.4f, memory %d transitions in %d units",
+            self.num_consolidations, self.num_received, scalars.get("loss", float("nan")), len(hippo), hippo.num_episodes,
+        )
+        return metrics
+
+    # ------------------------------------------------------------------ read
+    def recent_query(self) -> Tensor | dict[str, Tensor] | None:
+        """The latest next-observation of every env ``[n_envs, ...]`` (``None`` before any add)."""
+        return None if self.last_obs is None else _to_torch(self.last_obs)
+
+    def sample(
+        self, batch_size: int, query_state: Any = None, env: Any = None
+    ) -> ReplayBufferSamples | DictReplayBufferSamples:
+        """Draw a hybrid batch in SB3's format.
+
+        If the memory is still empty, the in-progress segments of all streams are flushed first
+        (see the module docstring), so sampling works as soon as any transition was added.
+
+        Args:
+            batch_size: Transitions in the batch.
+            query_state: What semantic draws recall around: observations ``[Q, ...]`` (a dict for
+                Dict spaces), ``"recent"`` for the latest observation of every env, or ``None``
+                for base (uniform/prioritised) draws only.
+            env: Optional ``VecNormalize`` whose ``normalize_obs``/``normalize_reward`` are
+                applied, as SB3's buffers do.
+
+        Returns:
+            ``ReplayBufferSamples(observations, actions, next_observations, dones, rewards)``
+            (``DictReplayBufferSamples`` for dict observations): ``dones``/``rewards`` are
+            ``[B, 1]`` float32, ``dones`` = terminated, actions ``[B, action_dim]`` in their stored
+            dtype; all on ``device``. The underlying batch (indices, modes, weights) is kept in
+            :attr:`last_batch`.
+
+        Raises:
+            EmptyMemoryError: No transition was added yet.
+        """
+        if len(self.hippo) == 0:
+            moved = self.flush()
+            if moved:
+                logger.info("memory empty at the first sample: flushed %d in-progress transitions as partial units", moved)
+            if len(self.hippo) == 0:
+                raise EmptyMemoryError("Cannot sample: no transition has been added to the buffer yet.")
+        if isinstance(query_state, str):
+            if query_state != "recent":
+                raise ValidationError("query_state", "observations, 'recent' or None", repr(query_state))
+            query_state = self.recent_query()
+        batch = self.hippo.sample(batch_size, query_state=query_state)
+        self.last_batch = batch
+        return self.to_sb3(batch, env)
+
+    def to_sb3(self, batch: ReplayBatch, env: Any = None) -> ReplayBufferSamples | DictReplayBufferSamples:
+        """Convert a :class:`~hippogym.ReplayBatch` to SB3's samples (normalised by ``env``)."""
+        obs, next_obs = batch.observations, batch.next_observations
+        rewards = batch.rewards.reshape(-1, 1)
+        if env is not None:
+            obs = _from_normalized(env.normalize_obs(_to_numpy(obs)))
+            next_obs = _from_normalized(env.normalize_obs(_to_numpy(next_obs)))
+            rewards = torch.from_numpy(np.asarray(env.normalize_reward(rewards.cpu().numpy()), dtype=np.float32))
+        dones = batch.terminated.reshape(-1, 1).to(torch.float32)
+        actions = batch.actions.reshape(batch.actions.shape[0], -1)
+        device = self.device
+        cls = DictReplayBufferSamples if isinstance(obs, dict) else ReplayBufferSamples
+        if device.type == "cpu" and rewards.device.type == "cpu":
+            return cls(obs, actions, next_obs, dones, rewards)
+        return cls(_move(obs, device), actions.to(device), _move(next_obs, device), dones.to(device), rewards.to(device))
+
+    def update_priorities(self, priorities: Tensor, indices: Tensor | None = None) -> None:
+        """Set priorities (e.g. ``|TD error|``) of the last sampled batch (or of ``indices``).
+
+        Raises:
+            HippoError: No batch was sampled yet, or the buffer is not prioritised.
+        """
+        if indices is None:
+            if self.last_batch is None:
+                raise HippoError("update_priorities needs a sampled batch first (or explicit indices).")
+            indices = self.last_batch.indices
+        self.hippo.update_priorities(indices, torch.as_tensor(priorities).detach().reshape(-1).cpu())
+
+    def __len__(self) -> int:
+        return len(self.hippo)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["sb3_logger"] = None  # holds open files; re-attach after loading
+        return state
+
+
+# ---------------------------------------------------------------------- SB3 buffer
+class HippoReplayBuffer(ReplayBuffer):
+    """An SB3 ``ReplayBuffer`` backed by a :class:`~hippogym.HippocampalReplayBuffer`.
+
+    Pass it as ``replay_buffer_class`` (hippogym options in ``replay_buffer_kwargs``); SB3 builds
+    it with its positional arguments. SB3's own numpy storage is never allocated: transitions go
+    through the segmenter into the episodic memory (see the module docstring), and ``sample``
+    draws a hybrid batch (a ``mixture_ratio`` share recalled around the query, the rest uniform or
+    prioritised).
+
+    Args:
+        buffer_size: Capacity in transitions (the memory's ``capacity``; eviction is by units).
+        observation_space: Box, Discrete, MultiDiscrete, MultiBinary, or a Dict of those (samples
+            are then ``DictReplayBufferSamples``; use a ``MultiInputPolicy``).
+        action_space: The action space.
+        device: Device of the samples.
+        n_envs: Number of parallel environments.
+        optimize_memory_usage: Must be ``False`` (the memory has its own layout).
+        handle_timeout_termination: Store time-limit ``done`` s as truncated (bootstrapped).
+        mixture_ratio: Share of semantic draws: a float, a schedule such as
+            ``RampSchedule(0.2, 0.5, ...)`` or ``callable(transitions_added)``.
+        embed_dim: Key width of the memory.
+        top_k: Units retrieved per query.
+        segmenter: The segmenter (default ``TerminalSegmenter()``).
+        consolidate_every: Consolidate every this many env steps (summed over envs; 0 = never).
+        consolidate_steps: Encoder steps per consolidation.
+        consolidate_batch_size: Batch size of those steps.
+        query: ``"recent"`` (default: latest observation of every env), ``None`` (no semantic
+            draws) or ``callable(buffer) -> observations [Q, ...]``.
+        prioritized: Prioritised base draws. SB3's algorithms neither update priorities nor use
+            importance weights: this is for algorithms that call :meth:`update_priorities` with
+            the TD errors of the last batch (weights are in ``buffer.adapter.last_batch``).
+        seed: Seed of the memory's sampling and encoder initialisation. Default: drawn from
+            Python's ``random`` (seeded by SB3's ``seed``), so runs with a seed stay reproducible
+            without perturbing SB3's numpy/torch random streams.
+        eviction: The memory's eviction policy.
+        index: The memory's retrieval index.
+        buffer: An existing :class:`~hippogym.HippocampalReplayBuffer` to use instead of creating
+            one (e.g. a memory loaded from disk, for offline-to-online bootstrapping); the options
+            above that configure a new buffer are then ignored. SB3's ``model.save`` pickles
+            ``replay_buffer_kwargs``, so a model saved with ``buffer=`` carries that memory; save
+            the memory on its own (``state_dict``) and pass it again when loading instead.
+        max_unit_length: See :class:`SB3ReplayBufferWrapper`.
+        hippo_kwargs: Extra keyword arguments of :class:`~hippogym.HippocampalReplayBuffer`
+            (``retrieval_temperature``, ``key_action``, ``exact_sampling``, ...).
+
+    Raises:
+        ValidationError: Unsupported space, ``optimize_memory_usage=True``, a bad option, or a
+            ``buffer`` whose stored layout does not match the spaces.
+
+    Example:
+        >>> from stable_baselines3 import DQN
+        >>> from hippogym import RampSchedule
+        >>> model = DQN("MlpPolicy", "CartPole-v1", replay_buffer_class=HippoReplayBuffer,
+        ...             replay_buffer_kwargs=dict(mixture_ratio=RampSchedule(0.2, 0.5, 1_000, 5_000),
+        ...                                       consolidate_every=2_000))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: torch.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+        *,
+        mixture_ratio: MixtureSchedule = 0.5,
+        embed_dim: int = 128,
+        top_k: int = 5,
+        segmenter: Any = None,
+        consolidate_every: int = 0,
+        consolidate_steps: int = 50,
+        consolidate_batch_size: int = 64,
+        query: QuerySpec = "recent",
+        prioritized: bool = False,
+        seed: int | None = None,
+        eviction: Any = "utility",
+        index: Any = "torch",
+        buffer: HippocampalReplayBuffer | None = None,
+        max_unit_length: int | None = None,
+        hippo_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(buffer_size, (int, np.integer)) or buffer_size < 1:
+            raise ValidationError("buffer_size", "an int >= 1 (transitions)", describe(buffer_size))
+        if optimize_memory_usage:
+            raise ValidationError(
+                "optimize_memory_usage", "False", "True",
+                "HippoReplayBuffer stores transitions in the episodic memory's own layout; drop the option.",
+            )
+        _check_space(observation_space, "observation_space")
+        if isinstance(observation_space, spaces.Dict):
+            for key, sub in observation_space.spaces.items():
+                _check_space(sub, f"observation_space[{key!r}]", allow_dict=False)
+        if not (isinstance(query, str) and query == "recent") and query is not None and not callable(query):
+            raise ValidationError("query", "'recent', None or a callable(buffer) -> observations", describe(query))
+        # BaseBuffer only: ReplayBuffer.__init__ would allocate SB3's full numpy storage.
+        BaseBuffer.__init__(self, int(buffer_size), observation_space, action_space, device, n_envs=n_envs)
+        self.buffer_size = max(int(buffer_size) // n_envs, 1)  # rows of n_envs transitions, as SB3 counts
+        self.optimize_memory_usage = False
+        self.handle_timeout_termination = bool(handle_timeout_termination)
+        self.query = query
+        self.is_dict = isinstance(observation_space, spaces.Dict)
+        if self.is_dict:
+            self.obs_dtypes: Any = {k: np.dtype(s.dtype) for k, s in observation_space.spaces.items()}
+        else:
+            self.obs_dtypes = np.dtype(observation_space.dtype)
+        self.action_dtype = np.dtype(self._maybe_cast_dtype(action_space.dtype))
+
+        if buffer is None:
+            extra = dict(hippo_kwargs or {})
+            if isinstance(action_space, spaces.Discrete) and extra.get("key_action"):
+                extra.setdefault("num_actions", int(action_space.n))
+            if seed is None:
+                seed = random.getrandbits(62)
+            buffer = HippocampalReplayBuffer(
+                capacity=int(buffer_size), embed_dim=embed_dim, mixture_ratio=mixture_ratio, top_k=top_k,
+                prioritized=prioritized, seed=seed, eviction=eviction, index=index, **extra,
+            )
+        else:
+            self._check_loaded(buffer)
+        self.adapter = SB3ReplayBufferWrapper(
+            buffer, segmenter, n_envs, self.device,
+            handle_timeout_termination=self.handle_timeout_termination,
+            consolidate_every=consolidate_every, consolidate_steps=consolidate_steps,
+            consolidate_batch_size=consolidate_batch_size, max_unit_length=max_unit_length,
+            action_dtype=self.action_dtype, obs_dtype=self.obs_dtypes,
+        )
+
+    def _check_loaded(self, buffer: Any) -> None:
+        """Refuse a loaded memory whose stored layout does not match the spaces."""
+        if not isinstance(buffer, HippocampalReplayBuffer):
+            raise ValidationError("buffer", "a hippogym.HippocampalReplayBuffer", describe(buffer))
+        memory = buffer.memory
+        if not memory.allocated:
+            return
+
+        def torch_dtype(dtype: Any) -> torch.dtype:
+            return torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
+
+        if self.is_dict:
+            want = {k: (tuple(self.obs_shape[k]), torch_dtype(self.obs_dtypes[k])) for k in sorted(self.obs_shape)}
+        else:
+            want = {"": (tuple(self.obs_shape), torch_dtype(self.obs_dtypes))}
+        have = {(f.name if memory.layout.is_dict else ""): (tuple(f.shape), f.dtype) for f in memory.layout.fields}
+        if memory.layout.is_dict != self.is_dict or want != have:
+            def text(spec: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> str:
+                return ", ".join(f"{k + ': ' if k else ''}{shape} {str(dt)[6:]}" for k, (shape, dt) in spec.items())
+
+            raise ValidationError(
+                "buffer", f"a memory of observations {text(want)} (the observation space)",
+                f"a memory of observations {text(have)}",
+            )
+        want_action = torch_dtype(self.action_dtype)
+        if tuple(memory.action_shape) != (self.action_dim,) or memory.action_dtype != want_action:
+            raise ValidationError(
+                "buffer", f"a memory of actions ({self.action_dim},) {str(want_action)[6:]} (the action space)",
+                f"actions {tuple(memory.action_shape)} {str(memory.action_dtype)[6:]}",
+            )
+
+    # ------------------------------------------------------------------ views
+    @property
+    def device(self) -> torch.device:
+        """Device of the samples (SB3 sets it, e.g. in ``load_replay_buffer``)."""
+        return self._device
+
+    @device.setter
+    def device(self, value: torch.device | str) -> None:
+        self._device = torch.device(value)
+        adapter = self.__dict__.get("adapter")
+        if adapter is not None:
+            adapter.device = self._device
+
+    @property
+    def hippo(self) -> HippocampalReplayBuffer:
+        """The underlying :class:`~hippogym.HippocampalReplayBuffer`."""
+        return self.adapter.hippo
+
+    @property
+    def segmenter(self) -> Any:
+        """The segmenter that cuts each env's stream into units."""
+        return self.adapter.segmenter
+
+    @property
+    def num_received(self) -> int:
+        """Transitions received so far (env steps summed over envs)."""
+        return self.adapter.num_received
+
+    @property
+    def num_pending(self) -> int:
+        """Transitions received whose segment is still open (not sampleable yet)."""
+        return self.adapter.num_pending
+
+    def __len__(self) -> int:
+        """Transitions in the memory (sampleable)."""
+        return len(self.adapter.hippo)
+
+    def __bool__(self) -> bool:
+        """Always true, like SB3's buffers (an empty memory must not read as "no buffer")."""
+        return True
+
+    def set_logger(self, sb3_logger: Any) -> None:
+        """Record consolidation metrics (``hippo/...``) with an SB3 ``Logger`` (``model.logger``)."""
+        self.adapter.sb3_logger = sb3_logger
+
+    # ------------------------------------------------------------------ SB3 API
+    def size(self) -> int:
+        """Vector steps added, capped at ``buffer_size``: SB3's count of rows of ``n_envs`` transitions.
+
+        ``len(buffer)`` gives the transitions held in the memory (sampleable), and
+        :attr:`num_pending` those still in open segments.
+        """
+        return super().size()
+
+    def add(
+        self,
+        obs: NumpyObs,
+        next_obs: NumpyObs,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Record one vectorised step (as SB3's ``_store_transition`` calls it).
+
+        Shapes are SB3's: ``obs``/``next_obs`` ``[n_envs, *obs_shape]`` (``[n_envs]`` for
+        Discrete), ``action`` ``[n_envs, ...]``, ``reward``/``done`` ``[n_envs]``.
+        """
+        n = self.n_envs
+        if self.is_dict:
+            obs = {k: np.asarray(v).reshape((n, *self.obs_shape[k])) for k, v in obs.items()}
+            next_obs = {k: np.asarray(v).reshape((n, *self.obs_shape[k])) for k, v in next_obs.items()}
+        elif isinstance(self.observation_space, spaces.Discrete):
+            obs = np.asarray(obs).reshape((n, *self.obs_shape))
+            next_obs = np.asarray(next_obs).reshape((n, *self.obs_shape))
+        action = np.asarray(action).reshape((n, self.action_dim))
+        self.adapter.add(obs, next_obs, action, reward, done, infos)
+        self.pos += 1
+        if self.pos == self.buffer_size:
+            self.full = True
+            self.pos = 0
+
+    def sample(self, batch_size: int, env: Any = None) -> ReplayBufferSamples | DictReplayBufferSamples:
+        """A hybrid batch in SB3's format (see :meth:`SB3ReplayBufferWrapper.sample`).
+
+        Args:
+            batch_size: Transitions in the batch.
+            env: The algorithm's ``VecNormalize`` (or ``None``): observations and rewards are
+                normalised with it, as SB3's buffers do.
+        """
+        query = self.query
+        if query is not None and not isinstance(query, str):
+            query = query(self)
+        return self.adapter.sample(batch_size, query_state=query, env=env)
+
+    def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> ReplayBufferSamples:
+        raise HippoError(
+            "HippoReplayBuffer has no row index shared with SB3: draw batches with sample(batch_size, env)."
+        )
+
+    def update_priorities(self, priorities: Tensor, indices: Tensor | None = None) -> None:
+        """Set priorities (``|TD error|``) of the last sampled batch; needs ``prioritized=True``."""
+        self.adapter.update_priorities(priorities, indices)
+
+    def flush(self) -> int:
+        """Move every in-progress segment into the memory (e.g. before saving it); see the adapter."""
+        return self.adapter.flush()
+
+    def consolidate(self) -> dict[str, Any]:
+        """Consolidate the memory now and return the metrics."""
+        return self.adapter.consolidate()
+
+    def reset(self) -> None:
+        """Reset SB3's counters and drop in-progress segments; the memory's contents are kept."""
+        super().reset()
+        self.adapter.reset()
+
+    def extend(self, *args: Any, **kwargs: Any) -> None:
+        raise HippoError("HippoReplayBuffer.extend is not supported: call add once per vectorised step.")
+
+
+def _check_space(space: spaces.Space, name: str, allow_dict: bool = True) -> None:
+    if isinstance(space, _SUPPORTED_SPACES) or (allow_dict and isinstance(space, spaces.Dict)):
+        return
+    raise ValidationError(name, "a Box, Discrete, MultiDiscrete, MultiBinary or Dict space", describe(space))
+
+
+# ---------------------------------------------------------------------- callback
+class HippoCallback(BaseCallback):
+    """Connects a :class:`HippoReplayBuffer` to the model's SB3 logger.
+
+    Consolidation metrics are then recorded as ``hippo/...`` in the model's logs (TensorBoard,
+    CSV, stdout), and memory statistics every ``log_every`` steps. Without it, metrics go to
+    Python ``logging``.
+
+    Args:
+        log_every: Record ``hippo/memory_transitions``, ``hippo/memory_units``,
+            ``hippo/pending`` and ``hippo/mixture_ratio`` every this many calls (0 = never).
+        verbose: SB3 verbosity.
+
+    Example:
+        >>> model.learn(20_000, callback=HippoCallback())  # doctest: +SKIP
+    """
+
+    def __init__(self, log_every: int = 1000, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.log_every = int(log_every)
+
+    def _buffer(self) -> HippoReplayBuffer | None:
+        buffer = getattr(self.model, "replay_buffer", None)
+        return buffer if isinstance(buffer, HippoReplayBuffer) else None
+
+    def _on_training_start(self) -> None:
+        buffer = self._buffer()
+        if buffer is not None:
+            buffer.set_logger(self.logger)
+
+    def _on_step(self) -> bool:
+        if self.log_every and self.n_calls % self.log_every == 0:
+            buffer = self._buffer()
+            if buffer is not None:
+                self.logger.record("hippo/memory_transitions", len(buffer))
+                self.logger.record("hippo/memory_units", buffer.hippo.num_episodes)
+                self.logger.record("hippo/pending", buffer.num_pending)
+                self.logger.record("hippo/mixture_ratio", buffer.hippo.mixture_ratio)
+        return True
