@@ -191,6 +191,8 @@ class SB3ReplayBufferWrapper:
         max_unit_length: Flush a stream whose pending segment reaches this many transitions
             (default: a quarter of the memory's capacity).
         action_dtype: Cast actions to this numpy dtype before storing (default: as given).
+        scalar_actions: Store one scalar action per step (Discrete spaces: the project-wide
+            convention), instead of ``[action_dim]`` rows; samples are ``[B, 1]`` either way.
         obs_dtype: Cast observations to this numpy dtype (or a dict of them per key).
 
     Raises:
@@ -217,6 +219,7 @@ class SB3ReplayBufferWrapper:
         max_unit_length: int | None = None,
         action_dtype: Any = None,
         obs_dtype: Any = None,
+        scalar_actions: bool = False,
     ) -> None:
         if not isinstance(buffer, HippocampalReplayBuffer):
             raise ValidationError("buffer", "a hippogym.HippocampalReplayBuffer", describe(buffer))
@@ -250,6 +253,7 @@ class SB3ReplayBufferWrapper:
         self.max_unit_length = int(max_unit_length)
         self.action_dtype = action_dtype
         self.obs_dtype = obs_dtype
+        self.scalar_actions = bool(scalar_actions)
         self.sb3_logger: Any = None
         self.last_obs: NumpyObs | None = None
         self.last_batch: ReplayBatch | None = None
@@ -291,6 +295,10 @@ class SB3ReplayBufferWrapper:
         obs = _batch_obs(obs, n, "obs", self.obs_dtype)
         next_obs = _batch_obs(next_obs, n, "next_obs", self.obs_dtype)
         action = _batch_rows(action, n, "action", self.action_dtype).reshape(n, -1)
+        if self.scalar_actions:
+            # Discrete actions are stored as scalars, as RecordEpisodes and the Minari loader do,
+            # so memories from any source are interchangeable; samples come back [B, 1].
+            action = action.reshape(n)
         reward = np.asarray(reward, dtype=np.float32).reshape(-1)
         done = np.asarray(done).reshape(-1).astype(bool)
         if reward.shape[0] != n or done.shape[0] != n:
@@ -620,6 +628,7 @@ class HippoReplayBuffer(ReplayBuffer):
             consolidate_every=consolidate_every, consolidate_steps=consolidate_steps,
             consolidate_batch_size=consolidate_batch_size, max_unit_length=max_unit_length,
             action_dtype=self.action_dtype, obs_dtype=self.obs_dtypes,
+            scalar_actions=isinstance(action_space, spaces.Discrete),
         )
 
     def _check_loaded(self, buffer: Any) -> None:
@@ -647,9 +656,10 @@ class HippoReplayBuffer(ReplayBuffer):
                 f"a memory of observations {text(have)}",
             )
         want_action = torch_dtype(self.action_dtype)
-        if tuple(memory.action_shape) != (self.action_dim,) or memory.action_dtype != want_action:
+        want_shape = () if isinstance(self.action_space, spaces.Discrete) else (self.action_dim,)
+        if tuple(memory.action_shape) != want_shape or memory.action_dtype != want_action:
             raise ValidationError(
-                "buffer", f"a memory of actions ({self.action_dim},) {str(want_action)[6:]} (the action space)",
+                "buffer", f"a memory of actions {want_shape} {str(want_action)[6:]} (the action space)",
                 f"actions {tuple(memory.action_shape)} {str(memory.action_dtype)[6:]}",
             )
 

@@ -292,7 +292,7 @@ def test_custom_segmenter_windows():
 
 def test_loaded_memory_bootstraps_online_training():
     hippo = HippocampalReplayBuffer(capacity=500, embed_dim=16, seed=0)
-    hippo.add_episode(Episode(states=np.zeros((6, 4), np.float32), actions=np.zeros((5, 1), np.int64), rewards=np.ones(5)))
+    hippo.add_episode(Episode(states=np.zeros((6, 4), np.float32), actions=np.zeros(5, np.int64), rewards=np.ones(5)))
     env = gym.make("CartPole-v1")
     rb = HippoReplayBuffer(500, env.observation_space, env.action_space, "cpu", buffer=hippo)
     assert rb.hippo is hippo and len(rb) == 5

@@ -1,0 +1,472 @@
+"""Hub integration: the real ``huggingface_hub`` client against a LocalHubServer on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("huggingface_hub")
+
+import huggingface_hub.constants
+import huggingface_hub.errors
+
+import hippo_format
+from hippo_format import (
+    ChecksumMismatchError,
+    FormatError,
+    MissingFileError,
+    TargetExistsError,
+)
+from hippogym import HippocampalReplayBuffer
+from hippogym.errors import HippoError, MissingDependencyError, ValidationError
+from hippogym.integrations.hub import (
+    HubAuthError,
+    HubNotFoundError,
+    HubPushError,
+    download_memory,
+    load_memory_from_hub,
+    memory_card,
+    push_memory_to_hub,
+)
+from hippogym.testing.hub_server import LocalHubServer
+
+TOKEN = "secret-token"
+BOB_TOKEN = "bob-token"
+ENV_ID = "hippogym/SparseCorridor-v0"
+
+
+@pytest.fixture(autouse=True)
+def _hf_env(tmp_path, monkeypatch):
+    home = tmp_path / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for var in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    # Resolved by huggingface_hub at import time: keep a developer's login and cache out of the tests.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hub"))
+
+
+@pytest.fixture
+def hub(tmp_path):
+    with LocalHubServer(root=tmp_path / "hub", tokens={TOKEN: "alice", BOB_TOKEN: "bob"}) as server:
+        yield server
+
+
+def _record(episodes: int, seed: int, length: int = 8) -> HippocampalReplayBuffer:
+    """A small buffer recorded from SparseCorridor with a noisy always-right policy."""
+    import gymnasium as gym
+
+    import hippogym
+    from hippogym import RecordEpisodes
+
+    hippogym.register_envs()
+    buffer = HippocampalReplayBuffer(capacity=2_000, embed_dim=16, seed=seed)
+    env = RecordEpisodes(gym.make(ENV_ID, length=length), buffer)
+    rng = np.random.default_rng(seed)
+    for ep in range(episodes):
+        env.reset(seed=seed * 1000 + ep)
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(1 if rng.random() > 0.25 else 0)
+            done = terminated or truncated
+    buffer.provenance = {"env_id": ENV_ID}
+    return buffer
+
+
+@pytest.fixture(scope="module")
+def buffer():
+    return _record(20, seed=0)
+
+
+def _load(hub, ref, cache, **kw):
+    kw.setdefault("token", TOKEN)
+    return load_memory_from_hub(ref, endpoint=hub.endpoint, cache_dir=cache, **kw)
+
+
+def _memory_state(b: HippocampalReplayBuffer) -> dict:
+    return {k: v for k, v in b.state_dict()["memory"].items() if isinstance(v, torch.Tensor)}
+
+
+def _assert_same_memory(a: HippocampalReplayBuffer, b: HippocampalReplayBuffer) -> None:
+    sa, sb = _memory_state(a), _memory_state(b)
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert sa[name].dtype == sb[name].dtype and sa[name].numpy().tobytes() == sb[name].numpy().tobytes(), name
+
+
+def _assert_same_batches(a: HippocampalReplayBuffer, b: HippocampalReplayBuffer) -> None:
+    query = None
+    for _ in range(2):  # uniform draws, then semantic draws recalled around a stored observation
+        kwargs = {} if query is None else {"query_state": query}
+        x, y = a.sample(32, **kwargs), b.sample(32, **kwargs)
+        query = x.observations[0]
+        for field in ("observations", "actions", "rewards", "next_observations", "terminated", "indices", "modes"):
+            assert torch.equal(getattr(x, field), getattr(y, field)), field
+
+
+def _n_episodes(b: HippocampalReplayBuffer) -> int:
+    return b.num_episodes
+
+
+# --------------------------------------------------------------------------- push / load
+
+
+def test_push_then_load_round_trip_with_card(hub, buffer, tmp_path, monkeypatch):
+    repo = "alice/corridor-memory"
+    info = push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert isinstance(info, str) and info.oid == hub.commits(repo)[0]
+    assert len(hub.commits(repo)) == 2  # the repo's initial commit + exactly one for the push
+    files = hub.files(repo)
+    with hippo_format.open_memory(buffer.save(tmp_path / "local")) as reader:
+        listed = set(reader.files)
+    assert set(files) == {".gitattributes", "README.md", "manifest.json", *listed}
+
+    loaded = _load(hub, repo, tmp_path / "cache")
+    assert isinstance(loaded, HippocampalReplayBuffer)
+    assert len(loaded) == len(buffer) and loaded.num_episodes == buffer.num_episodes == 20
+    _assert_same_memory(buffer, loaded)
+    assert loaded.provenance == {"env_id": ENV_ID}
+    for name, tensor in buffer.encoder.state_dict().items():
+        assert torch.equal(tensor, loaded.encoder.state_dict()[name]), name
+    # The classmethod delegates to the same function (a second load is served from the cache).
+    again = HippocampalReplayBuffer.load_memory_from_hub(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "cache", token=TOKEN)
+    _assert_same_memory(loaded, again)
+    _assert_same_batches(buffer, loaded)  # sampling updates retrieval bookkeeping: compare last
+
+    # The card: YAML metadata the client parses and the (validate-yaml) endpoint accepts.
+    path = huggingface_hub.hf_hub_download(repo, "README.md", endpoint=hub.endpoint, cache_dir=tmp_path / "card")
+    card = huggingface_hub.ModelCard.load(path)
+    assert card.data.library_name == "hippogym"
+    assert {"reinforcement-learning", "episodic-memory", "hippogym", ENV_ID} <= set(card.data.tags)
+    meta = card.data.to_dict()["hippogym"]
+    assert meta["env_id"] == ENV_ID and meta["transitions"] == len(buffer) and meta["episodes"] == 20
+    assert set(meta["return"]) == {"min", "mean", "max"} and 0.0 <= meta["success_rate"] <= 1.0
+    assert meta["encoder"]["backbone"] == "mlp" and meta["embed_dim"] == 16
+    assert f'load_memory_from_hub("{repo}")' in card.text and "hippogym pull" in card.text
+    # The client already had the server validate the card's YAML during the push; and again here.
+    assert any(r["path"] == "/api/validate-yaml" and r["status"] == 200 for r in hub.requests)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.endpoint)
+    card.validate(repo_type="model")
+
+    # Offline (HF_HUB_OFFLINE): the verified cached copy is served without any request.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    seen = len(hub.requests)
+    _assert_same_memory(again, _load(hub, repo, tmp_path / "cache", revision=info.oid))
+    assert len(hub.requests) == seen
+    from hippogym.integrations.hub import HubError
+
+    with pytest.raises(HubError, match="could not be reached"):
+        _load(hub, repo, tmp_path / "empty-cache")
+    with pytest.raises(HubError, match="offline mode"):
+        push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+
+
+def test_push_forms_store_path_and_stale_files(hub, buffer, tmp_path):
+    repo = "alice/forms"
+    saved = buffer.save(tmp_path / "saved")
+    first = push_memory_to_hub(str(saved), repo, token=TOKEN, endpoint=hub.endpoint, commit_message="from a path")
+    assert "encoder.safetensors" in hub.files(repo)
+    # Re-pushing the very same directory (as a Path) changes nothing: no empty commit, same head.
+    second = push_memory_to_hub(saved, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert second.oid == first.oid and len(hub.commits(repo)) == 2
+    # A bare store has no encoder: the previous memory's encoder file goes away in the same commit.
+    third = push_memory_to_hub(buffer.memory, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert hub.commits(repo)[:2] == [third.oid, first.oid] and len(hub.commits(repo)) == 3
+    assert "encoder.safetensors" not in hub.files(repo) and "README.md" in hub.files(repo)
+    store_only = _load(hub, repo, tmp_path / "c1")
+    assert len(store_only) == len(buffer)
+    assert torch.equal(_memory_state(store_only)["row.key"], _memory_state(buffer)["row.key"])
+    store_only.sample(8)
+    with pytest.raises(ValidationError):
+        push_memory_to_hub(42, repo, token=TOKEN, endpoint=hub.endpoint)
+    with pytest.raises(ValidationError):
+        push_memory_to_hub(buffer, "not a repo id", token=TOKEN, endpoint=hub.endpoint)
+    with pytest.raises(MissingFileError):
+        push_memory_to_hub(tmp_path / "nowhere", repo, token=TOKEN, endpoint=hub.endpoint)
+
+
+def test_private_repo(hub, buffer, tmp_path):
+    repo = "alice/private-memory"
+    push_memory_to_hub(buffer, repo, private=True, token=TOKEN, endpoint=hub.endpoint)
+    assert huggingface_hub.HfApi(endpoint=hub.endpoint, token=TOKEN).repo_info(repo).private is True
+    with pytest.raises(HubNotFoundError, match="private") as exc:
+        _load(hub, repo, tmp_path / "anon", token=False)
+    assert isinstance(exc.value, LookupError) and isinstance(exc.value, HippoError)
+    assert "no token was sent" in str(exc.value)
+    with pytest.raises(HubNotFoundError, match="has no access"):
+        _load(hub, repo, tmp_path / "bob", token=BOB_TOKEN)
+    with pytest.raises(HubAuthError, match="401"):
+        _load(hub, repo, tmp_path / "forged", token="forged")
+    assert len(_load(hub, repo, tmp_path / "alice")) == len(buffer)
+    # Bob may not push into alice's namespace; private=True never pushes into a public repo.
+    with pytest.raises(HubAuthError, match="403"):
+        push_memory_to_hub(buffer, "alice/bobs-attempt", token=BOB_TOKEN, endpoint=hub.endpoint)
+    push_memory_to_hub(buffer, "alice/public", token=TOKEN, endpoint=hub.endpoint)
+    before = hub.commits("alice/public")
+    with pytest.raises(HubPushError, match="is public"):
+        push_memory_to_hub(buffer, "alice/public", private=True, token=TOKEN, endpoint=hub.endpoint)
+    assert hub.commits("alice/public") == before
+
+
+def test_revisions_branch_tag_commit(hub, tmp_path):
+    repo = "alice/versions"
+    v1, v2, v3 = _record(3, seed=1), _record(5, seed=2), _record(7, seed=3)
+    c1 = push_memory_to_hub(v1, repo, token=TOKEN, endpoint=hub.endpoint).oid
+    c2 = push_memory_to_hub(v2, repo, token=TOKEN, endpoint=hub.endpoint).oid
+    huggingface_hub.HfApi(endpoint=hub.endpoint, token=TOKEN).create_tag(repo, tag="v1.0", revision=c1)
+    c3 = push_memory_to_hub(v3, repo, revision="dev", token=TOKEN, endpoint=hub.endpoint).oid  # branch created
+    assert hub.commits(repo, revision="main")[:2] == [c2, c1]
+    assert hub.commits(repo, revision="dev")[:3] == [c3, c2, c1]
+    cache = tmp_path / "cache"
+    assert _n_episodes(_load(hub, repo, cache, revision=c1)) == 3
+    assert _n_episodes(_load(hub, repo, cache, revision="v1.0")) == 3
+    assert _n_episodes(_load(hub, repo, cache)) == 5
+    assert _n_episodes(_load(hub, repo, cache, revision="main")) == 5
+    assert _n_episodes(_load(hub, repo, cache, revision="dev")) == 7
+    _assert_same_memory(v1, _load(hub, repo, cache, revision=c1))
+    with pytest.raises(HubNotFoundError, match="revision"):
+        _load(hub, repo, cache, revision="no-such-branch")
+    with pytest.raises(HubNotFoundError, match="does not exist"):
+        _load(hub, "alice/no-such-repo", cache)
+    with pytest.raises(MissingFileError, match="not a hippogym memory"):
+        api = huggingface_hub.HfApi(endpoint=hub.endpoint, token=TOKEN)
+        api.create_repo("alice/plain")
+        _load(hub, "alice/plain", cache)
+
+
+def test_interrupted_push_leaves_branch_unchanged(hub, buffer, tmp_path):
+    repo = "alice/flaky"
+    old = _record(4, seed=4)
+    push_memory_to_hub(old, repo, token=TOKEN, endpoint=hub.endpoint)
+    before, files_before = hub.commits(repo), hub.files(repo)
+
+    # 507 is not retried (neither by the client nor by push_memory_to_hub): a clear error, nothing changes.
+    hub.fail_next(r"/api/models/alice/flaky/commit/", status=507)
+    with pytest.raises(HubPushError, match="507") as exc:
+        push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert exc.value.status == 507 and "was not changed" in str(exc.value)
+    assert hub.commits(repo) == before and hub.files(repo) == files_before and hub.pending_failures == 0
+    # Readers still get the complete previous memory, verified.
+    _assert_same_memory(old, _load(hub, repo, tmp_path / "c1"))
+
+    # The retry lands as exactly one commit.
+    info = push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert hub.commits(repo) == [info.oid, *before]
+    _assert_same_memory(buffer, _load(hub, repo, tmp_path / "c2"))
+
+    # A transient 500 on the commit is retried: still exactly one new commit.
+    hub.fail_next(r"/commit/main$", status=500)
+    info2 = push_memory_to_hub(old, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert hub.commits(repo) == [info2.oid, info.oid, *before]
+    statuses = [r["status"] for r in hub.requests if r["path"].endswith("/commit/main")]
+    assert statuses[-2:] == [500, 200]
+
+
+def test_tampered_download_is_refused_then_recovers(hub, buffer, tmp_path):
+    repo = "alice/tampered"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    original = huggingface_hub.hf_hub_download(repo, "keys.safetensors", endpoint=hub.endpoint, cache_dir=tmp_path / "x")
+    original = Path(original).read_bytes()
+    evil = original[:-64] + bytes(b ^ 0x5A for b in original[-64:])  # same size: only SHA-256 tells
+    hub.tamper(repo, "keys.safetensors", evil)
+    cache = tmp_path / "cache"
+    with pytest.raises(ChecksumMismatchError, match="keys.safetensors"):
+        _load(hub, repo, cache)
+    # pull: the existing memory at OUT is left as it was, and no temp directory is left behind.
+    out = tmp_path / "pulled"
+    download_memory(buffer.save(tmp_path / "older"), out)
+    manifest_before = (out / "manifest.json").read_bytes()
+    with pytest.raises(ChecksumMismatchError):
+        download_memory(repo, out, endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    assert (out / "manifest.json").read_bytes() == manifest_before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".pulled.")) in ([], [".pulled.lock"])
+    # The corrupt copy was evicted from the cache: once the server is fixed, the same cache works.
+    hub.tamper(repo, "keys.safetensors", original)
+    _assert_same_memory(buffer, _load(hub, repo, cache))
+    # A tampered manifest is refused too (its own digest no longer matches).
+    manifest = json.loads(Path(huggingface_hub.hf_hub_download(
+        repo, "manifest.json", endpoint=hub.endpoint, cache_dir=tmp_path / "y")).read_text())
+    manifest["counts"]["episodes"] += 0
+    manifest["provenance"]["env_id"] = "evil/Env-v0"
+    hub.tamper(repo, "manifest.json", json.dumps(manifest).encode())
+    with pytest.raises(FormatError):
+        _load(hub, repo, tmp_path / "cache2")
+
+
+def test_download_memory_places_a_conformant_copy(hub, buffer, tmp_path):
+    repo = "alice/pull-me"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    out = download_memory(repo, tmp_path / "out" / "memory", endpoint=hub.endpoint, cache_dir=tmp_path / "c", token=TOKEN)
+    assert out == tmp_path / "out" / "memory"
+    assert hippo_format.check_conformance(out) == []
+    assert "README.md" not in os.listdir(out)
+    _assert_same_memory(buffer, HippocampalReplayBuffer.load(out))
+    # Replacing an existing memory works; a non-memory directory is never replaced.
+    download_memory(repo, out, endpoint=hub.endpoint, cache_dir=tmp_path / "c", token=TOKEN)
+    assert sorted(p.name for p in out.parent.iterdir()) == [".memory.lock", "memory"]
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    with pytest.raises(TargetExistsError):
+        download_memory(repo, junk, endpoint=hub.endpoint, cache_dir=tmp_path / "c", token=TOKEN)
+    assert os.listdir(junk) == ["notes.txt"]
+
+
+def test_local_paths_and_file_urls(buffer, tmp_path, monkeypatch):
+    saved = buffer.save(tmp_path / "mem")
+    monkeypatch.chdir(tmp_path)
+    reference = load_memory_from_hub(saved)
+    for ref in ("./mem", str(saved), f"file://{saved}", saved.as_uri(), "mem"):
+        _assert_same_memory(reference, load_memory_from_hub(ref))
+    _assert_same_memory(reference, load_memory_from_hub(saved, verify=False))
+    with pytest.raises(ValidationError):
+        load_memory_from_hub("./mem", revision="main")
+    with pytest.raises(MissingFileError):
+        load_memory_from_hub("./does-not-exist")
+    with pytest.raises(ValidationError):
+        load_memory_from_hub("file://remote-host/mem")
+    out = download_memory(saved.as_uri(), tmp_path / "copy")
+    _assert_same_memory(reference, load_memory_from_hub(out))
+    # A damaged local memory is refused by the full verification.
+    data = bytearray((saved / "transitions.arrow").read_bytes())
+    data[200] ^= 0xFF
+    (saved / "transitions.arrow").write_bytes(bytes(data))
+    with pytest.raises(ChecksumMismatchError):
+        load_memory_from_hub("./mem")
+    with pytest.raises(ChecksumMismatchError):
+        download_memory("./mem", tmp_path / "copy")
+    _assert_same_memory(reference, load_memory_from_hub(out))  # the previous copy is intact
+
+
+def test_memory_card_from_a_directory(buffer, tmp_path):
+    text = memory_card(buffer.save(tmp_path / "m"), repo_id="alice/x")
+    assert text.startswith("---\n") and "library_name: hippogym" in text and ENV_ID in text
+
+
+def test_missing_huggingface_hub_is_reported(buffer, monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(MissingDependencyError, match=r"hippogym\[hub\]") as exc:
+        push_memory_to_hub(buffer, "alice/x")
+    assert isinstance(exc.value, ImportError)
+    with pytest.raises(MissingDependencyError):
+        load_memory_from_hub("alice/x")
+
+
+def test_unreachable_endpoint_is_a_hub_error(buffer, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from hippogym.integrations.hub import HubError
+
+    with pytest.raises(HubError, match="could not be reached"):
+        push_memory_to_hub(buffer, "alice/x", token=TOKEN, endpoint=f"http://127.0.0.1:{port}")
+    with pytest.raises(HubError, match="could not be reached"):
+        load_memory_from_hub("alice/x", endpoint=f"http://127.0.0.1:{port}", cache_dir=tmp_path / "c", token=TOKEN)
+
+
+# --------------------------------------------------------------------------- Minari
+
+
+_MINARI_CHILD = textwrap.dedent(
+    """
+    import json, os, sys
+    import gymnasium as gym
+    import numpy as np
+    import minari
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+    import hippogym
+
+    token, upload_root, download_root = sys.argv[1:4]
+    dataset_id = "corridor/expert-v0"
+    hippogym.register_envs()
+    env = gym.make("hippogym/SparseCorridor-v0", length=8)
+
+    # 1. An expert dataset: a scripted always-right policy with epsilon noise.
+    os.environ["MINARI_DATASETS_PATH"] = upload_root
+    rng = np.random.default_rng(0)
+    episodes = []
+    for ep in range(6):
+        obs, _ = env.reset(seed=ep)
+        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
+        done = False
+        while not done:
+            action = 1 if rng.random() > 0.1 else 0
+            obs, reward, terminated, truncated, _ = env.step(action)
+            observations.append(obs); actions.append(action); rewards.append(reward)
+            terms.append(terminated); truncs.append(truncated)
+            done = terminated or truncated
+        episodes.append(EpisodeBuffer(id=ep, observations=observations, actions=actions, rewards=rewards,
+                                      terminations=terms, truncations=truncs, infos={}))
+    minari.create_dataset_from_buffers(
+        dataset_id, episodes, env=env, algorithm_name="scripted-right-eps0.1", author="hippogym",
+        author_email="hippogym@example.com", code_permalink="https://example.com", description="expert corridor",
+    )
+
+    # 2. Minari's own Hub remote (MINARI_REMOTE=hf://alice, HF_ENDPOINT set before import).
+    minari.upload_dataset(dataset_id, token=token)
+    os.environ["MINARI_DATASETS_PATH"] = download_root
+    minari.download_dataset(dataset_id)
+    ds = minari.load_dataset(dataset_id)
+    print(json.dumps({"episodes": ds.total_episodes, "steps": ds.total_steps,
+                      "lengths": [len(e) for e in episodes]}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def minari_download(tmp_path_factory):
+    pytest.importorskip("minari")
+    pytest.importorskip("h5py")
+    tmp = tmp_path_factory.mktemp("minari")
+    with LocalHubServer(root=tmp / "hub", tokens={TOKEN: "alice"}) as server:
+        script = tmp / "child.py"
+        script.write_text(_MINARI_CHILD)
+        env = dict(os.environ)
+        env.update(
+            HF_ENDPOINT=server.endpoint, MINARI_REMOTE="hf://alice", HF_HOME=str(tmp / "hf_home"),
+            HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONWARNINGS="ignore",
+        )
+        env.pop("HF_TOKEN", None)
+        result = subprocess.run(
+            [sys.executable, str(script), TOKEN, str(tmp / "up"), str(tmp / "down")],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        files = server.files("alice/corridor", repo_type="dataset")
+    return {"summary": summary, "down": tmp / "down", "files": files}
+
+
+def test_minari_dataset_through_the_hub(minari_download):
+    summary = minari_download["summary"]
+    assert summary["episodes"] == 6 and summary["steps"] == sum(summary["lengths"])
+    assert "expert-v0/data/main_data.hdf5" in minari_download["files"]
+    assert (minari_download["down"] / "corridor" / "expert-v0" / "data" / "main_data.hdf5").is_file()
+
+
+def test_minari_download_converts_to_a_memory(minari_download, hub, tmp_path, monkeypatch):
+    integration = pytest.importorskip("hippogym.integrations.minari")
+    if not hasattr(integration, "memory_from_minari"):
+        pytest.skip("hippogym.integrations.minari.memory_from_minari is not available yet")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(minari_download["down"]))
+    memory = integration.memory_from_minari("corridor/expert-v0")
+    buffer = memory if isinstance(memory, HippocampalReplayBuffer) else HippocampalReplayBuffer.load(memory)
+    assert len(buffer) == minari_download["summary"]["steps"]
+    assert buffer.num_episodes == minari_download["summary"]["episodes"]
+    push_memory_to_hub(buffer, "alice/corridor-expert-memory", token=TOKEN, endpoint=hub.endpoint)
+    loaded = _load(hub, "alice/corridor-expert-memory", tmp_path / "cache")
+    _assert_same_memory(buffer, loaded)
+    assert loaded.provenance.get("dataset_id") == "corridor/expert-v0"
