@@ -91,7 +91,7 @@ def _to_tagged(name: str, tensor: Any) -> tuple[str, np.ndarray]:
     if t.dtype in _TORCH_TO_RAW:
         carrier = torch.int16 if t.element_size() == 2 else torch.int8
         bits = t.view(carrier).numpy().view(np.uint16 if t.element_size() == 2 else np.uint8)
-        return _TORCH_TO_RAW[t.dtype], np.ascontiguousarray(bits, dtype=bits.dtype.newbyteorder("<"))
+        return _TORCH_TO_RAW[t.dtype], np.require(bits, dtype=bits.dtype.newbyteorder("<"), requirements="C")
     try:
         array = t.numpy()
     except TypeError as exc:
@@ -100,7 +100,7 @@ def _to_tagged(name: str, tensor: Any) -> tuple[str, np.ndarray]:
     if tag is None:
         raise SchemaError(f"state_dict[{name!r}]: dtype {t.dtype} cannot be stored in safetensors")
     little = array.dtype.newbyteorder("<") if array.dtype.byteorder != "|" else array.dtype
-    return tag, np.ascontiguousarray(array, dtype=little)
+    return tag, np.require(array, dtype=little, requirements="C")  # keeps 0-d scalars 0-d
 
 
 def save_state_dict(

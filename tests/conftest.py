@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

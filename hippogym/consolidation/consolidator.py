@@ -115,7 +115,7 @@ class Consolidator:
         self.temporal_window, self.refresh = int(temporal_window), refresh
         self.refresh_fraction = float(refresh_fraction)
         self.optimizer = torch.optim.Adam(encoder.online.parameters(), lr=self.lr)
-        self.generator = torch.Generator().manual_seed(torch.seed() if seed is None else int(seed))
+        self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
         self.steps_done = 0
         self._cursor = 0
 

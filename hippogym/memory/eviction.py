@@ -10,8 +10,10 @@ length), which keeps insertion O(episode length) amortised.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Mapping
 
+import numpy as np
 import torch
 
 from hippogym.errors import ValidationError
@@ -20,6 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
 
 __all__ = ["EvictionPolicy", "FIFOEviction", "UtilityEviction", "make_eviction"]
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    """Linear-interpolation quantile (``torch.quantile``'s default) of a small array."""
+    ordered = np.sort(values)
+    pos = q * (ordered.size - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, ordered.size - 1)
+    a, b = float(ordered[lo]), float(ordered[hi])
+    return a + (b - a) * (pos - lo)
 
 
 class EvictionPolicy:
@@ -94,15 +106,22 @@ class UtilityEviction(EvictionPolicy):
         z = (store.unit_return[slots].double() - mean) / max(std, 1e-8)
         return self.return_weight * z + self.hits_weight * torch.log1p(store.unit_hits[slots].double())
 
+    def utility_np(self, store: "MemoryStore", slots: np.ndarray) -> np.ndarray:
+        """:meth:`utility` on numpy slot indices (float64)."""
+        mean, std = store.return_stats()
+        z = (store._v_return.take(slots).astype(np.float64) - mean) / max(std, 1e-8)
+        return self.return_weight * z + self.hits_weight * np.log1p(store._v_hits.take(slots).astype(np.float64))
+
     def retain(self, store: "MemoryStore", slot: int) -> bool:  # noqa: D102
-        if int(store.unit_rescues[slot]) >= self.max_rescues:
+        # Runs on every eviction, so in numpy (same draws and figures as the torch formulation).
+        if int(store._v_rescues[slot]) >= self.max_rescues:
             return False
-        peers = store.random_slots(self.peers)
-        if peers.numel() < 2:
+        peers = store.random_slots_np(self.peers)
+        if peers.size < 2:
             return False
-        threshold = torch.quantile(self.utility(store, peers), 1.0 - self.keep_fraction)
-        mine = self.utility(store, torch.tensor([slot]))[0]
-        return bool(mine > threshold)
+        threshold = _quantile(self.utility_np(store, peers), 1.0 - self.keep_fraction)
+        mine = float(self.utility_np(store, np.array([slot], dtype=np.int64))[0])
+        return mine > threshold
 
     def config(self) -> dict[str, Any]:  # noqa: D102
         return {

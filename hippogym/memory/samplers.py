@@ -2,7 +2,8 @@
 
 Uniform sampling lives on the store (:meth:`MemoryStore.sample_rows`); semantic sampling is composed
 by the replay buffer from :meth:`MemoryStore.search`. :class:`PrioritizedSampler` listens to the
-store so its tree follows inserts, moves and evictions without any rebuild.
+store so its tree follows inserts, moves and evictions without any rebuild. Sampling and priority
+updates are numpy end to end (``*_np`` methods); the tensor methods wrap them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
 
 __all__ = ["PrioritizedSampler"]
+
+
+def _numpy(value: Any) -> np.ndarray:
+    """A host numpy array from a tensor (any device, with or without grad), array or sequence."""
+    if isinstance(value, Tensor):
+        try:
+            return value.numpy()
+        except (TypeError, RuntimeError):
+            value = value.detach().cpu()
+            return value.to(torch.float64 if value.is_floating_point() else torch.int64).numpy()
+    return np.asarray(value)
 
 
 class PrioritizedSampler:
@@ -41,13 +53,13 @@ class PrioritizedSampler:
         self.store, self.alpha, self.eps = store, float(alpha), float(eps)
         self.tree = SumTree(store.capacity)
         self.max_priority = 1.0
-        self.generator = torch.Generator().manual_seed(torch.seed() if seed is None else int(seed))
+        self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
         store.listeners.append(self)
         self.on_reset()
 
     # -- store events
     def on_write(self, start: int, length: int) -> None:  # noqa: D102
-        self.tree.set(np.arange(start, start + length), np.full(length, self.max_priority**self.alpha))
+        self.tree.set_range(start, np.full(length, self.max_priority**self.alpha))
 
     def on_evict(self, start: int, length: int) -> None:  # noqa: D102
         self.tree.clear(start, length)
@@ -55,7 +67,7 @@ class PrioritizedSampler:
     def on_move(self, src: int, dst: int, length: int) -> None:  # noqa: D102
         values = self.tree.get(np.arange(src, src + length)).copy()
         self.tree.clear(src, length)
-        self.tree.set(np.arange(dst, dst + length), values)
+        self.tree.set_range(dst, values)
 
     def on_reset(self) -> None:  # noqa: D102
         self.tree = SumTree(self.store.capacity)
@@ -66,17 +78,26 @@ class PrioritizedSampler:
     # -- sampling
     def sample(self, n: int) -> tuple[Tensor, Tensor]:
         """Draw ``n`` rows (stratified). Returns ``(rows, probabilities)``."""
+        rows, probs = self.sample_np(n)
+        return torch.from_numpy(rows), torch.from_numpy(probs)
+
+    def sample_np(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`sample` as numpy arrays."""
         total = self.tree.total
         if total <= 0:
             raise EmptyMemoryError("Cannot sample from an empty memory: add episodes first.")
         mass = (np.arange(n) + torch.rand(n, generator=self.generator, dtype=torch.float64).numpy()) * (total / n)
         rows = self.tree.find(np.minimum(mass, total * (1 - 1e-12)))
         probs = self.tree.get(rows) / total
-        return torch.from_numpy(rows), torch.from_numpy(probs)
+        return rows, probs
 
     def probability(self, rows: Tensor) -> Tensor:
         """Probability of drawing each row in one prioritised draw."""
-        return torch.from_numpy(self.tree.get(rows.numpy()) / max(self.tree.total, 1e-300))
+        return torch.from_numpy(self.probability_np(np.asarray(rows.numpy(), dtype=np.int64)))
+
+    def probability_np(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`probability` for numpy row indices."""
+        return self.tree.get(rows) / max(self.tree.total, 1e-300)
 
     def update(self, rows: Tensor, priorities: Tensor) -> None:
         """Set new priorities (e.g. ``|TD error|``) for sampled rows.
@@ -84,14 +105,16 @@ class PrioritizedSampler:
         Raises:
             ValidationError: Shapes differ, values are negative or not finite.
         """
-        rows = torch.as_tensor(rows).reshape(-1).cpu()
-        pri = torch.as_tensor(priorities, dtype=torch.float64).reshape(-1).cpu()
+        rows = np.asarray(_numpy(rows), dtype=np.int64).reshape(-1)
+        pri = np.asarray(_numpy(priorities), dtype=np.float64).reshape(-1)
         if rows.shape != pri.shape:
-            raise DimensionMismatchError("priorities", f"one value per index ({rows.numel()})", describe(pri))
-        if not bool(torch.isfinite(pri).all()) or bool((pri < 0).any()):
+            raise DimensionMismatchError("priorities", f"one value per index ({rows.size})", describe(torch.from_numpy(pri)))
+        if not (np.isfinite(pri).all() and (pri >= 0).all()):
             raise ValidationError("priorities", "finite values >= 0", "negative or non-finite values")
-        live = self.store.row_slot[rows] >= 0  # rows evicted since they were sampled are skipped
-        rows, pri = rows[live].numpy(), pri[live].numpy() + self.eps
+        live = self.store._v_row_slot.take(rows) >= 0  # rows evicted since they were sampled are skipped
+        if not live.all():
+            rows, pri = rows[live], pri[live]
+        pri = pri + self.eps
         if rows.size:
             self.max_priority = max(self.max_priority, float(pri.max()))
             self.tree.set(rows, pri**self.alpha)

@@ -14,15 +14,23 @@ The rows form a ring written at ``tail``. Making room for ``L`` rows only touche
 lie in ``[tail, tail + L)``: each is evicted or, if the eviction policy retains it, moved forward
 (a copy of its rows, bounded by the policy's budget). Nothing proportional to the memory size is
 rebuilt on insert.
+
+Hot paths (insert, uniform draws, gathers, the fast retrieval path) work on numpy views that share
+memory with the torch tensors (``tensor.numpy()``): a numpy call on a small array costs about 1 µs
+here, a torch call 5-8 µs. The tensors stay the public storage; the views are refreshed whenever a
+tensor is reallocated.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+from pathlib import Path
 from collections import deque
 from typing import Any, Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,6 +45,48 @@ __all__ = ["MemoryStore"]
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def _view(tensor: Tensor | None) -> np.ndarray | None:
+    """A numpy array sharing memory with ``tensor`` (``None`` if numpy cannot hold its dtype)."""
+    if tensor is None:
+        return None
+    try:
+        return tensor.numpy()
+    except (TypeError, RuntimeError):
+        return None
+
+
+def _host(value: Tensor) -> np.ndarray | None:
+    """``value`` as a host numpy array, without a copy when possible (``None`` if impossible)."""
+    try:
+        return value.numpy()  # CPU tensors without grad: a view, no dispatch
+    except (TypeError, RuntimeError):
+        pass
+    try:
+        return value.detach().cpu().numpy()
+    except (TypeError, RuntimeError):
+        return None
+
+
+def _write(tensor: Tensor, view: np.ndarray | None, start: int, end: int, value: Tensor) -> None:
+    """``tensor[start:end] = value`` through the numpy view when dtypes agree (no torch dispatch)."""
+    src = _host(value) if view is not None else None
+    if src is not None and src.dtype == view.dtype:
+        view[start:end] = src
+    else:
+        tensor[start:end] = value
+
+
+def _take(tensor: Tensor, view: np.ndarray | None, rows: np.ndarray) -> np.ndarray | Tensor:
+    """Rows of ``tensor`` (numpy when it has a view, else a torch gather)."""
+    if view is not None:
+        return view.take(rows, axis=0)
+    return tensor.index_select(0, torch.from_numpy(rows))
+
+
+def _to_torch(value: np.ndarray | Tensor) -> Tensor:
+    return value if isinstance(value, Tensor) else torch.from_numpy(value)
 
 
 class MemoryStore:
@@ -85,11 +135,13 @@ class MemoryStore:
         self.eviction = make_eviction(eviction)
         self.index = make_index(index)
         self.generator = torch.Generator()
-        self.generator.manual_seed(torch.seed() if seed is None else int(seed))
+        self.generator.manual_seed(torch.Generator().seed() if seed is None else int(seed))
         self.layout: ObservationLayout | None = None
         self.action_shape: tuple[int, ...] | None = None
         self.action_dtype: torch.dtype | None = None
         self.listeners: list[Any] = []
+        #: Bumped whenever what retrieval sees may change (inserts, evictions, moves, key refreshes).
+        self.mutations = 0
         self._init_units(64)
         self._reset_ring()
 
@@ -107,6 +159,8 @@ class MemoryStore:
         self._ret_sum = 0.0
         self._ret_sq = 0.0
         self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64) if self.layout is not None else None
+        self._v_row_slot = _view(self.row_slot)
+        self.mutations += 1
 
     def _init_units(self, n: int) -> None:
         d = self.embed_dim
@@ -123,6 +177,38 @@ class MemoryStore:
         self.unit_alive = torch.zeros(n, dtype=torch.bool)
         self.centroid = torch.zeros(n, d, dtype=torch.float32)
         self.theta = torch.full((n,), math.pi, dtype=torch.float32)  # angular radius (+ slack)
+        # Added to centroid scores on the fast retrieval path: 0 for live slots, -inf for free ones.
+        self._dead = np.full(n, -np.inf, dtype=np.float32)
+        self._unit_views()
+
+    def _unit_views(self) -> None:
+        """Refresh the numpy views of the unit table (after it is (re)allocated)."""
+        self._v_start = self.unit_start.numpy()
+        self._v_length = self.unit_length.numpy()
+        self._v_return = self.unit_return.numpy()
+        self._v_id = self.unit_id.numpy()
+        self._v_source = self.unit_source.numpy()
+        self._v_start_step = self.unit_start_step.numpy()
+        self._v_success = self.unit_success.numpy()
+        self._v_hits = self.unit_hits.numpy()
+        self._v_rescues = self.unit_rescues.numpy()
+        self._v_added = self.unit_added.numpy()
+        self._v_alive = self.unit_alive.numpy()
+        self._v_centroid = self.centroid.numpy()
+        self._v_theta = self.theta.numpy()
+
+    def _row_views(self) -> None:
+        """Refresh the numpy views of the row storage (after it is (re)allocated)."""
+        self._v_obs = {k: _view(v) for k, v in self.obs.items()}
+        self._v_next_obs = {k: _view(v) for k, v in self.next_obs.items()}
+        self._v_actions = _view(self.actions)
+        self._v_rewards = _view(self.rewards)
+        self._v_terminated = _view(self.terminated)
+        self._v_truncated = _view(self.truncated)
+        self._v_steps = _view(self.steps)
+        self._v_keys = _view(self.keys)
+        self._v_key_version = _view(self.key_version)
+        self._v_row_slot = _view(self.row_slot)
 
     _UNIT_FIELDS = (
         "unit_start", "unit_length", "unit_return", "unit_id", "unit_source", "unit_start_step",
@@ -139,6 +225,10 @@ class MemoryStore:
             fill = {"unit_alive": False, "unit_id": -1, "unit_source": -1, "unit_success": -1, "theta": math.pi}
             grown[old:] = fill.get(name, 0)
             setattr(self, name, grown)
+        dead = np.full(new, -np.inf, dtype=np.float32)
+        dead[:old] = self._dead
+        self._dead = dead
+        self._unit_views()
 
     def _allocate(self, episode: Episode) -> None:
         self.layout = ObservationLayout.infer(episode.states)
@@ -156,6 +246,7 @@ class MemoryStore:
         self.key_version = torch.zeros(cap, dtype=torch.int64)
         self.infos: dict[str, Tensor] = {}
         self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
+        self._row_views()
         per_row = sum(t[0].numel() * t.element_size() for t in self._row_tensors().values())
         gib = per_row * cap / 2**30
         if gib > 4:
@@ -223,35 +314,38 @@ class MemoryStore:
         if not self.allocated:
             self._allocate(episode)
         start = self._make_room(length)
-        rows = slice(start, start + length)
+        end = start + length
         for name, t in self.layout.as_dict(episode.states).items():
-            self.obs[name][rows] = t
+            _write(self.obs[name], self._v_obs[name], start, end, t)
         for name, t in self.layout.as_dict(episode.next_states).items():
-            self.next_obs[name][rows] = t
-        self.actions[rows] = episode.actions
-        self.rewards[rows] = episode.rewards
-        self.terminated[rows] = episode.terminated
-        self.truncated[rows] = episode.truncated
-        self.steps[rows] = torch.arange(episode.start_step, episode.start_step + length)
-        self.keys[rows] = keys.to(self.keys.dtype)
-        self.key_version[rows] = int(key_version)
-        self._write_infos(episode, start, length)
+            _write(self.next_obs[name], self._v_next_obs[name], start, end, t)
+        _write(self.actions, self._v_actions, start, end, episode.actions)
+        _write(self.rewards, self._v_rewards, start, end, episode.rewards)
+        _write(self.terminated, self._v_terminated, start, end, episode.terminated)
+        _write(self.truncated, self._v_truncated, start, end, episode.truncated)
+        self._v_steps[start:end] = np.arange(episode.start_step, episode.start_step + length)
+        _write(self.keys, self._v_keys, start, end, keys)
+        self._v_key_version[start:end] = int(key_version)
+        if episode.infos or self.infos:
+            self._write_infos(episode, start, length)
 
         slot = self.free_slots.pop() if self.free_slots else self._new_slot()
         ret = episode.episode_return
-        self.unit_start[slot] = start
-        self.unit_length[slot] = length
-        self.unit_return[slot] = ret
-        self.unit_id[slot] = self.next_unit_id
-        self.unit_source[slot] = -1 if episode.episode_id is None else episode.episode_id
-        self.unit_start_step[slot] = episode.start_step
-        self.unit_success[slot] = episode.outcome
-        self.unit_hits[slot] = 0.0
-        self.unit_rescues[slot] = 0
-        self.unit_added[slot] = self.inserts
-        self.unit_alive[slot] = True
-        self.row_slot[rows] = slot
-        self._update_geometry(torch.tensor([slot]))
+        self._v_start[slot] = start
+        self._v_length[slot] = length
+        self._v_return[slot] = ret
+        self._v_id[slot] = self.next_unit_id
+        self._v_source[slot] = -1 if episode.episode_id is None else episode.episode_id
+        self._v_start_step[slot] = episode.start_step
+        self._v_success[slot] = episode.outcome
+        self._v_hits[slot] = 0.0
+        self._v_rescues[slot] = 0
+        self._v_added[slot] = self.inserts
+        self._v_alive[slot] = True
+        self._dead[slot] = 0.0
+        self._v_row_slot[start:end] = slot
+        self._geometry_one(slot, start, length)
+        self.mutations += 1
         self.order.append(slot)
         self.tail = start + length
         self.high_water = max(self.high_water, self.tail)
@@ -264,7 +358,7 @@ class MemoryStore:
         self.index.add(self, [slot])
         for listener in self.listeners:
             listener.on_write(start, length)
-        return int(self.unit_id[slot])
+        return int(self._v_id[slot])
 
     def _write_infos(self, episode: Episode, start: int, length: int) -> None:
         infos = episode.infos or {}
@@ -292,28 +386,28 @@ class MemoryStore:
             if self.tail + length > self.capacity:
                 # Not enough rows before the physical end: clear [tail, capacity) and wrap.
                 stash: list[tuple[int, dict[str, Tensor]]] = []
-                while self.order and int(self.unit_start[self.order[0]]) >= self.tail:
+                while self.order and int(self._v_start[self.order[0]]) >= self.tail:
                     slot = self.order.popleft()
-                    size = int(self.unit_length[slot])
+                    size = int(self._v_length[slot])
                     if size <= budget and self.eviction.retain(self, slot):
                         budget -= size
-                        stash.append((slot, self._read_rows(int(self.unit_start[slot]), size)))
+                        stash.append((slot, self._read_rows(int(self._v_start[slot]), size)))
                         self._release_rows(slot)
                     else:
                         self._evict(slot)
                 self.tail = 0
                 for slot, rows in stash:
                     # Units retained across the wrap are written back first, as the newest.
-                    start = self._make_room(int(self.unit_length[slot]), allow_retain=False)
+                    start = self._make_room(int(self._v_length[slot]), allow_retain=False)
                     self._write_rows(start, rows)
                     self._place(slot, start)
                 continue
             if self.order:
                 slot = self.order[0]
-                s = int(self.unit_start[slot])
+                s = int(self._v_start[slot])
                 if self.tail <= s < self.tail + length:
                     self.order.popleft()
-                    size = int(self.unit_length[slot])
+                    size = int(self._v_length[slot])
                     if size <= budget and self.eviction.retain(self, slot):
                         budget -= size
                         self._move(slot, self.tail)
@@ -331,17 +425,19 @@ class MemoryStore:
             tensors[name][start : start + value.shape[0]] = value
 
     def _release_rows(self, slot: int) -> None:
-        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
-        self.row_slot[start : start + size] = -1
+        start, size = int(self._v_start[slot]), int(self._v_length[slot])
+        self._v_row_slot[start : start + size] = -1
+        self.mutations += 1
         for listener in self.listeners:
             listener.on_evict(start, size)
 
     def _place(self, slot: int, start: int) -> None:
-        size = int(self.unit_length[slot])
-        self.unit_start[slot] = start
-        self.unit_rescues[slot] += 1
-        self.unit_hits[slot] *= 0.5
-        self.row_slot[start : start + size] = slot
+        size = int(self._v_length[slot])
+        self._v_start[slot] = start
+        self._v_rescues[slot] += 1
+        self._v_hits[slot] *= 0.5
+        self._v_row_slot[start : start + size] = slot
+        self.mutations += 1
         self.order.append(slot)
         self.tail = start + size
         self.high_water = max(self.high_water, self.tail)
@@ -350,29 +446,32 @@ class MemoryStore:
 
     def _move(self, slot: int, dest: int) -> None:
         """Retain a unit: move its rows down to ``dest`` and make it the newest."""
-        src, size = int(self.unit_start[slot]), int(self.unit_length[slot])
+        src, size = int(self._v_start[slot]), int(self._v_length[slot])
         if src != dest:
             for t in self._row_tensors().values():
                 t[dest : dest + size] = t[src : src + size].clone()
-            self.row_slot[src : src + size] = -1
+            self._v_row_slot[src : src + size] = -1
             for listener in self.listeners:
                 listener.on_move(src, dest, size)
-        self.row_slot[dest : dest + size] = slot
-        self.unit_start[slot] = dest
-        self.unit_rescues[slot] += 1
-        self.unit_hits[slot] *= 0.5
+        self._v_row_slot[dest : dest + size] = slot
+        self._v_start[slot] = dest
+        self._v_rescues[slot] += 1
+        self._v_hits[slot] *= 0.5
+        self.mutations += 1
         self.order.append(slot)
         self.tail = dest + size
-        logger.debug("retained unit %d (%d rows)", int(self.unit_id[slot]), size)
+        logger.debug("retained unit %d (%d rows)", int(self._v_id[slot]), size)
 
     def _evict(self, slot: int) -> None:
-        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
-        self.row_slot[start : start + size] = -1
-        ret = float(self.unit_return[slot])
+        start, size = int(self._v_start[slot]), int(self._v_length[slot])
+        self._v_row_slot[start : start + size] = -1
+        ret = float(self._v_return[slot])
         self._ret_sum -= ret
         self._ret_sq -= ret * ret
-        self.unit_alive[slot] = False
-        self.unit_id[slot] = -1
+        self._v_alive[slot] = False
+        self._dead[slot] = -np.inf
+        self._v_id[slot] = -1
+        self.mutations += 1
         self.num_transitions -= size
         self.free_slots.append(slot)
         self.index.remove(self, [slot])
@@ -381,8 +480,19 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ geometry for retrieval
     def _update_geometry(self, slots: Tensor) -> None:
-        """Recompute centroid and angular radius of ``slots`` from their keys (vectorised)."""
+        """Recompute centroid and angular radius of ``slots`` from their keys.
+
+        Unit by unit on contiguous key slices (each fits in cache): about 10x faster than a
+        vectorised pass, which has to gather every key and expand every centroid to its rows.
+        """
         if slots.numel() == 0:
+            return
+        if self._v_keys is not None:
+            ids = np.asarray(_host(torch.as_tensor(slots)), dtype=np.int64).reshape(-1)
+            starts, lengths = self._v_start.take(ids).tolist(), self._v_length.take(ids).tolist()
+            for slot, start, length in zip(ids.tolist(), starts, lengths):
+                self._geometry_one(slot, start, length)
+            self.mutations += 1
             return
         rows, seg = self.rows_of(slots)
         keys = self.keys[rows].float()
@@ -393,6 +503,21 @@ class MemoryStore:
         self.centroid[slots] = cent
         # A small slack keeps the bound valid under float rounding.
         self.theta[slots] = torch.acos(min_cos.clamp(-1.0, 1.0)) + 1e-3
+        self.mutations += 1
+
+    def _geometry_one(self, slot: int, start: int, length: int) -> None:
+        """:meth:`_update_geometry` for one unit of rows ``[start, start + length)`` (numpy)."""
+        if self._v_keys is None:
+            self._update_geometry(torch.tensor([slot]))
+            return
+        keys = self._v_keys[start : start + length]
+        if keys.dtype != np.float32:
+            keys = keys.astype(np.float32)
+        total = keys.sum(0)
+        cent = total / max(float(np.sqrt(total @ total)), 1e-12)
+        min_cos = float((keys @ cent).min())
+        self._v_centroid[slot] = cent
+        self._v_theta[slot] = math.acos(min(max(min_cos, -1.0), 1.0)) + 1e-3
 
     def rows_of(self, slots: Tensor) -> tuple[Tensor, Tensor]:
         """Rows of the given units, concatenated, and the position of each row's unit in ``slots``."""
@@ -428,16 +553,24 @@ class MemoryStore:
         """Slots of the units in memory, oldest first."""
         return torch.tensor(list(self.order), dtype=torch.int64)
 
+    def live_slots_np(self) -> np.ndarray:
+        """:meth:`live_slots` as a numpy array."""
+        return np.fromiter(self.order, dtype=np.int64, count=len(self.order))
+
     def random_slots(self, n: int) -> Tensor:
         """Up to ``n`` live slots drawn uniformly (with replacement) by rejection."""
+        return torch.from_numpy(self.random_slots_np(n))
+
+    def random_slots_np(self, n: int) -> np.ndarray:
+        """:meth:`random_slots` as a numpy array (same draws)."""
         if not self.order:
-            return torch.empty(0, dtype=torch.int64)
+            return np.empty(0, dtype=np.int64)
         for _ in range(8):
-            cand = torch.randint(0, self.num_slots, (2 * n + 8,), generator=self.generator)
-            cand = cand[self.unit_alive[cand]]
-            if cand.numel() >= n:
+            cand = torch.randint(0, self.num_slots, (2 * n + 8,), generator=self.generator).numpy()
+            cand = cand[self._v_alive.take(cand)]
+            if cand.size >= n:
                 return cand[:n]
-        return self.live_slots()[:n]
+        return self.live_slots_np()[:n]
 
     def return_stats(self) -> tuple[float, float]:
         """Mean and standard deviation of the returns of the units in memory."""
@@ -472,44 +605,65 @@ class MemoryStore:
             raise DimensionMismatchError("queries", f"shape [Q, {self.embed_dim}]", describe(queries))
         return self.index.search(self, queries.float(), min(int(k), self.num_units), exact)
 
+    def search_np(self, queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` on numpy arrays (the hybrid sampler's path): ``(scores, slots)``, ``[Q, k']``."""
+        if self.num_units == 0:
+            raise EmptyMemoryError("Cannot retrieve from an empty memory: add episodes first.")
+        if queries.ndim != 2 or queries.shape[1] != self.embed_dim:
+            raise DimensionMismatchError("queries", f"shape [Q, {self.embed_dim}]", describe(queries))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        return self.index.search_np(self, queries, min(int(k), self.num_units), exact)
+
     def sample_rows(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` rows drawn uniformly over the stored transitions (rejection over the ring)."""
+        return torch.from_numpy(self.sample_rows_np(n, generator))
+
+    def sample_rows_np(self, n: int, generator: torch.Generator | None = None) -> np.ndarray:
+        """:meth:`sample_rows` as a numpy array (same draws)."""
         if self.num_transitions == 0:
             raise EmptyMemoryError("Cannot sample from an empty memory: add episodes first.")
         gen = generator or self.generator
         hw = self.high_water
         if self.num_transitions == hw:  # no holes in [0, high_water): every row is live
-            return torch.randint(0, hw, (n,), generator=gen)
+            return torch.randint(0, hw, (n,), generator=gen).numpy()
         density = self.num_transitions / hw
         draw = int(n / density * 1.1) + 8
         out = []
         have = 0
         while have < n:
-            cand = torch.randint(0, hw, (draw,), generator=gen)
-            cand = cand[self.row_slot[cand] >= 0]
+            cand = torch.randint(0, hw, (draw,), generator=gen).numpy()
+            cand = cand[self._v_row_slot.take(cand) >= 0]
             out.append(cand)
-            have += cand.numel()
-        rows = out[0] if len(out) == 1 else torch.cat(out)
+            have += cand.size
+        rows = out[0] if len(out) == 1 else np.concatenate(out)
         return rows[:n]
 
     def gather(self, rows: Tensor) -> dict[str, Any]:
         """Fields of the given rows: observations (tensor or dict), actions, rewards, flags, ..."""
+        rows_np = np.ascontiguousarray(_host(torch.as_tensor(rows)), dtype=np.int64)
+        return {k: ({f: _to_torch(x) for f, x in v.items()} if isinstance(v, dict) else _to_torch(v))
+                for k, v in self.gather_np(rows_np).items()}
 
-        def obs_of(bank: dict[str, Tensor]) -> Observation:
+    def gather_np(self, rows: np.ndarray) -> dict[str, Any]:
+        """:meth:`gather` for numpy row indices; values are numpy arrays (torch tensors only for
+        dtypes numpy cannot hold)."""
+
+        def obs_of(bank: dict[str, Tensor], views: dict[str, np.ndarray | None]) -> Any:
             if self.layout.is_dict:
-                return {k: v.index_select(0, rows) for k, v in bank.items()}
-            return next(iter(bank.values())).index_select(0, rows)
+                return {k: _take(v, views[k], rows) for k, v in bank.items()}
+            name = next(iter(bank))
+            return _take(bank[name], views[name], rows)
 
-        slots = self.row_slot.index_select(0, rows)
+        slots = self._v_row_slot.take(rows)
         return {
-            "observations": obs_of(self.obs),
-            "actions": self.actions.index_select(0, rows),
-            "rewards": self.rewards.index_select(0, rows),
-            "next_observations": obs_of(self.next_obs),
-            "terminated": self.terminated.index_select(0, rows),
-            "truncated": self.truncated.index_select(0, rows),
+            "observations": obs_of(self.obs, self._v_obs),
+            "actions": _take(self.actions, self._v_actions, rows),
+            "rewards": self._v_rewards.take(rows),
+            "next_observations": obs_of(self.next_obs, self._v_next_obs),
+            "terminated": self._v_terminated.take(rows),
+            "truncated": self._v_truncated.take(rows),
             "slots": slots,
-            "episode_ids": self.unit_id.index_select(0, slots),
+            "episode_ids": self._v_id.take(slots),
         }
 
     def features(self, rows: Tensor, featurizer: TransitionFeaturizer) -> Tensor:
@@ -533,7 +687,11 @@ class MemoryStore:
 
     def record_hits(self, slots: Tensor) -> None:
         """Count retrievals (feeds the utility eviction policy)."""
-        self.unit_hits.index_add_(0, slots.reshape(-1), torch.ones(slots.numel()))
+        self.record_hits_np(np.asarray(_host(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
+
+    def record_hits_np(self, slots: np.ndarray) -> None:
+        """:meth:`record_hits` for a numpy array of slots (repeats count once each)."""
+        np.add.at(self._v_hits, slots, np.float32(1.0))
 
     def unit_episode(self, slot: int) -> Episode:
         """Rebuild the unit in ``slot`` as an :class:`Episode` (copies)."""
@@ -621,6 +779,7 @@ class MemoryStore:
                 f"embed_dim={config['embed_dim']}, capacity={config['capacity']}",
             )
         self.layout = None
+        self._init_units(64)
         self._reset_ring()
         if config.get("layout") is not None:
             self.layout = ObservationLayout.from_json(config["layout"])
@@ -641,6 +800,7 @@ class MemoryStore:
                 for k, v in config.get("info_fields", {}).items()
             }
             self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
+            self._row_views()
             rows = torch.as_tensor(state["rows"], dtype=torch.int64)
             tensors = self._row_tensors()
             for name, t in tensors.items():
@@ -669,8 +829,23 @@ class MemoryStore:
         returns = self.unit_return[slots].double()
         self._ret_sum, self._ret_sq = float(returns.sum()), float((returns * returns).sum())
         self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        self._dead[:] = np.where(self._v_alive, np.float32(0.0), np.float32(-np.inf))
+        self.mutations += 1
         if self.allocated:
             self._update_geometry(slots)
         self.index.rebuild(self)
         for listener in self.listeners:
             listener.on_reset()
+
+    def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
+        """Save the store (episodes, keys, bookkeeping; no encoder) atomically with ``hippo_format``."""
+        from hippogym.io import save_store
+
+        return save_store(self, path, compression=compression)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: str = "full") -> "MemoryStore":
+        """Load a store saved by :meth:`save` (or the memory part of a saved buffer)."""
+        from hippogym.io import load_store
+
+        return load_store(path, verify=verify)

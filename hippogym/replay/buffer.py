@@ -9,7 +9,9 @@ gradient steps per environment step usually share one query.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -47,6 +49,27 @@ class RetrievalResult(NamedTuple):
     slots: Tensor
 
 
+def _as_tensor(x: Any) -> Any:
+    """numpy arrays (or a dict of them) as tensors, zero-copy; tensors pass through."""
+    if isinstance(x, dict):
+        return {name: _as_tensor(v) for name, v in x.items()}
+    return x if isinstance(x, Tensor) else torch.from_numpy(x)
+
+
+class _Recall(NamedTuple):
+    """A retrieval prepared for semantic draws (``[Q, k]`` arrays, ``-1`` slots are padding)."""
+
+    slots: np.ndarray
+    pi: np.ndarray  # softmax weight of each retrieved unit (0 for padding)
+    cdf: np.ndarray  # running sum of pi, last column exactly 1
+    starts: np.ndarray  # first row of each retrieved unit
+    lengths: np.ndarray  # rows of each retrieved unit
+    hit_slots: np.ndarray  # valid retrieved slots, flat (one hit each)
+    hits_unique: bool
+    units: np.ndarray  # distinct retrieved slots
+    row_mass: np.ndarray  # semantic probability of one row of each of ``units``
+
+
 class HippocampalReplayBuffer:
     """A replay buffer backed by a learnable episodic memory.
 
@@ -77,6 +100,8 @@ class HippocampalReplayBuffer:
         seed: Seed of the sampling generator: the same seed gives the same batches.
         eviction: Eviction policy when ``memory`` is not given.
         index: Retrieval index when ``memory`` is not given.
+        key_dtype: Key precision when ``memory`` is not given: ``"float32"`` or ``"float16"``
+            (halves key memory: 256 instead of 512 bytes per transition at ``embed_dim=128``).
         exact_sampling: Use exact MaxSim retrieval for semantic draws too. By default sampling
             takes the index's fast path (centroids, then an exact re-rank of a few candidates),
             whose recall against exact search the memory benchmark reports; :meth:`retrieve` is
@@ -105,6 +130,7 @@ class HippocampalReplayBuffer:
         eviction: Any = "utility",
         index: Any = "torch",
         exact_sampling: bool = False,
+        key_dtype: str = "float32",
     ) -> None:
         if memory is not None and not isinstance(memory, MemoryStore):
             raise ValidationError("memory", "a hippogym.MemoryStore", describe(memory))
@@ -122,7 +148,7 @@ class HippocampalReplayBuffer:
             raise ValidationError("retrieval_temperature", "a float > 0", repr(retrieval_temperature))
         if memory is None:
             width = encoder.embed_dim if encoder is not None else embed_dim
-            memory = MemoryStore(embed_dim=width, capacity=capacity, eviction=eviction, index=index, seed=seed)
+            memory = MemoryStore(embed_dim=width, capacity=capacity, eviction=eviction, index=index, key_dtype=key_dtype, seed=seed)
         self.memory = memory
         self.encoder = encoder
         self.consolidator = consolidator
@@ -134,12 +160,13 @@ class HippocampalReplayBuffer:
         self.device = torch.device(device)
         self.exact_sampling = bool(exact_sampling)
         self.seed = seed
-        self.generator = torch.Generator().manual_seed(torch.seed() if seed is None else int(seed))
+        self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
         self.sampler = PrioritizedSampler(self.memory, alpha, seed=seed) if prioritized else None
         self.featurizer: TransitionFeaturizer | None = None
         # (encoder version, query features, embedding) and (key, embedding, retrieval) of the last query.
         self._query_cache: tuple[int, np.ndarray, np.ndarray] | None = None
-        self._retrieval_cache: tuple[tuple[Any, ...], np.ndarray, tuple[np.ndarray, ...]] | None = None
+        self._retrieval_cache: tuple[tuple[Any, ...], np.ndarray, _Recall] | None = None
+        self._sem_table: tuple[np.ndarray | None, Any, np.ndarray | None] = (None, None, None)
         if self.memory.allocated:
             self._make_featurizer(self.memory.layout, self.memory.action_shape)
 
@@ -188,8 +215,50 @@ class HippocampalReplayBuffer:
         return self.memory.add(episode, keys, int(self.encoder.version))
 
     def add_episodes(self, episodes: Sequence[Episode]) -> list[int]:
-        """Store several units; returns their ids."""
-        return [self.add_episode(ep) for ep in episodes]
+        """Store several units, in order; returns their ids.
+
+        The same as calling :meth:`add_episode` for each unit (same ids, same memory state), but
+        faster: the keys of up to ~4096 transitions at a time come from one encoder pass instead
+        of one pass per unit (the encoder's per-call overhead dominates for short units). Keys
+        agree with :meth:`add_episode`'s to float32 rounding. If a unit is rejected, the units
+        before it are stored and the error is raised, as with the loop.
+
+        Raises:
+            ValidationError: A unit does not match the memory's layout or the encoder.
+            CapacityError: A unit is longer than the memory's capacity.
+        """
+        episodes = list(episodes)
+        ids: list[int] = []
+        start = 0
+        while start < len(episodes) and (self.featurizer is None or not self.memory.allocated):
+            ids.append(self.add_episode(episodes[start]))  # the first unit fixes the layout
+            start += 1
+        error: Exception | None = None
+        group: list[Episode] = []
+        rows = 0
+        for episode in itertools.chain(episodes[start:], [None]):
+            if episode is not None and error is None:
+                try:
+                    self.memory.check_episode(episode)
+                except Exception as exc:  # noqa: BLE001 - raised once the units before it are stored
+                    error = exc
+                else:
+                    group.append(episode)
+                    rows += len(episode)
+                    if rows < 4096:
+                        continue
+            if group:
+                feats = [self.featurizer.episode_features(ep.states, ep.actions, ep.rewards) for ep in group]
+                keys = self.encoder.encode_keys(torch.cat(feats) if len(feats) > 1 else feats[0])
+                version = int(self.encoder.version)
+                offset = 0
+                for ep in group:
+                    ids.append(self.memory.add(ep, keys[offset : offset + len(ep)], version))
+                    offset += len(ep)
+                group, rows = [], 0
+            if error is not None:
+                raise error
+        return ids
 
     # ------------------------------------------------------------------ read
     @property
@@ -221,29 +290,99 @@ class HippocampalReplayBuffer:
         cached = self._query_cache
         if cached is not None and cached[0] == version and cached[1].shape == feats.shape and bool((cached[1] == feats).all()):
             return cached[2]
-        emb = self.encoder.encode_keys(torch.from_numpy(feats)).numpy()
+        emb = self.encoder.encode_keys_np(feats)
         self._query_cache = (version, feats, emb)
         return emb
 
-    def _retrieve_for_sampling(self, query_state: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Retrieved ``slots`` ``[Q, k']``, their softmax weights ``pi`` and its running sum ``cdf``.
+    def _recall(self, query_state: Any, k: int) -> _Recall:
+        """Retrieval for semantic draws, with everything :meth:`sample` derives from it.
 
-        Cached while the query embedding, the memory (:attr:`MemoryStore.mutations`), ``k``, the
-        temperature and the search mode are unchanged: the same inputs give the same retrieval.
+        Cached while the query embedding, the memory (its :attr:`~MemoryStore.mutations` counter),
+        ``k``, the temperature and the search mode are unchanged: the same inputs give the same
+        retrieval, so repeated queries (several gradient steps per env step) skip the search.
         """
         emb = self._embed_np(query_state)
         store = self.memory
-        key = (store.mutations, store.index, k, self.exact_sampling, self.retrieval_temperature)
+        key = (store, store.mutations, store.index, k, self.exact_sampling, self.retrieval_temperature)
         cached = self._retrieval_cache
         if cached is not None and cached[1] is emb and cached[0] == key:
             return cached[2]
         scores, slots = store.search_np(emb, k, exact=self.exact_sampling)
-        logits = np.where(slots >= 0, scores.astype(np.float64) / self.retrieval_temperature, -np.inf)
-        pi = np.exp(logits - logits.max(axis=1, keepdims=True))
-        pi /= pi.sum(axis=1, keepdims=True)
-        out = (slots, pi, np.cumsum(pi, axis=1))
-        self._retrieval_cache = (key, emb, out)
-        return out
+        recall = self._prepare_single(scores, slots) if slots.shape[0] == 1 else None
+        if recall is None:
+            recall = self._prepare(scores, slots)
+        self._retrieval_cache = (key, emb, recall)
+        return recall
+
+    def _prepare_single(self, scores: np.ndarray, slots: np.ndarray) -> _Recall | None:
+        """:meth:`_prepare` for one query whose ``k`` results are all valid, on Python floats
+        (the arrays hold ~5 values: scalar arithmetic beats a dozen numpy calls)."""
+        row = slots[0]
+        if row.size == 0 or int(row.min()) < 0:
+            return None
+        inv_t = 1.0 / self.retrieval_temperature
+        values = scores[0].tolist()
+        top = max(values)
+        weights = [math.exp((v - top) * inv_t) for v in values]
+        total = math.fsum(weights)
+        pi = [w / total for w in weights]
+        cdf = list(itertools.accumulate(pi))
+        cdf[-1] = 1.0  # draws u < 1 then never run past the last unit
+        store = self.memory
+        starts, lengths = store._v_start.take(slots), store._v_length.take(slots)
+        pi_arr = np.array([pi])
+        hits_unique = len(set(row.tolist())) == row.size
+        if hits_unique:
+            units, row_mass = row, pi_arr[0] / lengths[0]
+        else:
+            units, inverse = np.unique(row, return_inverse=True)
+            row_mass = np.bincount(inverse, weights=pi_arr[0]) / store._v_length.take(units)
+        return _Recall(slots, pi_arr, np.array([cdf]), starts, lengths, row, hits_unique, units, row_mass)
+
+    def _prepare(self, scores: np.ndarray, slots: np.ndarray) -> _Recall:
+        """Softmax weights, running sums and unit tables of a retrieval (any number of queries)."""
+        store = self.memory
+        valid = slots >= 0
+        all_valid = bool(valid.all())
+        logits = scores.astype(np.float64)
+        logits *= 1.0 / self.retrieval_temperature
+        if not all_valid:
+            logits[~valid] = -np.inf
+        logits -= logits.max(axis=1, keepdims=True)
+        pi = np.exp(logits)
+        cdf = np.cumsum(pi, axis=1)
+        total = cdf[:, -1:].copy()
+        pi /= total
+        cdf /= total
+        cdf[:, -1] = 1.0  # draws u < 1 then never run past the last unit
+        safe = slots if all_valid else np.where(valid, slots, 0)
+        hit = slots.reshape(-1) if all_valid else slots[valid]
+        # Probability of a row of each retrieved unit under one semantic draw: pi / Q / length,
+        # summed over the queries that retrieved the unit (kept in a per-slot table, see sample).
+        if slots.shape[0] == 1:
+            units, mass = hit, pi.reshape(-1) if all_valid else pi[valid]
+        else:
+            units, inverse = np.unique(hit, return_inverse=True)
+            mass = np.bincount(inverse, weights=pi[valid] / slots.shape[0])
+        lengths = store._v_length.take(safe)
+        return _Recall(
+            slots, pi, cdf, store._v_start.take(safe), lengths, hit, units.size == hit.size,
+            units, mass / store._v_length.take(units),
+        )
+
+    def _row_mass_table(self, recall: _Recall) -> np.ndarray:
+        """Per-slot table of semantic row probabilities holding exactly ``recall``'s units."""
+        store = self.memory
+        table, owner, units = self._sem_table
+        if table is None or table.size < store.unit_start.shape[0] or owner is not store:
+            table = np.zeros(store.unit_start.shape[0], dtype=np.float64)
+            units = None
+        if units is not recall.units:
+            if units is not None:
+                table[units] = 0.0
+            table[recall.units] = recall.row_mass
+        self._sem_table = (table, store, recall.units)
+        return table
 
     @property
     def is_empty(self) -> bool:
@@ -298,51 +437,63 @@ class HippocampalReplayBuffer:
         n_sem = int(round(ratio * batch_size)) if query_state is not None else 0
         n_base = batch_size - n_sem
         base_mode = SampleMode.PRIORITIZED if self.prioritized else SampleMode.UNIFORM
-        parts = []
-        if n_base:
-            if self.sampler is not None:
-                parts.append(self.sampler.sample_np(n_base)[0])
-            else:
-                parts.append(store.sample_rows_np(n_base, self.generator))
-        retrieved = None
+        recall = None
         if n_sem:
-            k = self.top_k if top_k is None else int(top_k)
-            slots, pi, cdf = self._retrieve_for_sampling(query_state, k)
-            n_q, width = slots.shape
-            u = torch.rand(2, n_sem, generator=self.generator, dtype=torch.float64).numpy()
-            # Inverse-CDF draw of one retrieved unit per semantic draw (cheaper than multinomial).
+            recall = self._recall(query_state, self.top_k if top_k is None else int(top_k))
+        # One generator call for all uniform numbers when the ring has no holes (the usual case).
+        if n_base and self.sampler is None and store.num_transitions == store.high_water:
+            u = torch.rand(n_base + 2 * n_sem, generator=self.generator, dtype=torch.float64).numpy()
+            base = (u[:n_base] * store.high_water).astype(np.int64)
+            u = u[n_base:]
+        else:
+            base = None
+            if n_base:
+                if self.sampler is not None:
+                    base = self.sampler.sample_np(n_base)[0]
+                else:
+                    base = store.sample_rows_np(n_base, self.generator)
+            if n_sem:
+                u = torch.rand(2 * n_sem, generator=self.generator, dtype=torch.float64).numpy()
+        rows = base
+        if recall is not None:
+            # Inverse-CDF draw of one retrieved unit per semantic draw, then a row inside it.
+            n_q = recall.slots.shape[0]
             if n_q == 1:
-                pick = np.searchsorted(cdf[0], u[0] * cdf[0, -1])
-                np.minimum(pick, width - 1, out=pick)
-                chosen = slots[0].take(pick)
+                pick = np.searchsorted(recall.cdf[0], u[:n_sem])
+                starts, lengths = recall.starts[0].take(pick), recall.lengths[0].take(pick)
             else:
                 qidx = np.arange(n_sem) % n_q
-                c = cdf[qidx]
-                pick = np.minimum((c < (u[0] * c[:, -1])[:, None]).sum(1), width - 1)
-                chosen = slots[qidx, pick]
-            offsets = (u[1] * store._v_length.take(chosen)).astype(np.int64)
-            parts.append(store._v_start.take(chosen) + offsets)
-            store.record_hits_np(slots[slots >= 0])
-            retrieved = (slots, pi)
-        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                pick = np.count_nonzero(recall.cdf[qidx] < u[:n_sem, None], axis=1)
+                starts, lengths = recall.starts[qidx, pick], recall.lengths[qidx, pick]
+            offsets = u[n_sem:] * lengths
+            semantic = starts + offsets.astype(np.int64)
+            rows = semantic if base is None else np.concatenate((base, semantic))
+            if recall.hits_unique:
+                store._v_hits[recall.hit_slots] += np.float32(1.0)
+            else:
+                store.record_hits_np(recall.hit_slots)
         fields = store.gather_np(rows)
         modes = np.full(batch_size, base_mode, dtype=np.int8)
         modes[n_base:] = SampleMode.SEMANTIC
-        probs = self._probabilities_np(rows, fields["slots"], ratio, retrieved)
+        if self.sampler is not None:
+            base_p = self.sampler.probability_np(rows)
+        else:
+            base_p = 1.0 / store.num_transitions
+        if recall is None:
+            probs = base_p if self.sampler is not None else np.full(batch_size, base_p)
+        else:
+            probs = self._row_mass_table(recall).take(fields["slots"])
+            probs *= ratio
+            probs += (1.0 - ratio) * base_p
         if self.beta > 0:
             weights = (store.num_transitions * probs) ** -self.beta
             weights = (weights / weights.max()).astype(np.float32)
         else:
             weights = np.ones(batch_size, dtype=np.float32)
 
-        def as_tensor(x: Any) -> Any:
-            if isinstance(x, dict):
-                return {name: as_tensor(v) for name, v in x.items()}
-            return x if isinstance(x, Tensor) else torch.from_numpy(x)
-
         batch = ReplayBatch(
-            as_tensor(fields["observations"]), as_tensor(fields["actions"]), torch.from_numpy(fields["rewards"]),
-            as_tensor(fields["next_observations"]), torch.from_numpy(fields["terminated"]),
+            _as_tensor(fields["observations"]), _as_tensor(fields["actions"]), torch.from_numpy(fields["rewards"]),
+            _as_tensor(fields["next_observations"]), torch.from_numpy(fields["terminated"]),
             torch.from_numpy(fields["truncated"]), torch.from_numpy(rows), torch.from_numpy(fields["episode_ids"]),
             torch.from_numpy(modes), torch.from_numpy(probs.astype(np.float32)), torch.from_numpy(weights),
         )
@@ -410,7 +561,7 @@ class HippocampalReplayBuffer:
         """
         self._need()
         if self.consolidator is None:
-            self.consolidator = Consolidator(self.encoder)
+            self.consolidator = Consolidator(self.encoder, seed=self.seed)
         return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality)
 
     # ------------------------------------------------------------------ persistence
@@ -439,6 +590,7 @@ class HippocampalReplayBuffer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` into a buffer built with the same configuration."""
+        self._query_cache = self._retrieval_cache = None  # the encoder version may repeat with other weights
         self.memory.load_state_dict(state["memory"])
         if state.get("encoder") is not None:
             if self.encoder is None:
