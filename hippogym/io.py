@@ -287,6 +287,7 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
         except (KeyError, RuntimeError, IndexError) as exc:
             raise SchemaError(f"The memory at {path} is inconsistent with its manifest: {exc}") from exc
         buffer.provenance = dict(manifest.get("provenance") or {})
+        buffer.segmenter_config = dict(manifest.get("segmenter") or {})
         spaces = manifest.get("spaces") or {}
         if spaces:
             buffer.spaces = {name: hippo_format.space_from_json(value) for name, value in spaces.items()}

@@ -1,0 +1,250 @@
+"""The ``hippogym`` command line and the demo behind ``hippogym demo``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hippogym import HippocampalReplayBuffer
+from hippogym.cli import CommandError, main
+from hippogym.demo import format_demo, run_demo
+
+SUBCOMMANDS = ["demo", "inspect", "convert", "push", "pull"]
+TOKEN = "cli-token"
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def saved_memory(tmp_path_factory) -> Path:
+    """A small saved memory (random vector episodes)."""
+    from hippogym import Episode
+
+    g = torch.Generator().manual_seed(0)
+    buffer = HippocampalReplayBuffer(capacity=500, embed_dim=8, seed=0)
+    for i in range(6):
+        buffer.add_episode(Episode(states=torch.randn(11, 3, generator=g), actions=torch.randn(10, 1, generator=g),
+                                   rewards=torch.randn(10, generator=g), terminated=torch.arange(10) == 9,
+                                   episode_id=i, success=i % 2 == 0))
+    return Path(buffer.save(tmp_path_factory.mktemp("cli") / "memory"))
+
+
+@pytest.fixture
+def corridor_dataset(tmp_path, monkeypatch) -> str:
+    """A local Minari dataset recorded on SparseCorridor (scripted, noisy policy)."""
+    minari = pytest.importorskip("minari")
+    pytest.importorskip("h5py")
+    import gymnasium as gym
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    import hippogym
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    hippogym.register_envs()
+    env = gym.make("hippogym/SparseCorridor-v0", length=6)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for i in range(5):
+        obs, _ = env.reset(seed=i)
+        data: dict[str, list] = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        done = False
+        while not done:
+            action = int(rng.random() < 0.8)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            for key, value in zip(data, (obs, action, reward, terminated, truncated)):
+                data[key].append(value)
+            done = terminated or truncated
+        episodes.append(EpisodeBuffer(id=i, **data))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        minari.create_dataset_from_buffers("corridor/cli-v0", episodes, env=env, algorithm_name="scripted")
+    return "corridor/cli-v0"
+
+
+# --------------------------------------------------------------------------- help and usage
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in SUBCOMMANDS]], ids=lambda c: c[0] if c else "top")
+def test_help_exits_zero(command, capsys):
+    code, out, _ = _run(capsys, *command, "--help")
+    assert code == 0 and out.startswith("usage: hippogym")
+    if not command:
+        assert all(c in out for c in SUBCOMMANDS)
+
+
+def test_entry_points():
+    proc = subprocess.run([sys.executable, "-m", "hippogym", "--version"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("hippogym ")
+    script = shutil.which("hippogym")
+    if script is not None:  # the console script of the editable install
+        proc = subprocess.run([script, "inspect", "--help"], capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0 and "usage: hippogym inspect" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["convert", "corridor/x-v0", "out", "--segmenter", "window:x"],
+        ["convert", "corridor/x-v0", "out", "--segmenter", "tree"],
+        ["convert", "not-an-id", "out"],
+        ["convert", "corridor/x-v0"],
+        ["demo", "--steps", "0"],
+        ["demo", "--steps", "many"],
+        ["inspect"],
+        ["push", "path-only"],
+    ],
+    ids=lambda a: "-".join(a) or "none",
+)
+def test_usage_errors_exit_2(argv, capsys):
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and "error:" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- runtime errors
+
+
+def test_runtime_errors_exit_1(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    code, _, err = _run(capsys, "inspect", str(tmp_path / "missing"))
+    assert code == 1 and err.startswith("error:") and "no such file" in err
+    code, _, err = _run(capsys, "convert", "nowhere/unknown-v0", str(tmp_path / "out"))
+    assert code == 1 and "nowhere/unknown-v0" in err and "--download" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "push", str(tmp_path / "missing"), "alice/memory")
+    assert code == 1 and "no such file" in err
+    code, _, err = _run(capsys, "pull", str(tmp_path / "missing"), str(tmp_path / "out"))
+    assert code == 1 and err.startswith("error:")
+    with pytest.raises(CommandError):  # --debug: the exception propagates (traceback)
+        main(["--debug", "inspect", str(tmp_path / "missing")])
+
+
+def test_inspect_prints_summary_and_fails_cleanly_on_corruption(saved_memory, tmp_path, capsys):
+    code, out, _ = _run(capsys, "inspect", str(saved_memory))
+    assert code == 0 and "transitions   60" in out and "checksums" in out
+    code, out, _ = _run(capsys, "inspect", str(saved_memory), "--json", "--no-verify")
+    assert code == 0 and json.loads(out)["counts"]["episodes"] == 6
+    broken = tmp_path / "broken"
+    shutil.copytree(saved_memory, broken)
+    table = broken / "transitions.arrow"
+    data = bytearray(table.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes: only the checksum can tell
+    table.write_bytes(bytes(data))
+    code, _, err = _run(capsys, "inspect", str(broken))
+    assert code == 1 and "error:" in err and "Traceback" not in err
+    (broken / "manifest.json").write_text("{")
+    code, _, err = _run(capsys, "inspect", str(broken))
+    assert code == 1 and err.startswith("error:") and "manifest" in err
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def test_run_demo_summary(tmp_path):
+    summary = run_demo(steps=600, out=tmp_path / "memory", seed=1, length=6, consolidate_steps=5, embed_dim=16)
+    rec = summary["recorded"]
+    assert rec["transitions"] == 600 and rec["episodes"] > 0 and 0 <= rec["success_rate"] <= 1
+    cons = summary["consolidation"]
+    assert set(cons["before"]) == set(cons["after"]) and "reward_alignment" in cons["after"]
+    saved = summary["saved"]
+    assert saved["same_keys"] and saved["same_next_batch"] and saved["reloaded_transitions"] == 600
+    assert (tmp_path / "memory" / "manifest.json").is_file()
+    for name, cell in (("start", 0), ("near_goal", 3)):
+        result = summary["retrieval"][name]
+        assert result["cell"] == cell and len(result["top"]) == 3 and result["matching_units"] >= 1
+        for row in result["top"]:
+            assert -1.0 - 1e-5 <= row["score"] <= 1.0 + 1e-5 and row["success"] in (True, False, None)
+            assert isinstance(row["return"], float)
+    text = format_demo(summary)
+    assert "query 'near_goal'" in text and "bit-exact" in text
+    json.dumps(summary)  # JSON-able
+
+
+def test_demo_command(tmp_path, capsys):
+    code, out, _ = _run(capsys, "demo", "--steps", "300", "--length", "5", "--consolidate", "2", "--out",
+                        str(tmp_path / "m"), "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["saved"]["path"] == str(tmp_path / "m") and summary["retrieval"]["start"]["top"]
+    code, out, _ = _run(capsys, "demo", "--steps", "200", "--consolidate", "0", "--out", str(tmp_path / "m2"))
+    assert code == 0 and "what retrieval surfaces" in out and "consolidation skipped" in out
+
+
+# --------------------------------------------------------------------------- convert, push, pull
+
+
+def test_convert_then_inspect(corridor_dataset, tmp_path, capsys):
+    out_dir = tmp_path / "memory"
+    code, out, err = _run(capsys, "convert", corridor_dataset, str(out_dir), "--segmenter", "window:4",
+                          "--consolidate", "2", "--seed", "0", "--embed-dim", "16", "--no-progress")
+    assert code == 0, err
+    assert f"saved to {out_dir}" in out
+    buffer = HippocampalReplayBuffer.load(out_dir)
+    assert buffer.provenance["dataset_id"] == corridor_dataset and buffer.provenance["consolidate_steps"] == 2
+    assert all(len(u) <= 4 for u in buffer.memory.episodes())
+    code, out, _ = _run(capsys, "inspect", str(out_dir))
+    assert code == 0 and corridor_dataset in out and "FixedWindowSegmenter" in out
+    # Converting onto a directory that is not a memory fails cleanly.
+    (tmp_path / "occupied").mkdir()
+    (tmp_path / "occupied" / "notes.txt").write_text("mine")
+    code, _, err = _run(capsys, "convert", corridor_dataset, str(tmp_path / "occupied"), "--no-progress")
+    assert code == 1 and "not a memory" in err and (tmp_path / "occupied" / "notes.txt").exists()
+    code, _, err = _run(capsys, "demo", "--steps", "50", "--out", str(tmp_path / "occupied"))
+    assert code == 1 and "not a memory" in err
+    # Converting again onto the memory replaces it.
+    code, _, err = _run(capsys, "convert", corridor_dataset, str(out_dir), "--no-progress", "--info-key", "nothing")
+    assert code == 0, err
+    assert not HippocampalReplayBuffer.load(out_dir).memory.infos
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    import huggingface_hub.constants
+
+    from hippogym.testing.hub_server import LocalHubServer
+
+    home = tmp_path / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    for var in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hub"))
+    with LocalHubServer(root=tmp_path / "hub", tokens={TOKEN: "alice"}) as server:
+        yield server
+
+
+def test_push_and_pull(saved_memory, hub, tmp_path, capsys):
+    code, out, err = _run(capsys, "push", str(saved_memory), "alice/cli-memory", "--token", TOKEN,
+                          "--endpoint", hub.endpoint, "-m", "first memory")
+    assert code == 0, err
+    assert "pushed" in out and "alice/cli-memory" in out
+    pulled = tmp_path / "pulled"
+    code, out, err = _run(capsys, "pull", "alice/cli-memory", str(pulled), "--token", TOKEN, "--endpoint", hub.endpoint)
+    assert code == 0, err
+    assert "60 transitions" in out
+    a, b = HippocampalReplayBuffer.load(saved_memory), HippocampalReplayBuffer.load(pulled)
+    assert torch.equal(a.memory.keys, b.memory.keys)
+    code, _, err = _run(capsys, "pull", "alice/no-such-repo", str(tmp_path / "x"), "--token", TOKEN,
+                        "--endpoint", hub.endpoint)
+    assert code == 1 and err.startswith("error:") and "Traceback" not in err
+    code, _, err = _run(capsys, "push", str(saved_memory), "alice/other", "--token", "wrong", "--endpoint", hub.endpoint)
+    assert code == 1 and err.startswith("error:")
+    assert os.listdir(tmp_path / "pulled")
