@@ -64,6 +64,13 @@ def _check_finite(tensor: Tensor, name: str) -> None:
         )
 
 
+def _finite_np(arr: np.ndarray, name: str) -> np.ndarray:
+    """``_check_finite`` for a numpy array (the same error); returns ``arr``."""
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+        _check_finite(torch.from_numpy(arr), name)
+    return arr
+
+
 def _as_observation(value: Any, name: str) -> Observation:
     if isinstance(value, Mapping):
         if not value:
@@ -252,6 +259,70 @@ class Episode:
         setattr_(self, "start_step", int(self.start_step))
         setattr_(self, "success", None if self.success is None else bool(self.success))
         setattr_(self, "_final_next_state_known", final_known)
+
+    @classmethod
+    def _trusted(
+        cls,
+        states: np.ndarray | dict[str, np.ndarray],
+        next_states: np.ndarray | dict[str, np.ndarray],
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: bool,
+        truncated: bool,
+        infos: dict[str, np.ndarray] | None,
+        episode_id: int | None,
+        start_step: int,
+        success: bool | None,
+    ) -> "Episode":
+        """Build an episode from numpy arrays a producer (a segmenter) has already validated.
+
+        Private fast path: skips the structural checks of ``__init__`` (types, row counts,
+        shapes, dtype kinds, flag placement), which the caller guarantees, but still rejects
+        NaN/inf exactly like ``__init__`` (one ``np.isfinite(x).all()`` per float array). The
+        arrays are taken over, not copied (``rewards`` is converted to a new float32 array): the
+        caller must pass fresh arrays it no longer uses.
+
+        Guarantees the caller gives: every array is a numeric numpy array with ``T >= 1`` rows
+        (``states``/``next_states`` the same shape and dtype, a dict of them with the same keys
+        for Dict observations, keys valid as in ``__init__``); ``rewards`` has shape ``[T]``;
+        ``terminated``/``truncated`` describe the last step only; ``start_step >= 0``.
+        """
+        actions = np.ascontiguousarray(actions)
+        if actions.dtype == np.bool_:
+            actions = actions.astype(np.int64)
+        length = actions.shape[0]
+        with np.errstate(over="ignore"):  # a reward beyond float32 becomes inf and is rejected below
+            rewards = np.array(rewards, dtype=np.float32)
+        _finite_np(actions, "actions")
+        _finite_np(rewards, "rewards")
+        if isinstance(states, dict):
+            st = {k: _finite_np(np.ascontiguousarray(states[k]), f"states[{k!r}]") for k in sorted(states)}
+            nst = {k: _finite_np(np.ascontiguousarray(next_states[k]), f"next_states[{k!r}]") for k in st}  # type: ignore[index]
+            st_t: Observation = {k: torch.from_numpy(v) for k, v in st.items()}
+            nst_t: Observation = {k: torch.from_numpy(v) for k, v in nst.items()}
+        else:
+            st_t = torch.from_numpy(_finite_np(np.ascontiguousarray(states), "states"))
+            nst_t = torch.from_numpy(_finite_np(np.ascontiguousarray(next_states), "next_states"))  # type: ignore[arg-type]
+        term = np.zeros(length, dtype=np.bool_)
+        trunc = np.zeros(length, dtype=np.bool_)
+        term[-1] = terminated
+        trunc[-1] = truncated
+        ep = object.__new__(cls)
+        ep.__dict__.update(
+            states=st_t,
+            next_states=nst_t,
+            actions=torch.from_numpy(actions),
+            rewards=torch.from_numpy(rewards),
+            terminated=torch.from_numpy(term),
+            truncated=torch.from_numpy(trunc),
+            infos={str(k): torch.from_numpy(np.ascontiguousarray(v)) for k, v in infos.items()} if infos else None,
+            episode_id=None if episode_id is None else int(episode_id),
+            start_step=int(start_step),
+            success=None if success is None else bool(success),
+            metadata={},
+            _final_next_state_known=True,
+        )
+        return ep
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:

@@ -68,3 +68,46 @@ def test_episode_is_frozen():
     ep = Episode(states=torch.zeros(2, 1), actions=torch.zeros(1), rewards=torch.zeros(1))
     with pytest.raises(Exception):
         ep.rewards = torch.ones(1)
+
+
+def test_trusted_constructor_matches_the_validating_one():
+    rng = np.random.default_rng(0)
+    T = 5
+    states = {"b": rng.normal(size=(T, 2)).astype(np.float32), "a": rng.integers(0, 255, (T, 3, 3), dtype=np.uint8)}
+    next_states = {k: v.copy() for k, v in states.items()}
+    actions = np.array([True, False, True, True, False])
+    rewards = rng.normal(size=T)
+    infos = {"x": np.arange(T)}
+    term = np.zeros(T, bool)
+    term[-1] = True
+    slow = Episode(
+        states=states, next_states=next_states, actions=actions, rewards=rewards, terminated=term,
+        truncated=np.zeros(T, bool), infos=infos, episode_id=3, start_step=2, success=True,
+    )
+    fast = Episode._trusted(
+        {k: v.copy() for k, v in states.items()}, {k: v.copy() for k, v in next_states.items()},
+        actions.copy(), rewards.copy(), True, False, {"x": np.arange(T)}, 3, 2, True,
+    )
+    assert list(fast.states) == list(slow.states) == ["a", "b"]
+    for k in slow.states:
+        assert torch.equal(fast.states[k], slow.states[k]) and torch.equal(fast.next_states[k], slow.next_states[k])
+    assert fast.actions.dtype == slow.actions.dtype == torch.int64 and torch.equal(fast.actions, slow.actions)
+    assert fast.rewards.dtype == torch.float32 and torch.equal(fast.rewards, slow.rewards)
+    assert torch.equal(fast.terminated, slow.terminated) and torch.equal(fast.truncated, slow.truncated)
+    assert torch.equal(fast.infos["x"], slow.infos["x"]) and fast.metadata == {}
+    assert (fast.episode_id, fast.start_step, fast.success, fast.final_next_state_known) == (3, 2, True, True)
+    assert repr(fast) == repr(slow)
+    with pytest.raises(Exception):
+        fast.rewards = torch.ones(T)  # still frozen
+
+
+@pytest.mark.parametrize("field", ["states", "next_states", "rewards", "actions"])
+def test_trusted_constructor_still_rejects_non_finite_values(field):
+    T = 3
+    values = dict(states=np.zeros((T, 2), np.float32), next_states=np.zeros((T, 2), np.float32),
+                  actions=np.zeros((T, 1), np.float32), rewards=np.zeros(T))
+    values[field][-1] = np.inf if field == "rewards" else np.nan
+    with pytest.raises(ValidationError, match="finite") as info:
+        Episode._trusted(values["states"], values["next_states"], values["actions"], values["rewards"],
+                         False, True, None, None, 0, None)
+    assert info.value.field == field

@@ -13,6 +13,12 @@ is written with a single fancy-indexed assignment per field, and the arrays doub
 outgrows them, so appending is amortised O(1) and nothing is re-stacked per step. Only cutting a
 segment copies its rows out (into the ``Episode``).
 
+Speed: a step is validated against the layout stored at the first step. :meth:`Segmenter.add`
+with numpy arrays that already have the stored per-step shape and dtype (and an int, or such an
+array, as the action) skips the general conversion (a few numpy item writes per step);
+anything else goes through :meth:`Segmenter.add_batch`, with the same results. Emitted segments
+are built from the already-validated rows with only a NaN/inf check per float array.
+
 Writing a custom segmenter: subclass :class:`Segmenter` and override :meth:`Segmenter.should_cut`
 (per step, simple) or :meth:`Segmenter.should_cut_batch` (vectorised over streams, fast).
 :meth:`Segmenter.overlap_after_cut` decides how many trailing steps a cut segment passes on to the
@@ -181,10 +187,20 @@ class Segmenter:
         self._fields: dict[str, np.ndarray] = {}
         self._info_fields: dict[str, np.ndarray] = {}
         self._length = np.zeros(0, dtype=np.int64)  # rows of the in-progress segment
-        self._new = np.zeros(0, dtype=np.int64)  # rows not yet emitted in any segment
+        # Leading rows of the in-progress segment already emitted in the previous one (overlap):
+        # rows not yet emitted = length - carried.
+        self._carried = np.zeros(0, dtype=np.int64)
         self._episode_id = np.zeros(0, dtype=np.int64)  # -1 = no environment episode in progress
-        self._episode_steps = np.zeros(0, dtype=np.int64)  # steps of the current env episode so far
-        self._segment_start = np.zeros(0, dtype=np.int64)  # start_step of the in-progress segment
+        # start_step of the in-progress segment; steps of the env episode so far = start + length.
+        self._segment_start = np.zeros(0, dtype=np.int64)
+        # Stored per-step layout of plain-array observations and actions (set at the first add):
+        # what the single-step fast path of add() compares its inputs with.
+        self._obs_shape: tuple[int, ...] | None = None
+        self._obs_dtype: np.dtype | None = None
+        self._act_shape: tuple[int, ...] | None = None
+        self._act_dtype: np.dtype | None = None
+        self._act_int_ok = False  # a Python int action may be written as is (scalar int/float storage)
+        self._cut_hook: Any = False  # per-step form of the cut hook; False until _resolve_cut_hook
 
     # ------------------------------------------------------------------ hooks
     def should_cut(
@@ -269,9 +285,9 @@ class Segmenter:
             stream: One stream, or ``None`` for the total over all streams.
         """
         if stream is None:
-            return int(self._new.sum())
+            return int((self._length - self._carried).sum())
         s = _check_stream(stream)
-        return int(self._new[s]) if s < self._num_streams else 0
+        return int(self._length[s] - self._carried[s]) if s < self._num_streams else 0
 
     def add(
         self,
@@ -304,6 +320,36 @@ class Segmenter:
             ValidationError: A value is not numeric, or its shape or kind differs from earlier
                 steps, or ``stream`` is not an int ``>= 0``.
         """
+        # Fast path: a known stream, plain-array observations and an action that already have the
+        # stored per-step shape and dtype (what the recording wrappers pass): the checks add_batch
+        # makes per step reduce to comparing shapes and dtypes with the stored ones. Anything
+        # else (the first step, a new stream, dicts, lists, tensors, other dtypes) takes add_batch.
+        obs_dtype = self._obs_dtype
+        if (
+            obs_dtype is not None
+            and type(obs) is np.ndarray
+            and type(next_obs) is np.ndarray
+            and type(stream) is int
+            and 0 <= stream < self._num_streams
+            and obs.shape == self._obs_shape
+            and next_obs.shape == self._obs_shape
+            and (obs.dtype is obs_dtype or obs.dtype == obs_dtype)
+            and (next_obs.dtype is obs_dtype or next_obs.dtype == obs_dtype)
+            and (info is None or type(info) is dict)
+            and isinstance(reward, _FAST_REWARDS)
+            and (
+                (type(action) is int and self._act_int_ok)
+                or (
+                    type(action) is np.ndarray
+                    and action.shape == self._act_shape
+                    and (action.dtype is self._act_dtype or action.dtype == self._act_dtype)
+                )
+            )
+        ):
+            try:
+                return self._add_one(stream, obs, action, float(reward), bool(terminated), bool(truncated), next_obs, info)
+            except OverflowError:  # an int outside the stored integer range: add_batch decides
+                pass
         s = _check_stream(stream)
         if info is not None and not isinstance(info, Mapping):
             raise ValidationError("info", "a dict or None", describe(info))
@@ -317,6 +363,108 @@ class Segmenter:
             infos=[info],
             streams=np.asarray([s], dtype=np.int64),
         )
+
+    def _add_one(
+        self,
+        s: int,
+        obs: np.ndarray,
+        action: Any,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        next_obs: np.ndarray,
+        info: dict[str, Any] | None,
+    ) -> list[Episode]:
+        """One step of a known stream whose arrays match the stored layout (see :meth:`add`)."""
+        fields = self._fields
+        pos = int(self._length[s])
+        if pos >= self._capacity:
+            self._grow(self._num_streams, pos + 1)
+            fields = self._fields
+        fields["action"][s, pos] = action  # first: it may raise OverflowError (nothing changed yet)
+        fields["obs"][s, pos] = obs
+        fields["next_obs"][s, pos] = next_obs
+        fields["reward"][s, pos] = reward
+        if self.info_keys:
+            self._write_info_row(info, s, pos)
+        if pos == 0 and self._episode_id[s] < 0:
+            self._episode_id[s] = self._next_episode_id
+            self._next_episode_id += 1
+        length = pos + 1
+        self._length[s] = length
+        hook = self._cut_hook
+        if hook is False:
+            hook = self._resolve_cut_hook()
+        cut = hook is not None and hook(length, reward, terminated, truncated, info)  # called every step
+        ended = terminated or truncated
+        if not (ended or cut):
+            return []
+        success = None
+        if ended and info is not None and SUCCESS_KEY in info:
+            try:
+                success = bool(to_numpy(info[SUCCESS_KEY], f"info[{SUCCESS_KEY!r}]").any())
+            except ValidationError:  # not numeric: no outcome (a recorded is_success key was checked above)
+                pass
+        episode = self._emit(s, terminated, truncated, success)
+        if ended:
+            self._clear(s)
+        else:
+            self._carry(s)
+        return [episode]
+
+    def _resolve_cut_hook(self) -> Any:
+        """The per-step form of this segmenter's cut hook: ``None`` (never cuts early),
+        :meth:`should_cut` (when :meth:`should_cut_batch` is known to be its vectorised twin), or
+        a one-row call of :meth:`should_cut_batch`."""
+        cls = type(self)
+        batch, single = cls.should_cut_batch, cls.should_cut
+        if batch is Segmenter.should_cut_batch or getattr(batch, "_scalar_twin", None) is single:
+            hook = None if single is Segmenter.should_cut else self._cut_single
+        else:
+            hook = self._cut_one_row
+        self._cut_hook = hook
+        return hook
+
+    def _cut_single(
+        self, length: int, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any] | None
+    ) -> bool:
+        return bool(self.should_cut(length, reward, terminated, truncated, info))
+
+    def _cut_one_row(
+        self, length: int, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any] | None
+    ) -> bool:
+        hook = np.asarray(
+            self.should_cut_batch(
+                np.array([length], dtype=np.int64),
+                np.array([reward], dtype=np.float64),
+                np.array([terminated]),
+                np.array([truncated]),
+                _InfoRows([info], 1),
+            ),
+            dtype=bool,
+        )
+        if hook.shape != (1,):
+            raise ValidationError("should_cut_batch()", "a boolean array of shape (1,)", describe(hook))
+        return bool(hook[0])
+
+    def _write_info_row(self, info: Mapping[str, Any] | None, s: int, pos: int) -> None:
+        """:meth:`_info_columns` plus :meth:`_write_infos` for one step of one stream."""
+        values = []
+        for key in self.info_keys:  # validate every key before writing any, as add_batch does
+            if info is not None and key in info:
+                values.append((key, to_numpy(info[key], f"info[{key!r}]")))
+        for key, value in values:
+            target = self._info_fields.get(key)
+            if target is None:
+                target = np.zeros((self._num_streams, self._capacity, *value.shape), dtype=value.dtype)
+                self._info_fields[key] = target
+            _check_row(target, value, f"info[{key!r}]")
+            target[s, pos] = value
+        if len(values) != len(self._info_fields):
+            given = {key for key, _ in values}
+            for key, target in self._info_fields.items():
+                if key not in given:
+                    target[s, pos] = 0
 
     def add_batch(
         self,
@@ -384,28 +532,77 @@ class Segmenter:
         self._write_obs("obs", obs, streams, pos)
         self._write_obs("next_obs", next_obs, streams, pos)
         self._write("action", actions, streams, pos)
+        return self._add_rows(rewards, terminated, truncated, infos, streams, pos)
+
+    def _add_batch_trusted(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_obs: np.ndarray,
+        infos: Mapping[str, Any] | None,
+        streams: np.ndarray,
+    ) -> list[Episode]:
+        """:meth:`add_batch` for a caller that has checked the layout once (a recording wrapper).
+
+        The caller guarantees what ``add_batch`` would otherwise check every step: plain-array
+        ``obs``/``next_obs`` and ``actions`` with the stored per-step shapes and dtypes, float64
+        ``rewards`` and bool flags ``[B]``, distinct int64 ``streams`` that all exist already, and
+        ``infos`` None or a vector info dict. Capacity still grows as needed; info values and the
+        cut hook are handled exactly as in ``add_batch``.
+        """
+        pos = self._length[streams]
+        top = int(pos.max())
+        if top >= self._capacity:
+            self._grow(self._num_streams, top + 1)
+        fields = self._fields
+        fields["obs"][streams, pos] = obs
+        fields["next_obs"][streams, pos] = next_obs
+        fields["action"][streams, pos] = actions
+        return self._add_rows(rewards, terminated, truncated, infos, streams, pos)
+
+    def _add_rows(
+        self,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        infos: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None,
+        streams: np.ndarray,
+        pos: np.ndarray,
+    ) -> list[Episode]:
+        """The rest of one batched step once observations and actions are written at ``pos``."""
+        size = streams.shape[0]
         self._fields["reward"][streams, pos] = rewards
         columns = self._info_columns(infos, size)
         self._write_infos(columns, streams, pos)
 
-        fresh = self._episode_id[streams] < 0
-        if fresh.any():
-            count = int(fresh.sum())
-            self._episode_id[streams[fresh]] = np.arange(self._next_episode_id, self._next_episode_id + count)
-            self._next_episode_id += count
-        self._length[streams] += 1
-        self._new[streams] += 1
-        self._episode_steps[streams] += 1
+        # A stream starts a new environment episode only at an empty segment (pos 0). np.count_nonzero
+        # is much cheaper than .any() on small arrays.
+        if np.count_nonzero(pos) < size:
+            fresh = self._episode_id[streams] < 0
+            count = np.count_nonzero(fresh)
+            if count:
+                self._episode_id[streams[fresh]] = np.arange(self._next_episode_id, self._next_episode_id + count)
+                self._next_episode_id += int(count)
+        lengths = pos + 1
+        self._length[streams] = lengths
 
         ended = terminated | truncated
-        hook = np.asarray(
-            self.should_cut_batch(self._length[streams], rewards, terminated, truncated, _InfoRows(infos, size)),
-            dtype=bool,
-        )
-        if hook.shape != (size,):
-            raise ValidationError("should_cut_batch()", f"a boolean array of shape ({size},)", describe(hook))
-        cut = ended | hook
-        if not cut.any():
+        if self._cut_hook is False:
+            self._resolve_cut_hook()
+        if self._cut_hook is None:  # should_cut_batch never cuts early: no need to call it
+            cut = ended
+        else:
+            hook = np.asarray(
+                self.should_cut_batch(lengths, rewards, terminated, truncated, _InfoRows(infos, size)),
+                dtype=bool,
+            )
+            if hook.shape != (size,):
+                raise ValidationError("should_cut_batch()", f"a boolean array of shape ({size},)", describe(hook))
+            cut = ended | hook
+        if not np.count_nonzero(cut):
             return []
         success_values = columns.get(SUCCESS_KEY)
         out = []
@@ -438,7 +635,7 @@ class Segmenter:
         targets = range(self._num_streams) if stream is None else [_check_stream(stream)]
         out = []
         for s in targets:
-            if s < self._num_streams and self._new[s] > 0:
+            if s < self._num_streams and self._length[s] > self._carried[s]:
                 out.append(self._emit(s, False, False, None))
                 self._carry(s)
         return out
@@ -469,12 +666,19 @@ class Segmenter:
         if keys != next_keys or isinstance(obs, dict) != isinstance(next_obs, dict):
             raise ValidationError("next_obs", "the same structure (keys) as `obs`", describe(next_obs))
         if self._obs_keys is None:
+            for key in keys:
+                if not isinstance(key, str) or not key or "/" in key:
+                    raise ValidationError("obs keys", "non-empty strings without '/'", repr(key))
             self._obs_keys = keys
             for prefix in ("obs", "next_obs"):
                 for name, arr in _leaves(obs, prefix):
                     self._fields[name] = np.zeros((0, 0, *arr.shape[1:]), dtype=arr.dtype)
             self._fields["action"] = np.zeros((0, 0, *actions.shape[1:]), dtype=actions.dtype)
             self._fields["reward"] = np.zeros((0, 0), dtype=np.float64)
+            if not keys and type(self).add_batch is Segmenter.add_batch:  # else add() must go through add_batch
+                self._obs_shape, self._obs_dtype = tuple(obs.shape[1:]), obs.dtype  # type: ignore[union-attr]
+            self._act_shape, self._act_dtype = tuple(actions.shape[1:]), actions.dtype
+            self._act_int_ok = actions.ndim == 1 and actions.dtype.kind in "if"
         elif keys != self._obs_keys:
             expected = f"keys {list(self._obs_keys)}" if self._obs_keys else "a single array"
             got = f"keys {list(keys)}" if keys else "a single array"
@@ -497,9 +701,8 @@ class Segmenter:
         if new_s > old_s:
             extra = new_s - old_s
             self._length = np.concatenate([self._length, np.zeros(extra, dtype=np.int64)])
-            self._new = np.concatenate([self._new, np.zeros(extra, dtype=np.int64)])
+            self._carried = np.concatenate([self._carried, np.zeros(extra, dtype=np.int64)])
             self._episode_id = np.concatenate([self._episode_id, np.full(extra, -1, dtype=np.int64)])
-            self._episode_steps = np.concatenate([self._episode_steps, np.zeros(extra, dtype=np.int64)])
             self._segment_start = np.concatenate([self._segment_start, np.zeros(extra, dtype=np.int64)])
         self._num_streams, self._capacity = new_s, new_c
         logger.debug("segmenter storage grown to %d streams x %d steps", new_s, new_c)
@@ -512,12 +715,7 @@ class Segmenter:
             raise ValidationError(
                 label or name, f"per-step shape {target.shape[2:]} (as in earlier steps)", describe(values[0])
             )
-        if values.dtype != target.dtype and not np.can_cast(values.dtype, target.dtype, "same_kind"):
-            raise ValidationError(
-                label or name,
-                f"dtype {target.dtype} (as in earlier steps) or one that casts to it",
-                f"dtype {values.dtype}",
-            )
+        _check_row(target, values, label or name, shape=False)
         target[streams, pos] = values
 
     def _write_obs(self, prefix: str, value: ArrayObservation, streams: np.ndarray, pos: np.ndarray) -> None:
@@ -602,27 +800,26 @@ class Segmenter:
     def _emit(self, s: int, terminated: bool, truncated: bool, success: bool | None) -> Episode:
         length = int(self._length[s])
         fields = self._fields
-
-        def observation(prefix: str) -> ArrayObservation:
-            if self._obs_keys:
-                return {k: fields[f"{prefix}.{k}"][s, :length].copy() for k in self._obs_keys}
-            return fields[prefix][s, :length].copy()
-
-        term = np.zeros(length, dtype=bool)
-        trunc = np.zeros(length, dtype=bool)
-        term[-1], trunc[-1] = terminated, truncated
+        if self._obs_keys:
+            states: ArrayObservation = {k: fields[f"obs.{k}"][s, :length].copy() for k in self._obs_keys}
+            next_states: ArrayObservation = {k: fields[f"next_obs.{k}"][s, :length].copy() for k in self._obs_keys}
+        else:
+            states = fields["obs"][s, :length].copy()
+            next_states = fields["next_obs"][s, :length].copy()
         infos = {k: v[s, :length].copy() for k, v in self._info_fields.items()} or None
-        return Episode(
-            states=observation("obs"),
-            next_states=observation("next_obs"),
-            actions=fields["action"][s, :length].copy(),
-            rewards=fields["reward"][s, :length].copy(),
-            terminated=term,
-            truncated=trunc,
-            infos=infos,
-            episode_id=int(self._episode_id[s]),
-            start_step=int(self._segment_start[s]),
-            success=success,
+        # The rows were validated when they were written (numeric, consistent shapes and dtypes):
+        # the trusted constructor only checks them for NaN/inf.
+        return Episode._trusted(
+            states,
+            next_states,
+            fields["action"][s, :length].copy(),
+            fields["reward"][s, :length],  # converted to a new float32 array
+            terminated,
+            truncated,
+            infos,
+            int(self._episode_id[s]),
+            int(self._segment_start[s]),
+            success,
         )
 
     def _carry(self, s: int) -> None:
@@ -634,16 +831,29 @@ class Segmenter:
             for table in (self._fields, self._info_fields):
                 for arr in table.values():
                     arr[s, :keep] = arr[s, length - keep : length].copy()
+        self._segment_start[s] += length - keep
         self._length[s] = keep
-        self._new[s] = 0
-        self._segment_start[s] = self._episode_steps[s] - keep
+        self._carried[s] = keep
 
     def _clear(self, s: int) -> None:
         self._length[s] = 0
-        self._new[s] = 0
+        self._carried[s] = 0
         self._episode_id[s] = -1
-        self._episode_steps[s] = 0
         self._segment_start[s] = 0
+
+
+#: Reward types the single-step fast path converts with ``float()``.
+_FAST_REWARDS = (float, int, np.floating, np.integer)
+
+
+def _check_row(target: np.ndarray, value: np.ndarray, label: str, shape: bool = True) -> None:
+    """Raise unless one step's ``value`` fits the storage ``target`` ``[streams, capacity, ...]``."""
+    if shape and value.shape != target.shape[2:]:
+        raise ValidationError(label, f"per-step shape {target.shape[2:]} (as in earlier steps)", describe(value))
+    if value.dtype != target.dtype and not np.can_cast(value.dtype, target.dtype, "same_kind"):
+        raise ValidationError(
+            label, f"dtype {target.dtype} (as in earlier steps) or one that casts to it", f"dtype {value.dtype}"
+        )
 
 
 def _check_info_keys(info_keys: Sequence[str]) -> tuple[str, ...]:

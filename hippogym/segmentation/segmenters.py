@@ -151,3 +151,10 @@ class RewardEventSegmenter(Segmenter):
 
     def __repr__(self) -> str:
         return f"RewardEventSegmenter(threshold={self.threshold}, min_length={self.min_length}, info_keys={self.info_keys!r})"
+
+
+# Each built-in vectorised hook is exactly its class's per-step hook applied row by row, so the
+# single-step fast path of Segmenter.add may call the per-step one (see Segmenter._resolve_cut_hook).
+TerminalSegmenter.should_cut_batch._scalar_twin = Segmenter.should_cut  # type: ignore[attr-defined]
+FixedWindowSegmenter.should_cut_batch._scalar_twin = FixedWindowSegmenter.should_cut  # type: ignore[attr-defined]
+RewardEventSegmenter.should_cut_batch._scalar_twin = RewardEventSegmenter.should_cut  # type: ignore[attr-defined]

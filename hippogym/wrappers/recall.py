@@ -16,6 +16,7 @@ import torch
 from gymnasium import spaces
 
 from hippogym.errors import ValidationError, describe
+from hippogym.wrappers.record import ingest_pending
 from hippogym.wrappers.spaces import SpaceConverter
 
 __all__ = ["FEATURES", "RecallObservation"]
@@ -55,7 +56,9 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
 
         env = RecallObservation(RecordEpisodes(base_env, buffer), buffer)
 
-    The memory must hold observations of this environment's layout (the same spaces).
+    The memory must hold observations of this environment's layout (the same spaces). Units that
+    a recorder with ``ingest_every > 1`` still holds for this buffer are handed over before each
+    recall, so recall never misses a completed unit.
 
     Args:
         env: The environment (Box, Discrete, MultiDiscrete, MultiBinary or Dict observations).
@@ -133,6 +136,9 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         Raises:
             ValidationError: The memory holds observations of another layout.
         """
+        # Units a recorder (RecordEpisodes with ingest_every > 1) still holds go in first, so the
+        # recall sees every completed unit.
+        ingest_pending(self.buffer)
         feats = np.zeros((self.top_k, self.feat_dim), dtype=np.float32)
         scores = np.zeros(self.top_k, dtype=np.float32)
         memory = self.buffer.memory

@@ -5,14 +5,23 @@ environment (sync or async, any autoreset mode). Both pass everything the enviro
 through unchanged, convert observations and actions with
 :class:`~hippogym.wrappers.spaces.SpaceConverter`, feed real transitions to a
 :class:`~hippogym.segmentation.Segmenter` and hand every completed unit to
-``buffer.add_episode``. Truncation is never turned into termination: a unit cut by a time limit
-keeps its real next observation with ``terminated=False, truncated=True``.
+``buffer.add_episode`` (several at once to ``buffer.add_episodes``, one encoder pass). Truncation
+is never turned into termination: a unit cut by a time limit keeps its real next observation with
+``terminated=False, truncated=True``.
+
+Cost: recording itself (conversion, segmentation, building the units) is a few microseconds per
+step; what dominates is the buffer computing each unit's keys. By default every unit is handed
+over as soon as it is complete. ``ingest_every=N`` (e.g. 1000) batches units across steps, which
+amortises the encoder's per-call overhead (keys of ~20-step units cost about 1.7x less per
+transition), at the price of up to ``N`` transitions of latency before the buffer sees a unit
+(see :class:`RecordEpisodes`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
@@ -25,7 +34,7 @@ from hippogym.errors import ValidationError, describe
 from hippogym.segmentation import Segmenter, TerminalSegmenter
 from hippogym.wrappers.spaces import SpaceConverter, StoredArray
 
-__all__ = ["RecordEpisodes", "RecordEpisodesVector"]
+__all__ = ["RecordEpisodes", "RecordEpisodesVector", "ingest_pending"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +60,134 @@ def _make_segmenter(segmenter: Segmenter | None, info_keys: Sequence[str]) -> Se
     return segmenter
 
 
+def _check_ingest_every(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValidationError("ingest_every", "an int >= 1 (transitions per hand-over to the buffer)", describe(value))
+    return int(value)
+
+
+#: Recorders holding completed units not yet handed to their buffer (see ingest_pending).
+_WAITING: weakref.WeakSet[_Sink] = weakref.WeakSet()
+
+
+def ingest_pending(buffer: Any | None = None) -> list[int]:
+    """Hand every recorder's waiting units (``ingest_every > 1``) to its buffer now.
+
+    :class:`~hippogym.wrappers.RecallObservation` calls this before each retrieval, so recall
+    always sees every completed unit.
+
+    Args:
+        buffer: Only recorders writing into this buffer; ``None`` for all.
+
+    Returns:
+        Ids of the units added.
+    """
+    ids: list[int] = []
+    if not _WAITING:
+        return ids
+    for sink in list(_WAITING):
+        if buffer is None or sink.buffer is buffer:
+            ids += sink._drain()
+    return ids
+
+
+def _final_drain(buffer: Any, pending: list[Episode]) -> None:
+    """A recorder was garbage-collected with waiting units: hand them over rather than lose them."""
+    if pending:
+        batch = list(pending)
+        pending.clear()
+        add_many = getattr(buffer, "add_episodes", None)
+        if callable(add_many):
+            add_many(batch)
+        else:
+            for episode in batch:
+                buffer.add_episode(episode)
+
+
 class _Sink:
-    """Hands completed units to the buffer and counts them."""
+    """Hands completed units to the buffer (at once, or in batches with ``ingest_every > 1``)."""
 
     buffer: Any
     episodes_recorded: int
     transitions_recorded: int
+    ingest_every: int
+
+    def _init_sink(self, buffer: Any, ingest_every: int) -> None:
+        self.buffer = _check_buffer(buffer)
+        self.ingest_every = _check_ingest_every(ingest_every)
+        self.episodes_recorded = 0
+        self.transitions_recorded = 0
+        self._pending: list[Episode] = []
+        self._pending_steps = 0
+        self._finalizer: weakref.finalize | None = None
+
+    @property
+    def pending_episodes(self) -> int:
+        """Completed units waiting to be handed to the buffer (always 0 with ``ingest_every=1``)."""
+        return len(self._pending)
+
+    def _memory(self) -> Any:
+        """The buffer's memory when it can check units up front (a MemoryStore), else None."""
+        memory = getattr(self.buffer, "memory", None)
+        return memory if callable(getattr(memory, "check_episode", None)) else None
 
     def _store(self, episodes: list[Episode]) -> list[int]:
-        ids = []
+        """Hand completed units over, or queue them while fewer than ``ingest_every`` transitions wait."""
+        if not episodes:
+            return []
+        memory = self._memory()
+        if self.ingest_every > 1 and (memory is None or memory.allocated):
+            if self._finalizer is None:
+                # Waiting units are handed over even if the recorder is dropped without close().
+                self._finalizer = weakref.finalize(self, _final_drain, self.buffer, self._pending)
+            _WAITING.add(self)
+            for episode in episodes:
+                if memory is not None:
+                    memory.check_episode(episode)  # reject a unit now, not at the later hand-over
+                self._pending.append(episode)
+                self._pending_steps += len(episode)
+            if self._pending_steps < self.ingest_every:
+                return []
+            return self._drain()
+        if self._pending:  # ingest_every was lowered: the waiting units go first
+            return self._drain() + self._ingest(episodes)
+        return self._ingest(episodes)
+
+    def _drain(self) -> list[int]:
+        """Hand all waiting units over, oldest first."""
+        _WAITING.discard(self)
+        if not self._pending:
+            return []
+        batch = list(self._pending)
+        self._pending.clear()
+        self._pending_steps = 0
+        return self._ingest(batch, checked=True)
+
+    def _ingest(self, episodes: list[Episode], checked: bool = False) -> list[int]:
+        """``add_episodes`` for several units (one encoder pass), ``add_episode`` otherwise; in order.
+
+        Units are checked first (unless ``checked``: they were when queued), so that the counters
+        stay exact when one is rejected: the units before it are stored, then the error is raised.
+        """
+        ids: list[int] = []
+        add_many = getattr(self.buffer, "add_episodes", None)
+        memory = self._memory()
+        if len(episodes) > 1 and callable(add_many) and memory is not None and memory.allocated:
+            valid = episodes
+            error: Exception | None = None
+            for i, episode in enumerate(() if checked else episodes):
+                try:
+                    memory.check_episode(episode)
+                except Exception as exc:  # noqa: BLE001 - re-raised below
+                    valid, error = episodes[:i], exc
+                    break
+            if valid:
+                ids = [int(i) for i in add_many(valid)]
+                self.episodes_recorded += len(valid)
+                self.transitions_recorded += sum(len(episode) for episode in valid)
+            if error is not None:
+                raise error
+            return ids
         for episode in episodes:
             ids.append(int(self.buffer.add_episode(episode)))
             self.episodes_recorded += 1
@@ -82,6 +210,19 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
     * ``record=False`` (or setting :attr:`record` to ``False``) pauses recording at once (flushing
       what was in progress); setting it back to ``True`` resumes at the next ``reset()``.
 
+    **Batched hand-over** (``ingest_every > 1``, opt-in): completed units wait until at least
+    ``ingest_every`` of their transitions are waiting, then go to ``buffer.add_episodes`` together
+    (one encoder pass for all of them: for short units, markedly cheaper per transition than one
+    pass per unit). The price is latency: a completed unit reaches the buffer only when the
+    waiting units hold ``ingest_every`` transitions, i.e. at most about ``ingest_every``
+    environment steps later (plus the length of the unit then in progress); ``len(buffer)``,
+    ``buffer.sample`` and ``buffer.save`` see it only then. Waiting
+    units are handed over, in order, by ``flush()``, ``close()``, ``record = False``, before every
+    recall of a :class:`~hippogym.wrappers.RecallObservation` on the same buffer, by
+    :func:`hippogym.wrappers.record.ingest_pending`, and when the wrapper is garbage-collected;
+    ``reset()`` does not force a hand-over. A unit the memory would reject raises in the
+    ``step``/``reset`` that completed it, as without batching.
+
     Args:
         env: The environment. Its observation and action spaces must be Box, Discrete,
             MultiDiscrete, MultiBinary or (nested) Dict of those.
@@ -93,10 +234,13 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
             segmenter's own). ``info["is_success"]`` at the end of an episode always sets
             ``Episode.success``.
         record: Whether to record from the start.
+        ingest_every: Hand completed units to the buffer once at least this many of their
+            transitions wait (see above). ``1`` (default): each unit at once, no latency.
 
     Attributes:
         episodes_recorded: Units handed to the buffer.
         transitions_recorded: Transitions in those units (overlapping windows count twice).
+        pending_episodes: Completed units waiting for the next hand-over (``ingest_every > 1``).
 
     Raises:
         ValidationError: Unsupported spaces, a buffer without ``add_episode``, or a bad segmenter.
@@ -122,6 +266,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
         segmenter: Segmenter | None = None,
         info_keys: Sequence[str] = (),
         record: bool = True,
+        ingest_every: int = 1,
     ) -> None:
         # Recreating the env from its spec (gymnasium.make(env.spec)) shares the buffer and uses a
         # fresh copy of the segmenter as it was given.
@@ -131,17 +276,23 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
             segmenter=copy.deepcopy(segmenter),
             info_keys=tuple(info_keys),
             record=record,
+            ingest_every=ingest_every,
             _disable_deepcopy=True,
         )
         gym.Wrapper.__init__(self, env)
-        self.buffer = _check_buffer(buffer)
+        self._init_sink(buffer, ingest_every)
         self.segmenter = _make_segmenter(segmenter, info_keys)
         self._obs_conv = SpaceConverter(env.observation_space, "observation_space")
         self._act_conv = SpaceConverter(env.action_space, "action_space")
         self._record = bool(record)
         self._obs: StoredArray | None = None  # observation the next step starts from; None = not recording
-        self.episodes_recorded = 0
-        self.transitions_recorded = 0
+        # The segmenter whose stored layout was found to match the converters (checked once): its
+        # steps skip the per-step checks of Segmenter.add. Python int actions are written as is
+        # when the action is a Discrete int64 scalar.
+        self._direct_for: Segmenter | None = None
+        self._not_direct_for: Segmenter | None = None  # a segmenter whose known layout does not match
+        act = self._act_conv._plain
+        self._int_action = act is not None and act.shape == () and act.dtype == np.int64
 
     @property
     def record(self) -> bool:
@@ -160,7 +311,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset the environment; an episode in progress is flushed to the buffer first."""
         obs, info = self.env.reset(seed=seed, options=options)
-        self.flush()
+        self._store(self.segmenter.flush(0))
         self.segmenter.reset(0)
         self._obs = self._obs_conv.single(obs) if self._record else None
         return obs, info
@@ -170,28 +321,54 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if self._obs is not None:
             next_obs = self._obs_conv.single(obs)
-            episodes = self.segmenter.add(
-                self._obs,
-                self._act_conv.single(action),
-                float(reward),
-                bool(terminated),
-                bool(truncated),
-                next_obs,
-                info,
-                stream=0,
-            )
+            term, trunc = bool(terminated), bool(truncated)
+            segmenter = self.segmenter
+            episodes = None
+            direct = self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct())
+            if direct and type(info) is dict:
+                act = action if type(action) is int and self._int_action else self._act_conv.single(action)
+                try:
+                    episodes = segmenter._add_one(0, self._obs, act, float(reward), term, trunc, next_obs, info)
+                except OverflowError:  # an int action outside int64: the general path reports it
+                    episodes = None
+            if episodes is None:
+                episodes = segmenter.add(
+                    self._obs, self._act_conv.single(action), float(reward), term, trunc, next_obs, info, stream=0
+                )
             if episodes:
                 self._store(episodes)
-            self._obs = None if (terminated or truncated) else next_obs
+            self._obs = None if (term or trunc) else next_obs
         return obs, reward, terminated, truncated, info
 
+    def _check_direct(self) -> bool:
+        """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
+        segmenter = self.segmenter
+        obs, act = self._obs_conv._plain, self._act_conv._plain
+        if (
+            type(segmenter).add is Segmenter.add
+            and segmenter._obs_dtype is not None  # layout known, plain arrays, add_batch not overridden
+            and segmenter.num_streams >= 1
+            and obs is not None
+            and act is not None
+            and segmenter._obs_shape == obs.shape
+            and segmenter._obs_dtype == obs.dtype
+            and segmenter._act_shape == act.shape
+            and segmenter._act_dtype == act.dtype
+        ):
+            self._direct_for = segmenter
+            return True
+        if getattr(segmenter, "_obs_keys", None) is not None:  # layout known: it will not change
+            self._not_direct_for = segmenter
+        return False
+
     def flush(self) -> list[int]:
-        """Hand the in-progress unit (if any) to the buffer.
+        """Hand the in-progress unit (if any) and every waiting unit to the buffer.
 
         Returns:
             Ids of the units added.
         """
-        return self._store(self.segmenter.flush(0))
+        ids = self._store(self.segmenter.flush(0))
+        return ids + self._drain()
 
     def close(self) -> None:
         """Flush in-progress data, then close the environment."""
@@ -220,17 +397,23 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
     A ``reset()`` (full or masked) of a sub-env whose episode is still running hands the
     transitions recorded so far to the buffer (a unit ending with neither flag) and starts a new
     episode in that stream. ``flush()`` hands over all in-progress data; ``close()`` flushes too.
-    What the environment returns is passed through untouched.
+    What the environment returns is passed through untouched. Units completed by the same
+    ``step`` go to ``buffer.add_episodes`` together (one encoder pass); with ``ingest_every > 1``
+    they are batched across steps too, with the latency and hand-over points described in
+    :class:`RecordEpisodes`.
 
     Args:
         env: The vector environment.
         buffer: Receives the units (``add_episode(Episode)``).
         segmenter: How to cut units (default ``TerminalSegmenter``); stream ``i`` is sub-env ``i``.
         info_keys: ``info`` keys recorded per step (added to the segmenter's own).
+        ingest_every: Hand completed units to the buffer once at least this many of their
+            transitions wait. ``1`` (default): at the end of the step that completed them.
 
     Attributes:
         episodes_recorded: Units handed to the buffer.
         transitions_recorded: Transitions in those units.
+        pending_episodes: Completed units waiting for the next hand-over (``ingest_every > 1``).
 
     Raises:
         ValidationError: Unsupported spaces, a buffer without ``add_episode``, a bad segmenter, or
@@ -243,9 +426,10 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
         buffer: Any,
         segmenter: Segmenter | None = None,
         info_keys: Sequence[str] = (),
+        ingest_every: int = 1,
     ) -> None:
         VectorWrapper.__init__(self, env)
-        self.buffer = _check_buffer(buffer)
+        self._init_sink(buffer, ingest_every)
         self.segmenter = _make_segmenter(segmenter, info_keys)
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         try:
@@ -260,8 +444,11 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
         self._obs: StoredArray | None = None  # [N, ...] observations the next step starts from
         self._live = np.zeros(self._n, dtype=bool)  # the next step of sub-env i is a real transition
         self._warned = False
-        self.episodes_recorded = 0
-        self.transitions_recorded = 0
+        self._streams = np.arange(self._n, dtype=np.int64)
+        # The segmenter whose stored layout was found to match the converters (checked once): its
+        # steps then skip add_batch's per-step input checks.
+        self._direct_for: Segmenter | None = None
+        self._not_direct_for: Segmenter | None = None  # a segmenter whose known layout does not match
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -278,9 +465,11 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
             self._obs = converted
             self._live[:] = True
         else:
+            flushed: list[Episode] = []
             for i in np.flatnonzero(mask):
-                self._store(self.segmenter.flush(int(i)))
+                flushed += self.segmenter.flush(int(i))
                 self.segmenter.reset(int(i))
+            self._store(flushed)
             _assign_rows(self._obs, mask, converted)
             self._live[mask] = True
         return obs, info
@@ -297,7 +486,7 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
         trunc = np.asarray(truncations, dtype=bool).reshape(self._n)
         done = term | trunc
         current = self._obs_conv.batch(obs, self._n)
-        rec = self._live.copy()
+        rec = self._live  # read only: self._live is rebound, never changed in place, below
         next_rec = current
         step_infos: Mapping[str, Any] = infos
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
@@ -309,13 +498,31 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
                 np.flatnonzero(~rec).tolist(),
             )
             self._warned = True
-        idx = np.flatnonzero(rec)
+        idx = self._streams if np.count_nonzero(rec) == self._n else np.flatnonzero(rec)
         if idx.size:
             acts = self._act_conv.batch(actions, self._n)
             rews = np.asarray(rewards, dtype=np.float64).reshape(self._n)
             infos_arg = step_infos if isinstance(step_infos, Mapping) else None
-            if idx.size == self._n:  # every sub-env made a real transition: no row selection
-                episodes = self.segmenter.add_batch(self._obs, acts, rews, term, trunc, next_rec, infos_arg, idx)
+            segmenter = self.segmenter
+            if self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct()):
+                # Converted arrays of the layout checked once: no per-step input checks.
+                if idx.size == self._n:
+                    episodes = segmenter._add_batch_trusted(
+                        self._obs, acts, rews, term, trunc, next_rec, infos_arg, self._streams  # type: ignore[arg-type]
+                    )
+                else:
+                    episodes = segmenter._add_batch_trusted(
+                        _take(self._obs, idx),  # type: ignore[arg-type]
+                        _take(acts, idx),  # type: ignore[arg-type]
+                        rews[idx],
+                        term[idx],
+                        trunc[idx],
+                        _take(next_rec, idx),  # type: ignore[arg-type]
+                        None if infos_arg is None else _select_rows(infos_arg, idx, self._n),
+                        idx,
+                    )
+            elif idx.size == self._n:  # every sub-env made a real transition: no row selection
+                episodes = segmenter.add_batch(self._obs, acts, rews, term, trunc, next_rec, infos_arg, idx)
             else:
                 episodes = self.segmenter.add_batch(
                     _take(self._obs, idx),
@@ -361,13 +568,36 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
         final_mask = np.asarray(infos.get("_final_info", mask), dtype=bool).reshape(self._n)
         return next_rec, _merge_final_info(infos, final_info, final_mask, self._n)
 
+    def _check_direct(self) -> bool:
+        """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
+        segmenter = self.segmenter
+        obs, act = self._obs_conv._plain, self._act_conv._plain
+        if (
+            type(segmenter).add_batch is Segmenter.add_batch
+            and segmenter._obs_dtype is not None  # layout known and plain arrays
+            and obs is not None
+            and act is not None
+            and segmenter._obs_shape == obs.shape
+            and segmenter._obs_dtype == obs.dtype
+            and segmenter._act_shape == act.shape
+            and segmenter._act_dtype == act.dtype
+        ):
+            if segmenter.num_streams < self._n:  # not every sub-env has been recorded yet
+                return False
+            self._direct_for = segmenter
+            return True
+        if getattr(segmenter, "_obs_keys", None) is not None:  # layout known: it will not change
+            self._not_direct_for = segmenter
+        return False
+
     def flush(self) -> list[int]:
-        """Hand all in-progress units to the buffer.
+        """Hand all in-progress units and every waiting unit to the buffer.
 
         Returns:
             Ids of the units added.
         """
-        return self._store(self.segmenter.flush())
+        ids = self._store(self.segmenter.flush())
+        return ids + self._drain()
 
     def close(self, **kwargs: Any) -> None:
         """Flush in-progress data, then close the environment."""

@@ -125,6 +125,9 @@ class SpaceConverter:
         self.is_dict = isinstance(space, spaces.Dict)
         # Stored dicts use sorted keys, as Episode does.
         self.leaves: tuple[_Leaf, ...] = tuple(sorted(leaves, key=lambda leaf: leaf.name))
+        # The one leaf of a non-Dict space: single() copies an array that already has its exact
+        # shape and dtype without the general conversion (the per-step path of the recorders).
+        self._plain: _Leaf | None = None if self.is_dict else self.leaves[0]
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -142,6 +145,14 @@ class SpaceConverter:
         Raises:
             ValidationError: The value does not have the space's structure or shape.
         """
+        plain = self._plain
+        if (
+            plain is not None
+            and type(value) is np.ndarray
+            and value.shape == plain.shape
+            and (value.dtype is plain.dtype or value.dtype == plain.dtype)
+        ):
+            return value.copy()
         return self._convert(value, None)
 
     def batch(self, value: Any, n: int) -> StoredArray:
@@ -150,6 +161,14 @@ class SpaceConverter:
         Raises:
             ValidationError: The batch does not have the space's structure or shape.
         """
+        plain = self._plain
+        if (
+            plain is not None
+            and type(value) is np.ndarray
+            and (value.dtype is plain.dtype or value.dtype == plain.dtype)
+            and value.shape == (n, *plain.shape)
+        ):
+            return value.copy()
         return self._convert(value, int(n))
 
     def _convert(self, value: Any, n: int | None) -> StoredArray:
@@ -160,19 +179,23 @@ class SpaceConverter:
         return {leaf.name: self._array(leaf, _lookup(value, leaf.path, self.field), n) for leaf in self.leaves}
 
     def _array(self, leaf: _Leaf, value: Any, n: int | None) -> np.ndarray:
-        name = self.field.replace("_space", "") + (f"[{leaf.name!r}]" if leaf.path else "")
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
         try:
             arr = np.array(value, dtype=leaf.dtype, copy=True)
         except (TypeError, ValueError) as exc:
-            raise ValidationError(name, f"a numeric value castable to {leaf.dtype}", describe(value)) from exc
+            raise ValidationError(
+                self._name(leaf), f"a numeric value castable to {leaf.dtype}", describe(value)
+            ) from exc
         shape = leaf.shape if n is None else (n, *leaf.shape)
         if arr.shape != shape:
             if arr.size != int(np.prod(shape)):
-                raise ValidationError(name, f"shape {shape}", describe(arr))
+                raise ValidationError(self._name(leaf), f"shape {shape}", describe(arr))
             arr = arr.reshape(shape)
         return arr
+
+    def _name(self, leaf: _Leaf) -> str:
+        return self.field.replace("_space", "") + (f"[{leaf.name!r}]" if leaf.path else "")
 
     def flat_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Bounds of the flattened float features the memory's encoder reads.

@@ -260,3 +260,141 @@ def test_shape_change_between_steps_is_rejected():
         seg.add({"a": np.zeros(2)}, 0, 0.0, False, False, {"a": np.zeros(2)})
     with pytest.raises(ValidationError, match="dtype"):
         seg.add(np.zeros(2), 0.5, 0.0, False, False, np.zeros(2))  # float action into int storage
+
+
+# ---------------------------------------------------------------------- fast path equivalence
+def _episodes_equal(a: Episode, b: Episode) -> bool:
+    def same(x, y):
+        if isinstance(x, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        return x.dtype == y.dtype and torch.equal(x, y)
+
+    return (
+        same(a.states, b.states)
+        and same(a.next_states, b.next_states)
+        and same(a.actions, b.actions)
+        and same(a.rewards, b.rewards)
+        and same(a.terminated, b.terminated)
+        and same(a.truncated, b.truncated)
+        and (a.infos is None) == (b.infos is None)
+        and (a.infos is None or same(a.infos, b.infos))
+        and (a.episode_id, a.start_step, a.success, a.final_next_state_known)
+        == (b.episode_id, b.start_step, b.success, b.final_next_state_known)
+    )
+
+
+class _EveryThird(Segmenter):
+    def should_cut(self, length, reward, terminated, truncated, info):
+        return length >= 3
+
+
+class _BatchOnly(FixedWindowSegmenter):
+    """Overrides only the vectorised hook: the per-step fast path must call it, not should_cut."""
+
+    def should_cut_batch(self, lengths, rewards, terminated, truncated, infos):
+        return rewards > 0.5
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        TerminalSegmenter,
+        lambda: FixedWindowSegmenter(4, overlap=2),
+        lambda: FixedWindowSegmenter(3, info_keys=("x",)),
+        lambda: RewardEventSegmenter(threshold=0.5, min_length=2),
+        _EveryThird,
+        lambda: _BatchOnly(100),
+    ],
+)
+def test_fast_path_matches_the_general_path(make):
+    """Arrays in the stored layout (fast path) and lists (general path) give identical segments."""
+    rng = np.random.default_rng(0)
+    fast, general = make(), make()
+    fast_steps = []
+    original = fast._add_one
+    fast._add_one = lambda *args: fast_steps.append(1) or original(*args)
+    out_fast, out_general = [], []
+    for t in range(60):
+        obs = rng.normal(size=3).astype(np.float32)
+        nxt = rng.normal(size=3).astype(np.float32)
+        action, reward = int(rng.integers(3)), float(rng.random())
+        term, trunc = bool(rng.random() < 0.08), bool(rng.random() < 0.04)
+        info = {"x": np.array([t, -t]), "is_success": t % 2 == 0} if rng.random() < 0.7 else {"other": "y"}
+        stream = int(rng.integers(2))
+        out_fast += fast.add(obs, action, reward, term, trunc, nxt, info, stream=stream)
+        out_general += general.add(  # tensors and a numpy scalar: never the fast path
+            torch.from_numpy(obs), np.int64(action), reward, term, trunc, torch.from_numpy(nxt), info, stream=stream
+        )
+    out_fast += fast.flush()
+    out_general += general.flush()
+    assert len(out_fast) == len(out_general) >= 5
+    assert all(_episodes_equal(a, b) for a, b in zip(out_fast, out_general))
+    assert fast.pending() == general.pending() == 0
+    assert len(fast_steps) >= 55  # all steps but the first of each stream took the fast path
+
+
+def test_fast_path_keeps_validation_and_falls_back():
+    seg = TerminalSegmenter()
+    seg.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.zeros(2, np.float32))
+    # Another dtype of the same kind still works (general path), with the stored dtype.
+    seg.add(np.ones(2), np.int32(1), 1.0, False, False, np.ones(2))
+    with pytest.raises(ValidationError, match="per-step shape"):
+        seg.add(np.zeros(3, np.float32), 0, 0.0, False, False, np.zeros(3, np.float32))
+    with pytest.raises(ValidationError, match="dtype"):
+        seg.add(np.zeros(2, np.float32), np.array(0.5), 0.0, False, False, np.zeros(2, np.float32))
+    with pytest.raises(ValidationError, match="info"):
+        seg.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.zeros(2, np.float32), info=[1])
+    with pytest.raises(ValidationError):  # an int beyond int64: the general path rejects it
+        seg.add(np.zeros(2, np.float32), 2**70, 0.0, False, False, np.zeros(2, np.float32))
+    assert seg.pending() == 2  # rejected steps left nothing behind
+    (ep,) = seg.add(np.zeros(2, np.float32), 2, 0.0, True, False, np.zeros(2, np.float32))
+    assert ep.states.dtype == torch.float32 and ep.actions.tolist() == [0, 1, 2] and len(ep) == 3
+
+
+def test_non_finite_values_are_rejected_when_a_segment_is_emitted():
+    seg = TerminalSegmenter()
+    seg.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.array([0.0, np.nan], np.float32))
+    with pytest.raises(ValidationError, match="finite") as info:
+        seg.add(np.zeros(2, np.float32), 0, 0.0, True, False, np.zeros(2, np.float32))
+    assert info.value.field == "next_states"
+    seg = TerminalSegmenter()
+    with pytest.raises(ValidationError, match="finite"):
+        seg.add(np.zeros(2, np.float32), 0, 1e300, True, False, np.zeros(2, np.float32))  # inf as float32
+
+
+def test_bad_dict_keys_are_rejected_in_add_batch():
+    seg = TerminalSegmenter()
+    with pytest.raises(ValidationError, match="keys"):
+        seg.add_batch({"a/b": np.zeros((1, 2))}, np.zeros(1), np.zeros(1), [True], [False], {"a/b": np.zeros((1, 2))})
+
+
+def test_custom_add_batch_override_is_honoured_by_add():
+    calls = []
+
+    class Counting(TerminalSegmenter):
+        def add_batch(self, *args, **kwargs):
+            calls.append(1)
+            return super().add_batch(*args, **kwargs)
+
+    seg = Counting()
+    for t in range(4):
+        seg.add(np.zeros(2, np.float32), 0, 0.0, t == 3, False, np.zeros(2, np.float32))
+    assert len(calls) == 4
+
+
+def test_a_used_segmenter_survives_deepcopy_and_pickle():
+    import copy
+    import pickle
+
+    seg = FixedWindowSegmenter(3, overlap=1)
+    for t in range(4):
+        seg.add(np.full(2, t, np.float32), 0, 0.0, False, False, np.full(2, t + 1, np.float32))
+    for clone in (copy.deepcopy(seg), pickle.loads(pickle.dumps(seg))):
+        out = []
+        for t in range(4, 8):
+            out += clone.add(np.full(2, t, np.float32), 0, 0.0, t == 7, False, np.full(2, t + 1, np.float32))
+        assert [(e.start_step, steps_of_flat(e)) for e in out] == [(2, [2, 3, 4]), (4, [4, 5, 6]), (6, [6, 7])]
+
+
+def steps_of_flat(ep: Episode):
+    return ep.states[:, 0].long().tolist()
