@@ -24,7 +24,7 @@ def test_momentum_update_moves_keys_towards_the_online_encoder():
     with torch.no_grad():
         for p in enc.online.parameters():
             p.add_(torch.randn_like(p))
-    gap = lambda: sum(float((k - q).abs().sum()) for k, q in zip(enc.key.parameters(), enc.online.parameters()))  # noqa: E731
+    gap = lambda: sum(float((k - q).detach().abs().sum()) for k, q in zip(enc.key.parameters(), enc.online.parameters()))  # noqa: E731
     before = gap()
     enc.momentum_update()
     assert gap() == pytest.approx(0.9 * before, rel=1e-4)
