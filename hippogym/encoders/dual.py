@@ -75,14 +75,14 @@ class DualEncoder(nn.Module):
         self.online = online
         self.key = copy.deepcopy(online)
         self.key.requires_grad_(False)
-        self.key.eval()
+        self.key.train(False)  # eval mode: keys are deterministic
         # Number of momentum updates so far: stamps keys so staleness can be measured.
         self.register_buffer("version", torch.zeros((), dtype=torch.int64))
 
     def train(self, mode: bool = True) -> "DualEncoder":
         """Switch the online encoder's mode; the key encoder always stays in eval mode."""
         self.online.train(mode)
-        self.key.eval()
+        self.key.train(False)  # eval mode: keys are deterministic
         self.training = mode
         return self
 
