@@ -102,6 +102,8 @@ class HippocampalReplayBuffer:
         index: Retrieval index when ``memory`` is not given.
         key_dtype: Key precision when ``memory`` is not given: ``"float32"`` or ``"float16"``
             (halves key memory: 256 instead of 512 bytes per transition at ``embed_dim=128``).
+        consolidator_kwargs: Settings of the consolidator the buffer creates when none is given
+            (e.g. ``{"temperature": 0.05, "reward_weight": 0.5, "reward_mode": "rank"}``).
         exact_sampling: Use exact MaxSim retrieval for semantic draws too. By default sampling
             takes the index's fast path (centroids, then an exact re-rank of a few candidates),
             whose recall against exact search the memory benchmark reports; :meth:`retrieve` is
@@ -131,6 +133,7 @@ class HippocampalReplayBuffer:
         index: Any = "torch",
         exact_sampling: bool = False,
         key_dtype: str = "float32",
+        consolidator_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if memory is not None and not isinstance(memory, MemoryStore):
             raise ValidationError("memory", "a hippogym.MemoryStore", describe(memory))
@@ -160,6 +163,15 @@ class HippocampalReplayBuffer:
         self.device = torch.device(device)
         self.exact_sampling = bool(exact_sampling)
         self.seed = seed
+        if consolidator is not None and consolidator_kwargs:
+            raise ValidationError("consolidator_kwargs", "None when a consolidator is given", repr(dict(consolidator_kwargs)))
+        self.consolidator_kwargs = dict(consolidator_kwargs or {})
+        #: Where the memory came from (env id, Minari dataset, ...); saved in the manifest.
+        self.provenance: dict[str, Any] = {}
+        #: Gymnasium spaces of the recorded data, when known; saved in the manifest as JSON.
+        self.spaces: dict[str, Any] = {}
+        #: How units were segmented, when known; saved in the manifest.
+        self.segmenter_config: dict[str, Any] = {}
         self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
         self.sampler = PrioritizedSampler(self.memory, alpha, seed=seed) if prioritized else None
         self.featurizer: TransitionFeaturizer | None = None
@@ -562,7 +574,7 @@ class HippocampalReplayBuffer:
         """
         self._need()
         if self.consolidator is None:
-            self.consolidator = Consolidator(self.encoder, seed=self.seed)
+            self.consolidator = Consolidator(self.encoder, **{"seed": self.seed, **self.consolidator_kwargs})
         return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality)
 
     # ------------------------------------------------------------------ persistence

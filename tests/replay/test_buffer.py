@@ -111,3 +111,15 @@ def test_state_dict_round_trip_gives_the_same_batches():
     for _ in range(3):
         x, y = a.sample(16, query_state=q), b.sample(16, query_state=q)
         assert torch.equal(x.indices, y.indices) and torch.equal(x.probabilities, y.probabilities)
+
+
+def test_consolidator_kwargs_configure_the_default_consolidator():
+    buffer = filled(consolidator_kwargs={"temperature": 0.05, "reward_weight": 1.0, "reward_mode": "raw"})
+    buffer.consolidate(steps=1, batch_size=8)
+    assert (buffer.consolidator.temperature, buffer.consolidator.reward_weight) == (0.05, 1.0)
+    assert buffer.consolidator.reward_mode == "raw"
+    from hippogym import Consolidator, DualEncoder
+
+    with pytest.raises(ValidationError, match="consolidator_kwargs"):
+        enc = DualEncoder(input_dim=6, embed_dim=16)
+        HippocampalReplayBuffer(encoder=enc, consolidator=Consolidator(enc), consolidator_kwargs={"temperature": 0.1})
