@@ -488,16 +488,7 @@ class HippocampalReplayBuffer:
         fields = store.gather_np(rows)
         modes = np.full(batch_size, base_mode, dtype=np.int8)
         modes[n_base:] = SampleMode.SEMANTIC
-        if self.sampler is not None:
-            base_p = self.sampler.probability_np(rows)
-        else:
-            base_p = 1.0 / store.num_transitions
-        if recall is None:
-            probs = base_p if self.sampler is not None else np.full(batch_size, base_p)
-        else:
-            probs = self._row_mass_table(recall).take(fields["slots"])
-            probs *= ratio
-            probs += (1.0 - ratio) * base_p
+        probs = self._mixture_probabilities(rows, fields["slots"], ratio, recall)
         if self.beta > 0:
             weights = (store.num_transitions * probs) ** -self.beta
             weights = (weights / weights.max()).astype(np.float32)
@@ -513,36 +504,19 @@ class HippocampalReplayBuffer:
         target = self.device if device is None else torch.device(device)
         return batch if target.type == "cpu" else batch.to(target)
 
-    def _probabilities(self, rows: Tensor, slots: Tensor, ratio: float, retrieved: tuple[Tensor, Tensor] | None) -> Tensor:
-        """Probability of each row under one draw of the mixture (float64)."""
-        if retrieved is not None:
-            retrieved = (np.asarray(retrieved[0].numpy(), dtype=np.int64), retrieved[1].double().numpy())
-        return torch.from_numpy(self._probabilities_np(
-            np.asarray(rows.numpy(), dtype=np.int64), np.asarray(slots.numpy(), dtype=np.int64), ratio, retrieved))
-
-    def _probabilities_np(
-        self, rows: np.ndarray, slots: np.ndarray, ratio: float, retrieved: tuple[np.ndarray, np.ndarray] | None
-    ) -> np.ndarray:
+    def _mixture_probabilities(self, rows: np.ndarray, slots: np.ndarray, ratio: float, recall: _Recall | None) -> np.ndarray:
+        """Probability of drawing each row in one draw of the mixture (what ``sample`` reports)."""
         store = self.memory
         if self.sampler is not None:
-            base = self.sampler.probability_np(rows)
+            base_p = self.sampler.probability_np(rows)
         else:
-            base = np.full(rows.size, 1.0 / store.num_transitions)
-        if retrieved is None:
-            return base
-        r_slots, pi = retrieved
-        # Semantic mass of each retrieved unit: pi / Q summed over queries (repeats add up).
-        r_flat = r_slots.reshape(-1)
-        w = np.where(r_flat >= 0, pi.reshape(-1), 0.0) / r_slots.shape[0]
-        if r_flat.size * rows.size <= 1 << 16:
-            per_row = (slots[:, None] == r_flat[None, :]) @ w
-        else:
-            per_unit = np.zeros(store.num_slots, dtype=np.float64)
-            valid = r_flat >= 0
-            np.add.at(per_unit, r_flat[valid], w[valid])
-            per_row = per_unit.take(slots)
-        sem = per_row / store._v_length.take(slots)
-        return (1.0 - ratio) * base + ratio * sem
+            base_p = np.full(rows.size, 1.0 / store.num_transitions)
+        if recall is None:
+            return base_p
+        probs = self._row_mass_table(recall).take(slots)
+        probs *= ratio
+        probs += (1.0 - ratio) * base_p
+        return probs
 
     def update_priorities(self, indices: Tensor, priorities: Tensor) -> None:
         """Set priorities (e.g. ``|TD error|``) of sampled transitions (``batch.indices``).

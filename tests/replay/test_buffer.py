@@ -44,11 +44,12 @@ def test_probabilities_are_a_distribution_over_the_mixture():
     # Exact check: probability of every stored row under the mixture sums to 1.
     store = buffer.memory
     rows, _ = store.rows_of(store.live_slots())
-    scores, slots = store.search(buffer.embed_queries(q), 2, exact=False)
-    pi = torch.softmax(scores / buffer.retrieval_temperature, 1)
-    p = buffer._probabilities(rows, store.row_slot[rows], 0.5, (slots, pi))
+    rows = rows.numpy()
+    p = buffer._mixture_probabilities(rows, store.row_slot.numpy()[rows], 0.5, buffer._recall(q, 2))
     assert float(p.sum()) == pytest.approx(1.0, abs=1e-6)
-    assert torch.allclose(batch.probabilities.double(), p[torch.searchsorted(rows, batch.indices)].double(), atol=1e-7) or True
+    by_row = dict(zip(rows.tolist(), p.tolist()))
+    expected = torch.tensor([by_row[int(r)] for r in batch.indices], dtype=torch.float64)
+    assert torch.allclose(batch.probabilities.double(), expected, atol=1e-7)
 
 
 def test_same_seed_same_batches_and_batched_queries():
