@@ -25,27 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from hippo_format._schema import ALLOWED_COLUMN_DTYPES
 from hippo_format.errors import SpaceError, UnsupportedSpaceError
 
 __all__ = ["space_from_json", "space_to_json"]
 
-_DTYPES = {
-    np.dtype(t).name: np.dtype(t)
-    for t in (
-        np.bool_,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.float16,
-        np.float32,
-        np.float64,
-    )
-}
+# Space dtypes are the numeric dtypes a column may hold.
+_DTYPES = {dtype.name: dtype for dtype in ALLOWED_COLUMN_DTYPES}
 _SPECIAL = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
