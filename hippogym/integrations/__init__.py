@@ -1,7 +1,7 @@
-"""Integrations with RL libraries.
+"""Integrations at the edges: Stable-Baselines3, Minari, the Hugging Face Hub.
 
-Names are resolved lazily: ``import hippogym.integrations`` imports nothing heavy, and
-Stable-Baselines3 is imported only when one of its names is first used, e.g.
+Names are resolved lazily: ``import hippogym.integrations`` imports nothing heavy, and each
+optional library is imported only when one of its names is first used, e.g.
 ``from hippogym.integrations import HippoReplayBuffer`` (or directly from
 :mod:`hippogym.integrations.sb3`).
 """
@@ -15,6 +15,11 @@ _EXPORTS = {
     "HippoReplayBuffer": "hippogym.integrations.sb3",
     "SB3ReplayBufferWrapper": "hippogym.integrations.sb3",
     "HippoCallback": "hippogym.integrations.sb3",
+    "memory_from_minari": "hippogym.integrations.minari",
+    "memory_to_minari": "hippogym.integrations.minari",
+    "push_memory_to_hub": "hippogym.integrations.hub",
+    "load_memory_from_hub": "hippogym.integrations.hub",
+    "download_memory": "hippogym.integrations.hub",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -34,4 +39,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hippogym.integrations.hub import download_memory, load_memory_from_hub, push_memory_to_hub
+    from hippogym.integrations.minari import memory_from_minari, memory_to_minari
     from hippogym.integrations.sb3 import HippoCallback, HippoReplayBuffer, SB3ReplayBufferWrapper
