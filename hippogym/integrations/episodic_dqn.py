@@ -1,0 +1,112 @@
+"""``HippoDQN``: Stable-Baselines3's DQN with an episodic value term from the memory.
+
+The memory stores whole units, so every sampled transition comes with the discounted return the
+agent actually collected from it (its return-to-go, see :mod:`hippogym.returns`). ``HippoDQN``
+adds to DQN's TD loss a one-sided term that pulls ``Q(s, a)`` up towards that return when the
+network underestimates it:
+
+``loss = TD(Q) + episodic_weight * mean(max(0, G - Q(s, a)) ** 2)``
+
+This is the lower-bound form used by Episodic Memory DQN (Lin et al., 2018) and Self-Imitation
+Learning (Oh et al., 2018): a return the agent has already achieved is a lower bound of the optimal
+value, so pushing Q above it is safe, while the TD loss alone propagates a sparse reward back one
+step per update. For a unit that did not end in termination (time limit, segment cut) the missing
+tail is completed from the target network: ``G = G_partial + gamma^(L - t) * max_a Q_target(s_L)``.
+
+``episodic_weight=0`` is plain DQN (the extra term is not even computed). The buffer must be a
+:class:`~hippogym.integrations.sb3.HippoReplayBuffer`, whose samples carry ``returns``,
+``return_discounts`` and ``tail_observations``; its ``gamma`` must equal the algorithm's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hippogym.errors import MissingDependencyError, ValidationError, describe
+
+try:
+    from stable_baselines3 import DQN
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise MissingDependencyError(
+        "HippoDQN needs Stable-Baselines3: pip install 'hippogym[sb3]'"
+    ) from exc
+
+__all__ = ["HippoDQN"]
+
+
+class HippoDQN(DQN):
+    """DQN whose loss also uses the returns the memory stored (EMDQN / self-imitation lower bound).
+
+    Args:
+        policy: As for :class:`stable_baselines3.DQN`.
+        env: As for :class:`stable_baselines3.DQN`.
+        episodic_weight: Weight of the episodic term (``0`` = plain DQN).
+        **kwargs: Everything :class:`stable_baselines3.DQN` takes. ``replay_buffer_class`` defaults
+            to :class:`~hippogym.integrations.sb3.HippoReplayBuffer`, with ``gamma`` passed on.
+
+    Example:
+        >>> model = HippoDQN("MlpPolicy", "CartPole-v1", episodic_weight=0.5, learning_starts=100)  # doctest: +SKIP
+    """
+
+    def __init__(self, policy: Any, env: Any, *, episodic_weight: float = 0.5, **kwargs: Any) -> None:
+        if isinstance(episodic_weight, bool) or not isinstance(episodic_weight, (int, float)) or not (
+            np.isfinite(episodic_weight) and episodic_weight >= 0
+        ):
+            raise ValidationError("episodic_weight", "a finite float >= 0", describe(episodic_weight))
+        self.episodic_weight = float(episodic_weight)
+        if kwargs.get("replay_buffer_class") is None:
+            from hippogym.integrations.sb3 import HippoReplayBuffer
+
+            kwargs["replay_buffer_class"] = HippoReplayBuffer
+        gamma = kwargs.get("gamma", 0.99)
+        buffer_kwargs = dict(kwargs.get("replay_buffer_kwargs") or {})
+        buffer_kwargs.setdefault("gamma", gamma)
+        if float(buffer_kwargs["gamma"]) != float(gamma):
+            raise ValidationError(
+                "replay_buffer_kwargs['gamma']", f"equal to the algorithm's gamma={gamma}", repr(buffer_kwargs["gamma"])
+            )
+        kwargs["replay_buffer_kwargs"] = buffer_kwargs
+        super().__init__(policy, env, **kwargs)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """One round of ``gradient_steps`` updates: DQN's, plus the episodic term."""
+        if self.episodic_weight == 0.0:
+            return super().train(gradient_steps, batch_size)
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses, episodic_losses, gaps = [], [], []
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            returns = getattr(data, "returns", None)
+            if returns is None:
+                raise ValidationError(
+                    "replay_buffer", "a HippoReplayBuffer whose samples carry `returns`", type(data).__name__
+                )
+            discounts = data.discounts if data.discounts is not None else self.gamma
+            with torch.no_grad():
+                next_q = self.q_net_target(data.next_observations).max(dim=1).values.reshape(-1, 1)
+                target = data.rewards + (1 - data.dones) * discounts * next_q
+                tail_q = self.q_net_target(data.tail_observations).max(dim=1).values.reshape(-1, 1)
+                episodic_target = returns + data.return_discounts * tail_q
+            q = torch.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
+            td_loss = F.smooth_l1_loss(q, target)
+            shortfall = torch.relu(episodic_target - q)
+            episodic_loss = (shortfall**2).mean()
+            loss = td_loss + self.episodic_weight * episodic_loss
+            losses.append(td_loss.item())
+            episodic_losses.append(episodic_loss.item())
+            gaps.append(float((shortfall > 0).float().mean()))
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+        self.logger.record("train/episodic_loss", float(np.mean(episodic_losses)))
+        self.logger.record("train/episodic_active_fraction", float(np.mean(gaps)))
+        return None
