@@ -28,8 +28,8 @@ Guarantees:
 
 Local directories and ``file://`` URLs work wherever a repo id does, for teams without Hub access.
 The Hub endpoint defaults to ``HF_ENDPOINT`` (read by ``huggingface_hub`` when it is imported);
-pass ``endpoint=`` to talk to another server, e.g. a
-:class:`~hippogym.testing.hub_server.LocalHubServer`.
+pass ``endpoint=`` to talk to another server, e.g. the offline test server in the repository's
+``tests/hubserver/``.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from huggingface_hub.errors import (  # noqa: E402
     RevisionNotFoundError,
 )
 
-from hippogym.testing.hub_server import LocalHubServer  # noqa: E402
+from hubserver import LocalHubServer  # noqa: E402
 
+TESTS_DIR = Path(__file__).resolve().parents[1]  # holds the `hubserver` package
 TOKEN = "secret-token"
 BOB_TOKEN = "bob-token"
 
@@ -469,10 +470,18 @@ def test_minari_hf_remote_roundtrip(hub, tmp_path):
     assert ns_meta["datasets"] == ["cartpole/tiny-v0"]
 
 
-def test_module_entry_point_serves_until_interrupted(tmp_path):
-    cmd = [sys.executable, "-m", "hippogym.testing.hub_server", "--root", str(tmp_path / "cli")]
-    cmd += ["--token", "t0k:carol"]
-    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+def _ignore_sigint() -> None:
+    # What a shell without job control does to a background job (`cmd &` in a script, CI runners):
+    # the child inherits SIGINT as ignored, so Python never turns it into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_module_entry_point_serves_until_signalled(tmp_path, stop_signal):
+    cmd = [sys.executable, "-m", "hubserver", "--root", str(tmp_path / "cli"), "--token", "t0k:carol"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), *filter(None, [env.get("PYTHONPATH")])])
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_ignore_sigint) as proc:
         try:
             endpoint = None
             for _ in range(50):
@@ -486,5 +495,13 @@ def test_module_entry_point_serves_until_interrupted(tmp_path):
             api.create_repo("carol/cli-repo")
             assert (tmp_path / "cli" / "repos" / "models" / "carol" / "cli-repo" / "repo.json").is_file()
         finally:
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=10) == 0
+            proc.send_signal(stop_signal)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never leave the context manager waiting on a live server
+                proc.wait()
+                pytest.fail(f"the server did not stop within 30 s of {stop_signal.name}")
+        log = proc.stderr.read()
+    assert code == 0, log[-2000:]
+    assert f"received signal {int(stop_signal)}" in log and "LocalHubServer stopped" in log
