@@ -1,9 +1,10 @@
 """Every exception hippogym raises on purpose.
 
 All of them derive from :class:`HippoError`, and every one of them is defined here (the modules that
-raise them re-export their own, e.g. ``hippogym.integrations.hub.HubError``). Errors about bad input also derive from the builtin
-``ValueError`` (or ``ImportError`` for missing extras) so existing ``except ValueError`` code keeps
-working. Messages follow one pattern: which field, what was expected, what arrived, what to do.
+raise them re-export their own, e.g. ``hippogym.integrations.hub.HubError``). Errors about bad input
+also derive from the builtin ``ValueError`` (or ``ImportError`` for missing extras) so existing
+``except ValueError`` code keeps working. Messages follow one pattern: which field, what was
+expected, what arrived, what to do.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import time
-from typing import List, Optional
 
 from .server import LocalHubServer
 
@@ -26,7 +25,7 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _StopServing(signum)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hubserver",
         description="Serve a local Hugging Face Hub-compatible API (for tests and benchmarks).",

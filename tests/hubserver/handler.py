@@ -9,7 +9,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .store import _CHUNK, _PLURALS, HubError, _header_safe, _Repo
@@ -25,12 +25,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Failure:
-    pattern: "re.Pattern[str]"
+    pattern: re.Pattern[str]
     status: int
     remaining: int
-    method: Optional[str]
-    truncate_after: Optional[int]
-    message: Optional[str]
+    method: str | None
+    truncate_after: int | None
+    message: str | None
 
 
 class _ConnectionAbort(Exception):
@@ -115,8 +115,8 @@ class BaseHandler(BaseHTTPRequestHandler):
     timeout = 60  # seconds an idle keep-alive connection may stay open
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms Nagle stalls
 
-    server: "_HTTPServer"
-    _log_entry: Optional[Dict[str, Any]] = None
+    server: _HTTPServer
+    _log_entry: dict[str, Any] | None = None
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         pass  # every request is logged (with its duration) at the end of `_dispatch`
 
-    def send_response(self, code: int, message: Optional[str] = None) -> None:
+    def send_response(self, code: int, message: str | None = None) -> None:
         self._status = code
         self._headers_started = True
         # The status is logged before any byte of the response leaves: once a client has seen a
@@ -164,7 +164,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._dispatch("PATCH")
 
     @property
-    def hub(self) -> "LocalHubServer":
+    def hub(self) -> LocalHubServer:
         return self.server.hub
 
     def _body(self) -> _Body:
@@ -187,7 +187,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         except ValueError:
             raise HubError(400, "Request body is not valid JSON") from None
 
-    def _form_body(self) -> Dict[str, List[str]]:
+    def _form_body(self) -> dict[str, list[str]]:
         raw = self._body().read().decode("utf-8", "replace")
         ctype = (self.headers.get("Content-Type") or "").lower()
         if "json" in ctype:
@@ -201,7 +201,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         body: bytes = b"",
         *,
         content_type: str = "application/json; charset=utf-8",
-        headers: Optional[Dict[str, str]] = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -217,7 +217,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             raise _ConnectionAbort()
         self.wfile.write(body)
 
-    def _send_json(self, status: int, payload: Any, headers: Optional[Dict[str, str]] = None) -> None:
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), headers=headers)
 
     def _send_error(self, err: HubError) -> None:
@@ -233,8 +233,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._method = method
         self._status = None
         self._headers_started = False
-        self._body_obj: Optional[_Body] = None
-        self._truncate: Optional[int] = None
+        self._body_obj: _Body | None = None
+        self._truncate: int | None = None
         split = urlsplit(self.path)
         raw_path = split.path
         self._raw_path = raw_path
@@ -282,7 +282,7 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     # -- auth ----------------------------------------------------------------------
 
-    def _authenticate(self) -> Optional[str]:
+    def _authenticate(self) -> str | None:
         header = self.headers.get("Authorization")
         if not header:
             return None
@@ -294,7 +294,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             raise HubError(401, "Invalid credentials in Authorization header")
         return user
 
-    def _repo_for_read(self, repo_type: str, ns: str, name: str, user: Optional[str]) -> _Repo:
+    def _repo_for_read(self, repo_type: str, ns: str, name: str, user: str | None) -> _Repo:
         repo = self.hub._store.get(repo_type, ns, name)
         if repo is None or (repo.private and not self.hub._can_write(user, repo.ns)):
             self._drain()
@@ -308,7 +308,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             raise HubError(404, "Repository not found", code="RepoNotFound")
         return repo
 
-    def _repo_for_write(self, repo_type: str, ns: str, name: str, user: Optional[str]) -> _Repo:
+    def _repo_for_write(self, repo_type: str, ns: str, name: str, user: str | None) -> _Repo:
         repo = self._repo_for_read(repo_type, ns, name, user)
         if user is None:
             raise HubError(401, "You must be authenticated to write to a repository", code="RepoNotFound")
@@ -316,7 +316,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             raise HubError(403, f"You don't have write access to {repo_type} {repo.repo_id}")
         return repo
 
-    def _resolve_or_404(self, repo: _Repo, rev: Optional[str]) -> str:
+    def _resolve_or_404(self, repo: _Repo, rev: str | None) -> str:
         oid = repo.resolve(rev)
         if oid is None:
             raise HubError(404, f"Invalid rev id: {rev}", code="RevisionNotFound")
@@ -324,7 +324,7 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     # -- routing -------------------------------------------------------------------
 
-    def _route(self, method: str, raw_path: str, user: Optional[str]) -> None:
+    def _route(self, method: str, raw_path: str, user: str | None) -> None:
         parts = raw_path.split("/")[1:]
         if len(parts) > 1 and parts[-1] == "":
             parts = parts[:-1]
@@ -340,7 +340,7 @@ class BaseHandler(BaseHTTPRequestHandler):
                 return self._resolve_file("model", unquote(parts[0]), unquote(parts[1]), parts[3], parts[4:], user)
         raise HubError(404, f"LocalHubServer does not implement {method} {unquote(raw_path)}")
 
-    def _route_api(self, method: str, parts: List[str], user: Optional[str]) -> None:
+    def _route_api(self, method: str, parts: list[str], user: str | None) -> None:
         if parts == ["whoami-v2"] and method == "GET":
             return self._whoami(user)
         if parts == ["repos", "create"] and method == "POST":

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 from .handler import _ConnectionAbort
@@ -19,9 +19,9 @@ class ReadEndpoints:
 
     # -- read endpoints ------------------------------------------------------------
 
-    def _repo_summary(self, repo: _Repo, oid: str, commit: Dict[str, Any]) -> Dict[str, Any]:
+    def _repo_summary(self, repo: _Repo, oid: str, commit: dict[str, Any]) -> dict[str, Any]:
         meta = repo.meta
-        info: Dict[str, Any] = {
+        info: dict[str, Any] = {
             "_id": meta.get("_id"),
             "id": repo.repo_id,
             "author": repo.ns,
@@ -39,7 +39,7 @@ class ReadEndpoints:
             info["modelId"] = repo.repo_id
         return info
 
-    def _repo_info(self, repo_type: str, ns: str, name: str, rev: Optional[str], user: Optional[str]) -> None:
+    def _repo_info(self, repo_type: str, ns: str, name: str, rev: str | None, user: str | None) -> None:
         repo = self._repo_for_read(repo_type, ns, name, user)
         oid = self._resolve_or_404(repo, rev)
         commit = repo.read_commit(oid)
@@ -60,7 +60,7 @@ class ReadEndpoints:
             info.update({"sdk": repo.meta.get("sdk", "static"), "runtime": None})
         self._send_json(200, info)
 
-    def _list_repos(self, repo_type: str, user: Optional[str]) -> None:
+    def _list_repos(self, repo_type: str, user: str | None) -> None:
         q = self._query
         author = (q.get("author") or [None])[-1]
         searches = [s.lower() for s in q.get("search", []) if s]
@@ -87,7 +87,7 @@ class ReadEndpoints:
             items = items[: int(limit)]
         self._send_paginated(items)
 
-    def _send_paginated(self, items: List[Any]) -> None:
+    def _send_paginated(self, items: list[Any]) -> None:
         try:
             offset = int(base64.urlsafe_b64decode((self._query.get("cursor") or ["MA=="])[-1]).decode())
         except (ValueError, binascii.Error):
@@ -103,7 +103,7 @@ class ReadEndpoints:
         self._send_json(200, page, headers=headers)
 
     @staticmethod
-    def _dir_oid(files: Dict[str, Dict[str, Any]], directory: str) -> str:
+    def _dir_oid(files: dict[str, dict[str, Any]], directory: str) -> str:
         prefix = directory + "/"
         h = hashlib.sha1()
         for p in sorted(p for p in files if p.startswith(prefix)):
@@ -111,8 +111,8 @@ class ReadEndpoints:
         return h.hexdigest()
 
     def _tree_entries(
-        self, files: Dict[str, Dict[str, Any]], base: str, recursive: bool
-    ) -> List[Dict[str, Any]]:
+        self, files: dict[str, dict[str, Any]], base: str, recursive: bool
+    ) -> list[dict[str, Any]]:
         prefix = base + "/" if base else ""
         dirs = set()
         out_files = []
@@ -136,7 +136,7 @@ class ReadEndpoints:
         entries.sort(key=lambda e: e["path"])
         return entries
 
-    def _last_commits(self, repo: _Repo, oid: str, entries: List[Dict[str, Any]]) -> None:
+    def _last_commits(self, repo: _Repo, oid: str, entries: list[dict[str, Any]]) -> None:
         pending = {e["path"]: e for e in entries}
         for commit in repo.log(oid):
             if not pending:
@@ -155,7 +155,7 @@ class ReadEndpoints:
                     entry["lastCommit"] = info
                     del pending[path]
 
-    def _tree(self, repo_type: str, ns: str, name: str, rev: str, path: str, user: Optional[str]) -> None:
+    def _tree(self, repo_type: str, ns: str, name: str, rev: str, path: str, user: str | None) -> None:
         repo = self._repo_for_read(repo_type, ns, name, user)
         oid = self._resolve_or_404(repo, rev)
         files = repo.read_commit(oid)["files"]
@@ -169,7 +169,7 @@ class ReadEndpoints:
             self._last_commits(repo, oid, entries)
         self._send_paginated(entries)
 
-    def _paths_info(self, repo_type: str, ns: str, name: str, rev: str, user: Optional[str]) -> None:
+    def _paths_info(self, repo_type: str, ns: str, name: str, rev: str, user: str | None) -> None:
         form = self._form_body()
         repo = self._repo_for_read(repo_type, ns, name, user)
         oid = self._resolve_or_404(repo, rev)
@@ -186,7 +186,7 @@ class ReadEndpoints:
             self._last_commits(repo, oid, out)
         self._send_json(200, out)
 
-    def _refs(self, repo_type: str, ns: str, name: str, user: Optional[str]) -> None:
+    def _refs(self, repo_type: str, ns: str, name: str, user: str | None) -> None:
         repo = self._repo_for_read(repo_type, ns, name, user)
         refs = repo.refs()
         payload = {
@@ -202,7 +202,7 @@ class ReadEndpoints:
             payload["pullRequests"] = []
         self._send_json(200, payload)
 
-    def _commits(self, repo_type: str, ns: str, name: str, rev: str, user: Optional[str]) -> None:
+    def _commits(self, repo_type: str, ns: str, name: str, rev: str, user: str | None) -> None:
         repo = self._repo_for_read(repo_type, ns, name, user)
         oid = self._resolve_or_404(repo, rev)
         items = [
@@ -224,8 +224,8 @@ class ReadEndpoints:
         ns: str,
         name: str,
         raw_rev: str,
-        raw_path_parts: List[str],
-        user: Optional[str],
+        raw_path_parts: list[str],
+        user: str | None,
     ) -> None:
         repo = self._repo_for_read(repo_type, ns, name, user)
         rev = unquote(raw_rev)
@@ -282,7 +282,7 @@ class ReadEndpoints:
                 raise _ConnectionAbort()
 
     @staticmethod
-    def _parse_range(value: str, size: int) -> "Optional[Tuple[int, int]] | bool":
+    def _parse_range(value: str, size: int) -> tuple[int, int] | None | bool:
         """Parse a single ``bytes=`` range.
 
         Returns ``(start, end)``, ``None`` when not satisfiable (416) or ``False`` when the

@@ -8,9 +8,10 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any
 
 from .handler import BaseHandler, _Failure
 from .reads import ReadEndpoints
@@ -34,7 +35,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128  # parallel downloads open many connections at once
-    hub: "LocalHubServer"
+    hub: LocalHubServer
 
 
 # --------------------------------------------------------------------------- public API
@@ -59,10 +60,10 @@ class LocalHubServer:
 
     def __init__(
         self,
-        root: "str | os.PathLike[str]",
-        tokens: Optional[Dict[str, str]] = None,
+        root: str | os.PathLike[str],
+        tokens: dict[str, str] | None = None,
         *,
-        orgs: Optional[Dict[str, Iterable[str]]] = None,
+        orgs: dict[str, Iterable[str]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         page_size: int = 1000,
@@ -70,23 +71,23 @@ class LocalHubServer:
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._tokens: Dict[str, str] = dict(tokens or {})
-        self._orgs: Dict[str, set] = {org: set(members) for org, members in (orgs or {}).items()}
+        self._tokens: dict[str, str] = dict(tokens or {})
+        self._orgs: dict[str, set] = {org: set(members) for org, members in (orgs or {}).items()}
         self._host = host
         self._port = port
         self.page_size = int(page_size)
         self._gitattributes = gitattributes
         self._store = _Store(self.root)
         self._lock = threading.Lock()
-        self._failures: List[_Failure] = []
-        self._requests: "collections.deque[Dict[str, Any]]" = collections.deque(maxlen=10_000)
+        self._failures: list[_Failure] = []
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
         self._connections: set = set()
-        self._httpd: Optional[_HTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start(self) -> "LocalHubServer":
+    def start(self) -> LocalHubServer:
         if self._httpd is not None:
             return self
         httpd = _HTTPServer((self._host, self._port), _Handler)
@@ -116,7 +117,7 @@ class LocalHubServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "LocalHubServer":
+    def __enter__(self) -> LocalHubServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -139,14 +140,14 @@ class LocalHubServer:
         with self._lock:
             self._tokens[token] = user
 
-    def _user_for_token(self, token: str) -> Optional[str]:
+    def _user_for_token(self, token: str) -> str | None:
         with self._lock:
             return self._tokens.get(token)
 
-    def _orgs_of(self, user: str) -> List[str]:
+    def _orgs_of(self, user: str) -> list[str]:
         return sorted(org for org, members in self._orgs.items() if user in members)
 
-    def _can_write(self, user: Optional[str], namespace: str) -> bool:
+    def _can_write(self, user: str | None, namespace: str) -> bool:
         return user is not None and (user == namespace or user in self._orgs.get(namespace, ()))
 
     # -- fault injection -----------------------------------------------------------
@@ -157,9 +158,9 @@ class LocalHubServer:
         status: int = 500,
         count: int = 1,
         *,
-        method: Optional[str] = None,
-        truncate_after: Optional[int] = None,
-        message: Optional[str] = None,
+        method: str | None = None,
+        truncate_after: int | None = None,
+        message: str | None = None,
     ) -> None:
         """Make the next ``count`` requests whose (URL-decoded) path matches fail.
 
@@ -194,7 +195,7 @@ class LocalHubServer:
         with self._lock:
             return sum(f.remaining for f in self._failures)
 
-    def _take_failure(self, method: str, path: str) -> Optional[_Failure]:
+    def _take_failure(self, method: str, path: str) -> _Failure | None:
         with self._lock:
             for failure in self._failures:
                 if failure.method and failure.method != method:
@@ -242,7 +243,7 @@ class LocalHubServer:
             raise KeyError(f"{repo_type} repo {repo_id!r} does not exist")
         return repo
 
-    def commits(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> List[str]:
+    def commits(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> list[str]:
         """Commit ids reachable from ``revision`` (first-parent history), newest first."""
         repo = self._require_repo(repo_id, repo_type)
         oid = repo.resolve(revision)
@@ -250,11 +251,11 @@ class LocalHubServer:
             raise KeyError(f"revision {revision!r} not found in {repo_type} {repo_id}")
         return [c["id"] for c in repo.log(oid)]
 
-    def refs(self, repo_id: str, repo_type: str = "model") -> Dict[str, Dict[str, str]]:
+    def refs(self, repo_id: str, repo_type: str = "model") -> dict[str, dict[str, str]]:
         """``{"heads": {branch: commit}, "tags": {tag: commit}}``."""
         return self._require_repo(repo_id, repo_type).refs()
 
-    def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> Dict[str, Dict[str, Any]]:
+    def files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> dict[str, dict[str, Any]]:
         """``{path: {"oid", "sha256", "size"}}`` recorded in the commit at ``revision``."""
         repo = self._require_repo(repo_id, repo_type)
         oid = repo.resolve(revision)
@@ -279,7 +280,7 @@ class LocalHubServer:
         return f"{self.endpoint}/{_URL_PREFIX[repo_type]}{repo_id}"
 
     @property
-    def requests(self) -> List[Dict[str, Any]]:
+    def requests(self) -> list[dict[str, Any]]:
         """Recent requests in arrival order: ``{"method", "path", "status", "range", "seconds"}``.
 
         An entry is added when a request arrives and its ``status`` is set before the response is
@@ -289,17 +290,17 @@ class LocalHubServer:
         with self._lock:
             return [dict(entry) for entry in self._requests]
 
-    def _record_arrival(self, method: str, path: str, range_: Optional[str]) -> Dict[str, Any]:
-        entry: Dict[str, Any] = {"method": method, "path": path, "status": None, "range": range_, "seconds": None}
+    def _record_arrival(self, method: str, path: str, range_: str | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"method": method, "path": path, "status": None, "range": range_, "seconds": None}
         with self._lock:
             self._requests.append(entry)
         return entry
 
-    def _record_status(self, entry: Dict[str, Any], status: int) -> None:
+    def _record_status(self, entry: dict[str, Any], status: int) -> None:
         with self._lock:
             entry["status"] = status
 
-    def _record_done(self, entry: Dict[str, Any], seconds: float) -> None:
+    def _record_done(self, entry: dict[str, Any], seconds: float) -> None:
         with self._lock:
             entry["seconds"] = seconds
 

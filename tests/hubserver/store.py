@@ -11,9 +11,10 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ class HubError(Exception):
         status: int,
         message: str,
         *,
-        code: Optional[str] = None,
-        headers: Optional[Dict[str, str]] = None,
-        extra: Optional[Dict[str, Any]] = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -102,7 +103,7 @@ def _validate_repo_name(part: str, what: str) -> str:
     return part
 
 
-def _split_repo_id(repo_id: str) -> Tuple[str, str]:
+def _split_repo_id(repo_id: str) -> tuple[str, str]:
     if repo_id.count("/") != 1:
         raise ValueError(f"repo_id must look like 'namespace/name', got {repo_id!r}")
     ns, name = repo_id.split("/")
@@ -136,7 +137,7 @@ def _validate_ref_name(name: str) -> str:
     return name
 
 
-def _truthy(values: Optional[List[str]]) -> bool:
+def _truthy(values: list[str] | None) -> bool:
     return bool(values) and values[-1].lower() in ("1", "true", "yes", "on")
 
 
@@ -146,7 +147,7 @@ def _truthy(values: Optional[List[str]]) -> bool:
 class _Repo:
     """One repository on disk (see the module docstring for the layout)."""
 
-    def __init__(self, store: "_Store", path: Path, repo_type: str, ns: str, name: str) -> None:
+    def __init__(self, store: _Store, path: Path, repo_type: str, ns: str, name: str) -> None:
         self.store = store
         self.path = path
         self.repo_type = repo_type
@@ -157,30 +158,30 @@ class _Repo:
     # -- metadata / refs -----------------------------------------------------------
 
     @property
-    def meta(self) -> Dict[str, Any]:
+    def meta(self) -> dict[str, Any]:
         return json.loads((self.path / "repo.json").read_text())
 
-    def write_meta(self, meta: Dict[str, Any]) -> None:
+    def write_meta(self, meta: dict[str, Any]) -> None:
         _atomic_write(self.path / "repo.json", json.dumps(meta, indent=1).encode())
 
     @property
     def private(self) -> bool:
         return bool(self.meta.get("private"))
 
-    def refs(self) -> Dict[str, Dict[str, str]]:
+    def refs(self) -> dict[str, dict[str, str]]:
         data = json.loads((self.path / "refs.json").read_text())
         data.setdefault("heads", {})
         data.setdefault("tags", {})
         return data
 
-    def write_refs(self, refs: Dict[str, Dict[str, str]]) -> None:
+    def write_refs(self, refs: dict[str, dict[str, str]]) -> None:
         _atomic_write(self.path / "refs.json", json.dumps(refs, indent=1, sort_keys=True).encode())
 
-    def append_reflog(self, entry: Dict[str, Any]) -> None:
+    def append_reflog(self, entry: dict[str, Any]) -> None:
         with open(self.path / "reflog.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
 
-    def resolve(self, rev: Optional[str]) -> Optional[str]:
+    def resolve(self, rev: str | None) -> str | None:
         """Branch, tag, ``refs/heads/x``, ``refs/tags/x`` or full commit id -> commit id."""
         rev = rev or "main"
         refs = self.refs()
@@ -201,14 +202,14 @@ class _Repo:
     def commit_path(self, oid: str) -> Path:
         return self.path / "commits" / f"{oid}.json"
 
-    def read_commit(self, oid: str) -> Dict[str, Any]:
+    def read_commit(self, oid: str) -> dict[str, Any]:
         return self.store.read_commit(self.commit_path(oid))
 
     def write_commit(
         self,
         *,
-        parents: List[str],
-        files: Dict[str, Dict[str, Any]],
+        parents: list[str],
+        files: dict[str, dict[str, Any]],
         title: str,
         message: str,
         author: str,
@@ -239,7 +240,7 @@ class _Repo:
             _atomic_write(path, json.dumps(record, sort_keys=True).encode())
         return oid
 
-    def log(self, oid: str) -> Iterator[Dict[str, Any]]:
+    def log(self, oid: str) -> Iterator[dict[str, Any]]:
         """First-parent history, newest first."""
         seen = set()
         while oid and oid not in seen:
@@ -253,14 +254,14 @@ class _Repo:
     def blob_path(self, sha256: str) -> Path:
         return self.path / "blobs" / sha256[:2] / sha256
 
-    def store_blob(self, data: bytes) -> Dict[str, Any]:
+    def store_blob(self, data: bytes) -> dict[str, Any]:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.blob_path(sha256)
         if not path.exists():
             _atomic_write(path, data)
         return {"oid": _git_blob_sha1(data), "sha256": sha256, "size": len(data)}
 
-    def blob_entry(self, sha256: str) -> Optional[Dict[str, Any]]:
+    def blob_entry(self, sha256: str) -> dict[str, Any] | None:
         path = self.blob_path(sha256)
         if not path.is_file():
             return None
@@ -278,9 +279,9 @@ class _Store:
         self.root = root
         self.repos_dir = root / "repos"
         self.repos_dir.mkdir(parents=True, exist_ok=True)
-        self._locks: Dict[Tuple[str, str, str], threading.RLock] = {}
+        self._locks: dict[tuple[str, str, str], threading.RLock] = {}
         self._global = threading.RLock()
-        self._cache: "collections.OrderedDict[str, Dict[str, Any]]" = collections.OrderedDict()
+        self._cache: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
 
     def repo_dir(self, repo_type: str, ns: str, name: str) -> Path:
@@ -290,7 +291,7 @@ class _Store:
         with self._global:
             return self._locks.setdefault((repo_type, ns, name), threading.RLock())
 
-    def get(self, repo_type: str, ns: str, name: str) -> Optional[_Repo]:
+    def get(self, repo_type: str, ns: str, name: str) -> _Repo | None:
         if repo_type not in REPO_TYPES:
             return None
         if not (_NAME_RE.match(ns or "") and _NAME_RE.match(name or "")) or ".." in ns + name:
@@ -309,8 +310,8 @@ class _Store:
         private: bool,
         owner: str,
         gitattributes: bool,
-        extra_meta: Optional[Dict[str, Any]] = None,
-    ) -> Tuple[_Repo, bool]:
+        extra_meta: dict[str, Any] | None = None,
+    ) -> tuple[_Repo, bool]:
         """Create a repo; returns (repo, created). Existing repos are returned as is."""
         with self._global:
             existing = self.get(repo_type, ns, name)
@@ -360,7 +361,7 @@ class _Store:
                     continue
                 yield _Repo(self, repo_dir, repo_type, ns_dir.name, repo_dir.name)
 
-    def read_commit(self, path: Path) -> Dict[str, Any]:
+    def read_commit(self, path: Path) -> dict[str, Any]:
         key = str(path)
         with self._cache_lock:
             if key in self._cache:

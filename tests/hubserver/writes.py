@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from .store import (
     _URL_PREFIX,
@@ -29,7 +29,7 @@ class WriteEndpoints:
 
     # -- account / repo management ------------------------------------------------
 
-    def _whoami(self, user: Optional[str]) -> None:
+    def _whoami(self, user: str | None) -> None:
         if user is None:
             raise HubError(401, "Invalid credentials in Authorization header")
         orgs = [{"type": "org", "name": org} for org in self.hub._orgs_of(user)]
@@ -51,7 +51,7 @@ class WriteEndpoints:
     def _repo_url(self, repo_type: str, repo_id: str) -> str:
         return f"{self.hub.endpoint}/{_URL_PREFIX[repo_type]}{repo_id}"
 
-    def _create_repo(self, user: Optional[str]) -> None:
+    def _create_repo(self, user: str | None) -> None:
         body = self._json_body()
         if user is None:
             raise HubError(401, "You must be authenticated to create a repository")
@@ -73,7 +73,7 @@ class WriteEndpoints:
         logger.info("created %s repo %s (private=%s)", repo_type, repo.repo_id, private)
         self._send_json(200, {"url": url, "name": repo.repo_id, "id": repo.meta.get("_id")})
 
-    def _delete_repo(self, user: Optional[str]) -> None:
+    def _delete_repo(self, user: str | None) -> None:
         body = self._json_body()
         repo_type = body.get("type") or "model"
         if repo_type not in REPO_TYPES:
@@ -85,7 +85,7 @@ class WriteEndpoints:
             self.hub._store.delete(repo)
         self._send(200, b"", content_type="text/plain")
 
-    def _settings(self, repo_type: str, ns: str, name: str, user: Optional[str]) -> None:
+    def _settings(self, repo_type: str, ns: str, name: str, user: str | None) -> None:
         body = self._json_body()
         repo = self._repo_for_write(repo_type, ns, name, user)
         with self.hub._store.lock(repo_type, ns, name):
@@ -106,7 +106,7 @@ class WriteEndpoints:
     def _branch_of(rev: str) -> str:
         return rev[len("refs/heads/") :] if rev.startswith("refs/heads/") else rev
 
-    def _preupload(self, repo_type: str, ns: str, name: str, rev: str, user: Optional[str]) -> None:
+    def _preupload(self, repo_type: str, ns: str, name: str, rev: str, user: str | None) -> None:
         body = self._json_body()
         repo = self._repo_for_write(repo_type, ns, name, user)
         oid = self._resolve_or_404(repo, rev)
@@ -125,15 +125,15 @@ class WriteEndpoints:
             )
         self._send_json(200, {"files": out, "commitOid": oid})
 
-    def _commit(self, repo_type: str, ns: str, name: str, rev: str, user: Optional[str]) -> None:
+    def _commit(self, repo_type: str, ns: str, name: str, rev: str, user: str | None) -> None:
         repo = self._repo_for_write(repo_type, ns, name, user)
         if _truthy(self._query.get("create_pr")):
             raise HubError(400, "LocalHubServer does not support pull requests (create_pr=1)")
         branch = self._branch_of(rev)
 
         # 1. Parse the ndjson payload line by line; file bytes go straight to the blob store.
-        header: Optional[Dict[str, Any]] = None
-        ops: List[Tuple[str, str, Optional[Dict[str, Any]]]] = []
+        header: dict[str, Any] | None = None
+        ops: list[tuple[str, str, dict[str, Any] | None]] = []
         body = self._body()
         while True:
             line = body.readline()
@@ -234,7 +234,7 @@ class WriteEndpoints:
             {"success": True, "commitOid": oid, "commitUrl": url, "hookOutput": "", "pullRequestUrl": None},
         )
 
-    def _branch(self, method: str, repo_type: str, ns: str, name: str, branch: str, user: Optional[str]) -> None:
+    def _branch(self, method: str, repo_type: str, ns: str, name: str, branch: str, user: str | None) -> None:
         body = self._json_body() if method == "POST" else {}
         repo = self._repo_for_write(repo_type, ns, name, user)
         branch = _validate_ref_name(self._branch_of(branch))
@@ -257,7 +257,7 @@ class WriteEndpoints:
             repo.append_reflog({"ref": f"refs/heads/{branch}", "old": old, "new": new, "date": _now_iso(), "by": user})
         self._send_json(200, {})
 
-    def _tag(self, method: str, repo_type: str, ns: str, name: str, target: str, user: Optional[str]) -> None:
+    def _tag(self, method: str, repo_type: str, ns: str, name: str, target: str, user: str | None) -> None:
         body = self._json_body() if method == "POST" else {}
         repo = self._repo_for_write(repo_type, ns, name, user)
         with self.hub._store.lock(repo_type, repo.ns, repo.name):

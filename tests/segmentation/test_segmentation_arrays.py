@@ -63,7 +63,9 @@ def test_flatten_observation_rejects_bad_dicts(value, field, fragment):
 def test_info_rows_over_lists_and_vector_info_dicts():
     rows = InfoRows([{"a": 1}, None], 2)
     assert len(rows) == 2 and rows[0] == {"a": 1} and rows[1] is None
-    vector = {"a": np.array([1, 2]), "_a": np.array([True, False]), "b": np.array([3, 4]), "nested": {"c": np.array([5, 6])}}
+    vector = {
+        "a": np.array([1, 2]), "_a": np.array([True, False]), "b": np.array([3, 4]), "nested": {"c": np.array([5, 6])}
+    }
     rows = InfoRows(vector, 2)
     assert rows[0] == {"a": 1, "b": 3, "nested": {"c": 5}}
     assert rows[1] == {"b": 4, "nested": {"c": 6}}  # the mask hides `a` in row 1
@@ -91,5 +93,6 @@ def test_checks_name_the_field():
 def test_row_axis_and_leaves():
     assert add_row_axis(np.zeros(3)).shape == (1, 3)
     assert {k: v.shape for k, v in add_row_axis({"a": np.zeros(2)}).items()} == {"a": (1, 2)}
-    assert [name for name, _ in leaves({"a": np.zeros(1), "b": np.zeros(1)}, "next_obs")] == ["next_obs.a", "next_obs.b"]
+    names = [name for name, _ in leaves({"a": np.zeros(1), "b": np.zeros(1)}, "next_obs")]
+    assert names == ["next_obs.a", "next_obs.b"]
     assert [name for name, _ in leaves(np.zeros(1), "obs")] == ["obs"]
