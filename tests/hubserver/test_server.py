@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -279,6 +280,37 @@ def test_fail_next_interrupted_push_leaves_branch_unchanged(hub, api, folder):
     assert hub.commits(repo) == [info2.oid, info.oid, *before]
     statuses = [r["status"] for r in hub.requests if r["path"].endswith("/commit/main")]
     assert statuses[-2:] == [500, 200]
+
+
+def test_request_log_is_in_arrival_order_with_status_before_the_response(hub, monkeypatch):
+    # A client retries as soon as it has read a failure, while the failed request's handler thread may
+    # still be finishing. Hold that thread in its end-of-request bookkeeping until the retry is done:
+    # the log must still list the failure first, with its status already set.
+    release = threading.Event()
+    held = threading.Event()
+    finish = hub._record_done
+
+    def slow_finish(entry, seconds):
+        if entry["path"] == "/api/whoami-v2":
+            held.set()
+            release.wait(timeout=30)
+        finish(entry, seconds)
+
+    monkeypatch.setattr(hub, "_record_done", slow_finish)
+    hub.fail_next(r"^/api/whoami-v2$", status=503)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(f"{hub.endpoint}/api/whoami-v2")
+        assert exc.value.code == 503
+        exc.value.close()
+        assert held.wait(timeout=30)  # the failed request's handler is parked after its response
+        with urllib.request.urlopen(f"{hub.endpoint}/api/models") as resp:
+            assert resp.status == 200
+        log = [(r["path"], r["status"]) for r in hub.requests]
+        assert log[-2:] == [("/api/whoami-v2", 503), ("/api/models", 200)]
+        assert hub.requests[-2]["seconds"] is None  # still finishing
+    finally:
+        release.set()
 
 
 def test_truncated_download_resumes_with_range(hub, api, folder, tmp_path, monkeypatch):
