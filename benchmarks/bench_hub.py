@@ -3,7 +3,7 @@
 Builds a memory of ``--transitions`` transitions (obs 8 float32, action 2 float32, episodes of
 100 steps, 128-d float32 keys; filled straight into a :class:`~hippogym.MemoryStore` with random
 unit-norm keys, then saved as a whole buffer) and measures, against a
-:class:`~hippogym.testing.hub_server.LocalHubServer` on 127.0.0.1 (run in its own process so that
+``LocalHubServer`` (the test Hub server in ``tests/hubserver/``) on 127.0.0.1 (run in its own process so that
 server and client do not share a GIL):
 
 * ``copy_s``: ``shutil.copytree`` of the memory directory (the floor: what moving the bytes costs);
@@ -59,6 +59,7 @@ EMBED_DIM = 128
 TOKEN = "bench-token"
 T = TypeVar("T")
 _IN_PROCESS_SERVERS: list[Any] = []
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"  # holds the test Hub server package `hubserver`
 
 logger = logging.getLogger("bench_hub")
 
@@ -118,16 +119,18 @@ def _free_port() -> int:
 def hub_server(root: Path, in_process: bool) -> Iterator[str]:
     """Start a LocalHubServer (token ``TOKEN`` for user ``bench``) and yield its endpoint."""
     if in_process:
-        from hippogym.testing.hub_server import LocalHubServer
+        sys.path.insert(0, str(TESTS_DIR))
+        from hubserver import LocalHubServer
 
         with LocalHubServer(root=root, tokens={TOKEN: "bench"}) as hub:
             _IN_PROCESS_SERVERS.append(hub)
             yield hub.endpoint
         return
     port = _free_port()
-    cmd = [sys.executable, "-m", "hippogym.testing.hub_server", "--root", str(root), "--port", str(port)]
+    cmd = [sys.executable, "-m", "hubserver", "--root", str(root), "--port", str(port)]
     cmd += ["--token", f"{TOKEN}:bench"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -23,15 +23,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hippogym.errors import HippoError
+from hippogym.errors import CommandError, HippoError
 
 __all__ = ["CommandError", "build_parser", "main"]
 
 logger = logging.getLogger("hippogym.cli")
-
-
-class CommandError(HippoError):
-    """A command cannot run with the input it was given (exit status 1)."""
 
 
 def _check_output_dir(path: Path) -> None:

@@ -4,25 +4,30 @@ An ``Episode`` is one contiguous run of transitions from a single environment ep
 episode, or a segment of one cut by a segmenter. It always carries the observation that follows its
 last step, so the final transition keeps its bootstrap target.
 
+Names: the concept is called *observations* everywhere (``Episode(observations=...)``, a batch's
+``observations`` / ``next_observations``, Minari's ``observations``). The seed's names stay accepted:
+``states=`` is an alias of ``observations=`` and ``next_states=`` of ``next_observations=`` (give one
+of each pair, not both). On a built episode, :attr:`Episode.observations` is the ``T + 1`` view and
+``states`` / ``next_states`` are the per-step views (``T`` rows each: the observation before and
+after each step), which is what the memory stores.
+
 Three ways to give observations, all normalised to the same per-step form:
 
-* **T+1 observations** (Minari's convention): ``states`` has ``T + 1`` rows for ``T`` actions; the
-  last row is the observation after the final step.
-* **Explicit next observations**: ``states`` and ``next_states`` both have ``T`` rows.
-* **T observations** (the short form): ``states`` has ``T`` rows and no ``next_states``. The
-  observation after the final step is unknown, so it is taken to be the final observation itself
-  (a self-loop) and ``final_next_state_known`` is ``False``. Prefer one of the other forms whenever
-  a TD target will bootstrap from that last transition.
-
-After construction ``states`` and ``next_states`` always have ``T`` rows; ``observations`` gives the
-``T + 1`` view.
+* **T+1 observations** (Minari's convention): ``observations`` has ``T + 1`` rows for ``T`` actions;
+  the last row is the observation after the final step.
+* **Explicit next observations**: ``observations`` and ``next_observations`` both have ``T`` rows.
+* **T observations** (the short form): ``observations`` has ``T`` rows and no
+  ``next_observations``. The observation after the final step is unknown, so it is taken to be the
+  final observation itself (a self-loop) and ``final_next_state_known`` is ``False``. Prefer one of
+  the other forms whenever a TD target will bootstrap from that last transition.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import InitVar, dataclass, field
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +38,7 @@ from hippogym.errors import ValidationError, describe
 __all__ = ["Episode", "Observation"]
 
 #: An observation batch: one tensor, or one tensor per key of a Dict observation space.
-Observation = Union[Tensor, dict[str, Tensor]]
+Observation = Tensor | dict[str, Tensor]
 
 _NUMERIC_KINDS = ("b", "i", "u", "f")
 
@@ -102,6 +107,16 @@ def _items(obs: Observation, name: str):
     return [(name, obs)]
 
 
+def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> tuple[Any, str]:
+    """Resolve a keyword and its alias: the value given and the name it was given under."""
+    if value is not None and alias_value is not None:
+        raise ValidationError(
+            alias, f"absent when `{name}` is given", describe(alias_value),
+            f"`{alias}` is an alias of `{name}`; pass one or the other.",
+        )
+    return (alias_value, alias) if value is None else (value, name)
+
+
 def _flag(value: Any, name: str, length: int) -> Tensor:
     tensor = _as_tensor(value, name)
     if tensor.dim() == 2 and tensor.shape[1] == 1:
@@ -115,20 +130,21 @@ def _flag(value: Any, name: str, length: int) -> Tensor:
     return tensor
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@dataclass(frozen=True, eq=False, repr=False, init=False)
 class Episode:
     """A contiguous run of transitions from one environment episode.
 
     Args:
-        states: Observations, ``[T, ...]`` or ``[T + 1, ...]`` (see the module docstring), or a
-            dict of such arrays for Dict observation spaces (images stay in their own dtype, e.g.
-            ``uint8``). Floating-point observations must be finite.
+        observations: Observations, ``[T + 1, ...]`` or ``[T, ...]`` (see the module docstring), or
+            a dict of such arrays for Dict observation spaces (images stay in their own dtype, e.g.
+            ``uint8``). Floating-point observations must be finite. ``states=`` is an alias.
         actions: Actions ``[T, ...]``; continuous (float) or discrete (integer).
         rewards: Rewards ``[T]`` (``[T, 1]`` is accepted); must be finite.
         terminated: ``[T]`` booleans: the MDP reached a terminal state (no bootstrap).
         truncated: ``[T]`` booleans: the episode was cut (time limit); the next state is still
             bootstrapped. Only the last step may be terminated or truncated.
-        next_states: Optional explicit next observations ``[T, ...]``.
+        next_observations: Optional explicit next observations ``[T, ...]``; ``next_states=`` is an
+            alias.
         infos: Optional dict of per-step arrays ``[T, ...]`` (e.g. selected ``info`` keys).
         episode_id: Optional id of the environment episode this run belongs to. Segments of the
             same environment episode share it.
@@ -137,6 +153,12 @@ class Episode:
         metadata: Free-form JSON-able metadata.
         dones: Shorthand for ``terminated`` (``truncated`` is then all ``False``). Cannot be given
             together with ``terminated`` or ``truncated``.
+        states: Alias of ``observations`` (the seed's name), keyword only.
+        next_states: Alias of ``next_observations``, keyword only.
+
+    Attributes:
+        states: The observation before each step, ``[T, ...]`` (``observations[:-1]``).
+        next_states: The observation after each step, ``[T, ...]`` (``observations[1:]``).
 
     Raises:
         ValidationError: A field has the wrong type, shape or dtype, or holds NaN/inf. The message
@@ -144,7 +166,7 @@ class Episode:
 
     Example:
         >>> import torch
-        >>> ep = Episode(states=torch.zeros(4, 3), actions=torch.zeros(3, 1), rewards=torch.ones(3))
+        >>> ep = Episode(observations=torch.zeros(4, 3), actions=torch.zeros(3, 1), rewards=torch.ones(3))
         >>> len(ep), ep.states.shape, ep.next_states.shape, ep.observations.shape
         (3, torch.Size([3, 3]), torch.Size([3, 3]), torch.Size([4, 3]))
     """
@@ -160,9 +182,51 @@ class Episode:
     start_step: int = 0
     success: bool | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    dones: InitVar[Any] = None
 
-    def __post_init__(self, dones: Any) -> None:
+    def __init__(
+        self,
+        observations: Any = None,
+        actions: Any = None,
+        rewards: Any = None,
+        terminated: Any = None,
+        truncated: Any = None,
+        next_observations: Any = None,
+        infos: Mapping[str, Any] | None = None,
+        episode_id: int | None = None,
+        start_step: int = 0,
+        success: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        dones: Any = None,
+        *,
+        states: Any = None,
+        next_states: Any = None,
+    ) -> None:
+        obs, obs_name = _one_of("observations", observations, "states", states)
+        next_obs, next_name = _one_of("next_observations", next_observations, "next_states", next_states)
+        if obs is None:
+            raise ValidationError(
+                "observations", "an array of shape [T + 1, ...] or [T, ...] (or a dict of them)", "nothing",
+                "Pass `observations=` (or its alias `states=`).",
+            )
+        for name, value in (("actions", actions), ("rewards", rewards)):
+            if value is None:
+                raise ValidationError(name, "an array with one row per step", "nothing")
+        setattr_ = object.__setattr__
+        setattr_(self, "states", obs)
+        setattr_(self, "next_states", next_obs)
+        setattr_(self, "actions", actions)
+        setattr_(self, "rewards", rewards)
+        setattr_(self, "terminated", terminated)
+        setattr_(self, "truncated", truncated)
+        setattr_(self, "infos", infos)
+        setattr_(self, "episode_id", episode_id)
+        setattr_(self, "start_step", start_step)
+        setattr_(self, "success", success)
+        setattr_(self, "metadata", {} if metadata is None else metadata)
+        self._validate(dones, obs_name, next_name)
+
+    def _validate(self, dones: Any, obs_name: str, next_name: str) -> None:
+        """Check and normalise every field in place (``obs_name``/``next_name``: the keywords used)."""
         setattr_ = object.__setattr__
         actions = _as_tensor(self.actions, "actions")
         if actions.dim() == 0 or actions.shape[0] == 0:
@@ -180,21 +244,21 @@ class Episode:
         rewards = rewards.to(torch.float32)
         _check_finite(rewards, "rewards")
 
-        states = _as_observation(self.states, "states")
-        next_states = None if self.next_states is None else _as_observation(self.next_states, "next_states")
-        for name, tensor in _items(states, "states"):
+        states = _as_observation(self.states, obs_name)
+        next_states = None if self.next_states is None else _as_observation(self.next_states, next_name)
+        for name, tensor in _items(states, obs_name):
             if tensor.dim() == 0:
                 raise ValidationError(name, "an array with a leading time axis", describe(tensor))
-        lead = {t.shape[0] for _, t in _items(states, "states")}
+        lead = {t.shape[0] for _, t in _items(states, obs_name)}
         if len(lead) != 1:
-            raise ValidationError("states", "the same number of rows for every key", f"row counts {sorted(lead)}")
+            raise ValidationError(obs_name, "the same number of rows for every key", f"row counts {sorted(lead)}")
         n_states = lead.pop()
         final_known = True
         if n_states == length + 1:
             if next_states is not None:
                 raise ValidationError(
-                    "next_states", "None when `states` has T + 1 rows", describe(next_states),
-                    "Give either T + 1 observations or T observations plus `next_states`.",
+                    next_name, f"None when `{obs_name}` has T + 1 rows", describe(next_states),
+                    f"Give either T + 1 observations or T observations plus `{next_name}`.",
                 )
             next_states = _map(states, lambda t: t[1:])
             states = _map(states, lambda t: t[:length])
@@ -204,19 +268,17 @@ class Episode:
                 next_states = _map(states, lambda t: torch.cat([t[1:], t[-1:]], dim=0))
         else:
             raise ValidationError(
-                "states", f"{length} or {length + 1} rows (T or T + 1 for T={length} actions)", f"{n_states} rows"
+                obs_name, f"{length} or {length + 1} rows (T or T + 1 for T={length} actions)", f"{n_states} rows"
             )
         if isinstance(states, dict) != isinstance(next_states, dict) or (
             isinstance(states, dict) and states.keys() != next_states.keys()
         ):
-            raise ValidationError("next_states", "the same structure (keys) as `states`", describe(next_states))
-        for (name, s), (_, ns) in zip(_items(states, "states"), _items(next_states, "next_states")):
+            raise ValidationError(next_name, f"the same structure (keys) as `{obs_name}`", describe(next_states))
+        for (name, s), (next_item, ns) in zip(_items(states, obs_name), _items(next_states, next_name)):
             if ns.shape != s.shape or ns.dtype != s.dtype:
-                raise ValidationError(
-                    name.replace("states", "next_states", 1), f"shape {tuple(s.shape)} and dtype {s.dtype}", describe(ns)
-                )
+                raise ValidationError(next_item, f"shape {tuple(s.shape)} and dtype {s.dtype}", describe(ns))
             _check_finite(s, name)
-            _check_finite(ns, name.replace("states", "next_states", 1))
+            _check_finite(ns, next_item)
 
         if dones is not None and (self.terminated is not None or self.truncated is not None):
             raise ValidationError(
@@ -224,8 +286,9 @@ class Episode:
                 "`dones` is a shorthand for `terminated`; pass one or the other.",
             )
         terminated = self.terminated if dones is None else dones
-        terminated = torch.zeros(length, dtype=torch.bool) if terminated is None else _flag(terminated, "terminated", length)
-        truncated = torch.zeros(length, dtype=torch.bool) if self.truncated is None else _flag(self.truncated, "truncated", length)
+        no_flags = torch.zeros(length, dtype=torch.bool)
+        terminated = no_flags if terminated is None else _flag(terminated, "terminated", length)
+        truncated = no_flags.clone() if self.truncated is None else _flag(self.truncated, "truncated", length)
         for name, flags in (("terminated", terminated), ("truncated", truncated)):
             if length > 1 and bool(flags[:-1].any()):
                 step = int(flags[:-1].nonzero()[0])
@@ -273,7 +336,7 @@ class Episode:
         episode_id: int | None,
         start_step: int,
         success: bool | None,
-    ) -> "Episode":
+    ) -> Episode:
         """Build an episode from numpy arrays a producer (a segmenter) has already validated.
 
         Private fast path: skips the structural checks of ``__init__`` (types, row counts,
@@ -335,7 +398,11 @@ class Episode:
 
     @property
     def observations(self) -> Observation:
-        """The ``T + 1`` observations: ``states`` followed by the last ``next_states`` row."""
+        """The ``T + 1`` observations: ``states`` followed by the last ``next_states`` row.
+
+        With the T-observation short form the last row repeats the final observation (see
+        :attr:`final_next_state_known`).
+        """
         return _map_pair(self.states, self.next_states, lambda s, ns: torch.cat([s, ns[-1:]], dim=0))
 
     @property
@@ -367,7 +434,7 @@ class Episode:
         ret = self.episode_return
         ret_text = f"{ret:.3g}" if math.isfinite(ret) else str(ret)
         return (
-            f"Episode(T={len(self)}, states={shape(self.states)}, actions={tuple(self.actions.shape[1:])} "
+            f"Episode(T={len(self)}, observations={shape(self.states)}, actions={tuple(self.actions.shape[1:])} "
             f"{str(self.actions.dtype)[6:]}, return={ret_text}, terminated={bool(self.terminated[-1])}, "
             f"truncated={bool(self.truncated[-1])}, episode_id={self.episode_id}, start_step={self.start_step})"
         )

@@ -1,8 +1,10 @@
 """Every exception hippogym raises on purpose.
 
-All of them derive from :class:`HippoError`. Errors about bad input also derive from the builtin
-``ValueError`` (or ``ImportError`` for missing extras) so existing ``except ValueError`` code keeps
-working. Messages follow one pattern: which field, what was expected, what arrived, what to do.
+All of them derive from :class:`HippoError`, and every one of them is defined here (the modules that
+raise them re-export their own, e.g. ``hippogym.integrations.hub.HubError``). Errors about bad input
+also derive from the builtin ``ValueError`` (or ``ImportError`` for missing extras) so existing
+``except ValueError`` code keeps working. Messages follow one pattern: which field, what was
+expected, what arrived, what to do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ __all__ = [
     "CapacityError",
     "EmptyMemoryError",
     "MissingDependencyError",
+    "ResetNeededError",
+    "CommandError",
+    "HubError",
+    "HubNotFoundError",
+    "HubAuthError",
+    "HubPushError",
+    "MinariDatasetNotFoundError",
     "describe",
 ]
 
@@ -63,6 +72,51 @@ class MissingDependencyError(HippoError, ImportError):
             f"{purpose} needs the optional package `{package}`, which is not installed. "
             f"Install it with `pip install 'hippogym[{extra}]'`."
         )
+
+
+class ResetNeededError(HippoError, RuntimeError):
+    """An environment was stepped before ``reset()`` or after its episode ended."""
+
+
+class CommandError(HippoError):
+    """A command-line command cannot run with the input it was given (exit status 1)."""
+
+
+class HubError(HippoError, RuntimeError):
+    """A Hub operation failed; the message names the repository, the revision and what to do.
+
+    Attributes:
+        repo_id: The repository involved.
+        revision: The branch, tag or commit involved (``None``: the default branch).
+        status: HTTP status of the failed request, when the server answered.
+    """
+
+    def __init__(
+        self, message: str, *, repo_id: str | None = None, revision: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.repo_id = repo_id
+        self.revision = revision
+        self.status = status
+
+    def __str__(self) -> str:  # OSError-based subclasses would otherwise format their args
+        return str(self.args[0]) if self.args else ""
+
+
+class HubNotFoundError(HubError, LookupError):
+    """The repository or revision does not exist, or is private and the caller may not see it."""
+
+
+class HubAuthError(HubError, PermissionError):
+    """The token was rejected, or it may not write to that namespace."""
+
+
+class HubPushError(HubError):
+    """A push did not land: it made no commit (the Hub applies a commit whole or not at all)."""
+
+
+class MinariDatasetNotFoundError(HippoError, FileNotFoundError):
+    """A Minari dataset id is not in the local datasets directory (and no download was asked)."""
 
 
 def describe(value: Any) -> str:

@@ -218,7 +218,7 @@ def hub(tmp_path, monkeypatch):
     pytest.importorskip("huggingface_hub")
     import huggingface_hub.constants
 
-    from hippogym.testing.hub_server import LocalHubServer
+    from hubserver import LocalHubServer
 
     home = tmp_path / "hf_home"
     monkeypatch.setenv("HF_HOME", str(home))

@@ -29,7 +29,10 @@ def test_terminated_and_truncated_are_distinct_and_dones_is_shorthand():
     ep = Episode(states=torch.zeros(4, 2), actions=torch.zeros(3), rewards=torch.zeros(3), dones=np.array([0, 0, 1]))
     assert ep.terminated.tolist() == [False, False, True] and not ep.truncated.any()
     with pytest.raises(ValidationError, match="dones"):
-        Episode(states=torch.zeros(4, 2), actions=torch.zeros(3), rewards=torch.zeros(3), dones=[0, 0, 1], terminated=[0, 0, 1])
+        Episode(
+            states=torch.zeros(4, 2), actions=torch.zeros(3), rewards=torch.zeros(3),
+            dones=[0, 0, 1], terminated=[0, 0, 1],
+        )
 
 
 @pytest.mark.parametrize(
@@ -111,3 +114,58 @@ def test_trusted_constructor_still_rejects_non_finite_values(field):
         Episode._trusted(values["states"], values["next_states"], values["actions"], values["rewards"],
                          False, True, None, None, 0, None)
     assert info.value.field == field
+
+
+def test_observations_is_the_canonical_keyword_and_states_its_alias():
+    T = 4
+    obs = torch.arange(T + 1.0).unsqueeze(1)
+    canonical = Episode(observations=obs, actions=torch.zeros(T, 1), rewards=torch.ones(T))
+    seed_name = Episode(states=obs, actions=torch.zeros(T, 1), rewards=torch.ones(T))
+    positional = Episode(obs, torch.zeros(T, 1), torch.ones(T))
+    for ep in (canonical, seed_name, positional):
+        assert torch.equal(ep.observations, obs)  # the T + 1 view
+        assert torch.equal(ep.states, obs[:-1]) and torch.equal(ep.next_states, obs[1:])  # per-step views
+        assert ep.final_next_state_known
+    steps = dict(actions=torch.zeros(T), rewards=torch.zeros(T))
+    explicit = Episode(observations=torch.zeros(T, 2), next_observations=torch.ones(T, 2), **steps)
+    mixed = Episode(observations=torch.zeros(T, 2), next_states=torch.ones(T, 2), **steps)
+    assert torch.equal(explicit.next_states, torch.ones(T, 2)) and torch.equal(mixed.next_states, explicit.next_states)
+    assert "observations=(2,) float32" in repr(explicit)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(observations=torch.zeros(4, 2), states=torch.zeros(4, 2)), "states"),
+        (
+            dict(observations=torch.zeros(3, 2), next_observations=torch.zeros(3, 2), next_states=torch.zeros(3, 2)),
+            "next_states",
+        ),
+        (dict(), "observations"),
+        (dict(observations=torch.zeros(7, 2)), "observations"),  # errors name the keyword the caller used
+        (dict(states=torch.zeros(7, 2)), "states"),
+        (dict(observations=torch.zeros(4, 2), next_observations=torch.zeros(3, 2)), "next_observations"),
+        (dict(states=torch.zeros(3, 2), next_states=torch.zeros(3, 5)), "next_states"),
+    ],
+)
+def test_alias_errors_name_the_keyword(kwargs, field):
+    with pytest.raises(ValidationError) as info:
+        Episode(actions=torch.zeros(3, 1), rewards=torch.zeros(3), **kwargs)
+    assert info.value.field == field
+
+
+def test_missing_actions_or_rewards_is_a_validation_error():
+    with pytest.raises(ValidationError, match="`actions`"):
+        Episode(observations=torch.zeros(4, 2), rewards=torch.zeros(3))
+    with pytest.raises(ValidationError, match="`rewards`"):
+        Episode(observations=torch.zeros(4, 2), actions=torch.zeros(3))
+
+
+def test_dataclasses_replace_keeps_working():
+    import dataclasses
+
+    obs = torch.arange(5.0).unsqueeze(1)
+    ep = Episode(observations=obs, actions=torch.zeros(4), rewards=torch.ones(4), episode_id=1)
+    moved = dataclasses.replace(ep, episode_id=7)
+    assert moved.episode_id == 7 and torch.equal(moved.observations, ep.observations)
+    assert [f.name for f in dataclasses.fields(Episode)][:3] == ["states", "actions", "rewards"]

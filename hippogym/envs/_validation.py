@@ -1,8 +1,8 @@
 """Argument validation helpers shared by the built-in environments.
 
-Every helper raises :class:`ValueError` with a message of the form
-``"Expected `name` to be <requirement>, got <value>."`` so that callers can see
-at a glance which argument was wrong and why.
+Every helper raises :class:`hippogym.errors.ValidationError` (a ``ValueError``) with a message of
+the form ``"Expected `name` to be <requirement>, got <value>."`` so that callers can see at a
+glance which argument was wrong and why.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import math
 import numbers
 from collections.abc import Sequence
 
+from hippogym.errors import ValidationError
+
 RENDER_MODES: tuple[str, ...] = ("ansi",)
 
 
-def _fail(name: str, requirement: str, value: object) -> ValueError:
+def invalid_argument(name: str, requirement: str, value: object) -> ValidationError:
     """Build the standard validation error.
 
     Args:
@@ -23,9 +25,9 @@ def _fail(name: str, requirement: str, value: object) -> ValueError:
         value: The value that was rejected.
 
     Returns:
-        A ``ValueError`` ready to be raised.
+        A :class:`~hippogym.errors.ValidationError` ready to be raised.
     """
-    return ValueError(f"Expected `{name}` to be {requirement}, got {value!r}.")
+    return ValidationError(name, requirement, repr(value))
 
 
 def is_int(value: object) -> bool:
@@ -52,10 +54,10 @@ def check_int(name: str, value: object, *, minimum: int) -> int:
         ``value`` converted to a Python ``int``.
 
     Raises:
-        ValueError: If ``value`` is not an integer or is below ``minimum``.
+        ValidationError: If ``value`` is not an integer or is below ``minimum``.
     """
     if not is_int(value) or int(value) < minimum:  # type: ignore[call-overload]
-        raise _fail(name, f"an int >= {minimum}", value)
+        raise invalid_argument(name, f"an int >= {minimum}", value)
     return int(value)  # type: ignore[call-overload]
 
 
@@ -71,12 +73,12 @@ def check_optional_int(name: str, value: object, *, minimum: int) -> int | None:
         ``None`` or ``value`` converted to a Python ``int``.
 
     Raises:
-        ValueError: If ``value`` is neither ``None`` nor an integer >= ``minimum``.
+        ValidationError: If ``value`` is neither ``None`` nor an integer >= ``minimum``.
     """
     if value is None:
         return None
     if not is_int(value) or int(value) < minimum:  # type: ignore[call-overload]
-        raise _fail(name, f"None or an int >= {minimum}", value)
+        raise invalid_argument(name, f"None or an int >= {minimum}", value)
     return int(value)  # type: ignore[call-overload]
 
 
@@ -108,11 +110,11 @@ def check_probability(name: str, value: object) -> float:
         ``value`` as a Python ``float``.
 
     Raises:
-        ValueError: If ``value`` is not a real number in ``[0, 1]``.
+        ValidationError: If ``value`` is not a real number in ``[0, 1]``.
     """
     result = _as_finite_float(value)
     if result is None or not 0.0 <= result <= 1.0:
-        raise _fail(name, "a float in [0, 1]", value)
+        raise invalid_argument(name, "a float in [0, 1]", value)
     return result
 
 
@@ -127,11 +129,11 @@ def check_fraction(name: str, value: object) -> float:
         ``value`` as a Python ``float``.
 
     Raises:
-        ValueError: If ``value`` is not a real number in ``(0, 1]``.
+        ValidationError: If ``value`` is not a real number in ``(0, 1]``.
     """
     result = _as_finite_float(value)
     if result is None or not 0.0 < result <= 1.0:
-        raise _fail(name, "a float in (0, 1]", value)
+        raise invalid_argument(name, "a float in (0, 1]", value)
     return result
 
 
@@ -146,11 +148,11 @@ def check_non_negative_float(name: str, value: object) -> float:
         ``value`` as a Python ``float``.
 
     Raises:
-        ValueError: If ``value`` is not a finite real number >= 0.
+        ValidationError: If ``value`` is not a finite real number >= 0.
     """
     result = _as_finite_float(value)
     if result is None or result < 0.0:
-        raise _fail(name, "a finite float >= 0", value)
+        raise invalid_argument(name, "a finite float >= 0", value)
     return result
 
 
@@ -165,10 +167,10 @@ def check_bool(name: str, value: object) -> bool:
         ``value`` unchanged.
 
     Raises:
-        ValueError: If ``value`` is not a ``bool``.
+        ValidationError: If ``value`` is not a ``bool``.
     """
     if not isinstance(value, bool):
-        raise _fail(name, "a bool", value)
+        raise invalid_argument(name, "a bool", value)
     return value
 
 
@@ -184,10 +186,10 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
         ``value`` unchanged.
 
     Raises:
-        ValueError: If ``value`` is not one of ``choices``.
+        ValidationError: If ``value`` is not one of ``choices``.
     """
     if not isinstance(value, str) or value not in choices:
-        raise _fail(name, f"one of {tuple(choices)!r}", value)
+        raise invalid_argument(name, f"one of {tuple(choices)!r}", value)
     return value
 
 
@@ -201,12 +203,12 @@ def check_render_mode(value: object) -> str | None:
         ``None`` or the validated render mode.
 
     Raises:
-        ValueError: If ``value`` is neither ``None`` nor a supported mode.
+        ValidationError: If ``value`` is neither ``None`` nor a supported mode.
     """
     if value is None:
         return None
     if not isinstance(value, str) or value not in RENDER_MODES:
-        raise _fail("render_mode", f"None or one of {RENDER_MODES!r}", value)
+        raise invalid_argument("render_mode", f"None or one of {RENDER_MODES!r}", value)
     return value
 
 
@@ -222,14 +224,14 @@ def check_lengths(name: str, value: object, *, minimum: int) -> tuple[int, ...]:
         The lengths as a tuple of Python ints.
 
     Raises:
-        ValueError: If ``value`` is not such a sequence.
+        ValidationError: If ``value`` is not such a sequence.
     """
     requirement = f"a non-empty, strictly increasing sequence of ints >= {minimum}"
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise _fail(name, requirement, value)
+        raise invalid_argument(name, requirement, value)
     if not all(is_int(item) and int(item) >= minimum for item in value):
-        raise _fail(name, requirement, value)
+        raise invalid_argument(name, requirement, value)
     result = tuple(int(item) for item in value)
     if any(later <= earlier for earlier, later in zip(result, result[1:])):
-        raise _fail(name, requirement, value)
+        raise invalid_argument(name, requirement, value)
     return result

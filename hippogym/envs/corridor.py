@@ -28,8 +28,10 @@ from hippogym.envs._validation import (
     check_optional_int,
     check_probability,
     check_render_mode,
+    invalid_argument,
     is_int,
 )
+from hippogym.errors import ResetNeededError
 
 __all__ = ["CurriculumCorridorEnv", "SparseCorridorEnv"]
 
@@ -112,15 +114,15 @@ class _CorridorBase(gym.Env[NDArray[np.float32], int]):
             episode) and ``0.0`` otherwise.
 
         Raises:
-            ValueError: If ``action`` is not in the action space.
-            RuntimeError: If called before :meth:`reset` or after the episode ended.
+            ValidationError: If ``action`` is not in the action space.
+            ResetNeededError: If called before :meth:`reset` or after the episode ended.
         """
         if not self.action_space.contains(action):
-            raise ValueError(f"Expected `action` to be an int in {{0, 1}}, got {action!r}.")
+            raise invalid_argument("action", "an int in {0, 1}", action)
         if not self._started:
-            raise RuntimeError("Cannot call step() before reset().")
+            raise ResetNeededError("Cannot call step() before reset().")
         if self._episode_over:
-            raise RuntimeError("The episode is over; call reset() before step().")
+            raise ResetNeededError("The episode is over; call reset() before step().")
         move = int(action)
         if self.slip > 0.0 and self.np_random.random() < self.slip:
             move = 1 - move
@@ -184,7 +186,7 @@ class SparseCorridorEnv(_CorridorBase):
         render_mode: ``None`` or ``"ansi"``.
 
     Raises:
-        ValueError: If any argument is invalid.
+        ValidationError: If any argument is invalid.
     """
 
     def __init__(
@@ -262,7 +264,7 @@ class CurriculumCorridorEnv(_CorridorBase):
         render_mode: ``None`` or ``"ansi"``.
 
     Raises:
-        ValueError: If any argument is invalid.
+        ValidationError: If any argument is invalid.
     """
 
     def __init__(
@@ -328,12 +330,10 @@ class CurriculumCorridorEnv(_CorridorBase):
             level: Index into ``lengths``.
 
         Raises:
-            ValueError: If ``level`` is not a valid index.
+            ValidationError: If ``level`` is not a valid index.
         """
         if not is_int(level) or not 0 <= int(level) < len(self.lengths):
-            raise ValueError(
-                f"Expected `level` to be an int in [0, {len(self.lengths) - 1}], got {level!r}."
-            )
+            raise invalid_argument("level", f"an int in [0, {len(self.lengths) - 1}]", level)
         self._level = int(level)
         self._history.clear()
 
@@ -379,7 +379,7 @@ class CurriculumCorridorEnv(_CorridorBase):
             ``(observation, info)``.
 
         Raises:
-            ValueError: If ``options["level"]`` is not a valid level.
+            ValidationError: If ``options["level"]`` is not a valid level.
         """
         if options and "level" in options:
             self.set_level(options["level"])

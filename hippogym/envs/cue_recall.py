@@ -24,8 +24,10 @@ from hippogym.envs._validation import (
     check_non_negative_float,
     check_optional_int,
     check_render_mode,
+    invalid_argument,
     is_int,
 )
+from hippogym.errors import ResetNeededError
 
 __all__ = ["CueRecallCorridorEnv"]
 
@@ -78,7 +80,7 @@ class CueRecallCorridorEnv(gym.Env[NDArray[np.float32], int]):
         render_mode: ``None`` or ``"ansi"``.
 
     Raises:
-        ValueError: If any argument is invalid.
+        ValidationError: If any argument is invalid.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 4}
@@ -95,10 +97,7 @@ class CueRecallCorridorEnv(gym.Env[NDArray[np.float32], int]):
         self.noise = check_non_negative_float("noise", noise)
         cue_steps_ok = check_int("cue_steps", cue_steps, minimum=1)
         if cue_steps_ok > self.length:
-            raise ValueError(
-                f"Expected `cue_steps` to be an int in [1, length={self.length}], "
-                f"got {cue_steps!r}."
-            )
+            raise invalid_argument("cue_steps", f"an int in [1, length={self.length}]", cue_steps)
         self.cue_steps = cue_steps_ok
         checked_max_steps = check_optional_int("max_steps", max_steps, minimum=1)
         self.max_steps = 3 * self.length if checked_max_steps is None else checked_max_steps
@@ -165,14 +164,14 @@ class CueRecallCorridorEnv(gym.Env[NDArray[np.float32], int]):
             ``(observation, info)``.
 
         Raises:
-            ValueError: If ``options["cue"]`` is not ``0`` or ``1``.
+            ValidationError: If ``options["cue"]`` is not ``0`` or ``1``.
         """
         super().reset(seed=seed)
         cue = int(self.np_random.integers(2))
         if options and "cue" in options:
             forced = options["cue"]
             if not is_int(forced) or int(forced) not in (CUE_LEFT, CUE_RIGHT):
-                raise ValueError(f"Expected `options['cue']` to be 0 or 1, got {forced!r}.")
+                raise invalid_argument("options['cue']", "0 or 1", forced)
             cue = int(forced)
         self._cue = cue
         self._position = 0
@@ -194,15 +193,15 @@ class CueRecallCorridorEnv(gym.Env[NDArray[np.float32], int]):
             ``(observation, reward, terminated, truncated, info)``.
 
         Raises:
-            ValueError: If ``action`` is not in the action space.
-            RuntimeError: If called before :meth:`reset` or after the episode ended.
+            ValidationError: If ``action`` is not in the action space.
+            ResetNeededError: If called before :meth:`reset` or after the episode ended.
         """
         if not self.action_space.contains(action):
-            raise ValueError(f"Expected `action` to be an int in {{0, 1, 2}}, got {action!r}.")
+            raise invalid_argument("action", "an int in {0, 1, 2}", action)
         if not self._started:
-            raise RuntimeError("Cannot call step() before reset().")
+            raise ResetNeededError("Cannot call step() before reset().")
         if self._episode_over:
-            raise RuntimeError("The episode is over; call reset() before step().")
+            raise ResetNeededError("The episode is over; call reset() before step().")
         act = int(action)
         self._steps += 1
         reward = 0.0

@@ -28,8 +28,8 @@ Guarantees:
 
 Local directories and ``file://`` URLs work wherever a repo id does, for teams without Hub access.
 The Hub endpoint defaults to ``HF_ENDPOINT`` (read by ``huggingface_hub`` when it is imported);
-pass ``endpoint=`` to talk to another server, e.g. a
-:class:`~hippogym.testing.hub_server.LocalHubServer`.
+pass ``endpoint=`` to talk to another server, e.g. the offline test server in the repository's
+``tests/hubserver/``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ from urllib.request import url2pathname
 
 import hippo_format
 from hippo_format.errors import FormatError, MissingFileError
-from hippogym.errors import (
-    HippoError,
+from hippogym.errors import (  # the Hub errors are defined in hippogym.errors, re-exported here
+    HubAuthError,
+    HubError,
+    HubNotFoundError,
+    HubPushError,
     MissingDependencyError,
     ValidationError,
     describe,
@@ -95,42 +98,6 @@ _REPO_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_
 # A manifest file name (SPEC D4); only such names are ever joined to a directory here.
 _FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
 _MAX_MANIFEST_BYTES = 64 << 20
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class HubError(HippoError, RuntimeError):
-    """A Hub operation failed; the message names the repository, the revision and what to do.
-
-    Attributes:
-        repo_id: The repository involved.
-        revision: The branch, tag or commit involved (``None``: the default branch).
-        status: HTTP status of the failed request, when the server answered.
-    """
-
-    def __init__(
-        self, message: str, *, repo_id: str | None = None, revision: str | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.repo_id = repo_id
-        self.revision = revision
-        self.status = status
-
-    def __str__(self) -> str:  # OSError-based subclasses would otherwise format their args
-        return str(self.args[0]) if self.args else ""
-
-
-class HubNotFoundError(HubError, LookupError):
-    """The repository or revision does not exist, or is private and the caller may not see it."""
-
-
-class HubAuthError(HubError, PermissionError):
-    """The token was rejected, or it may not write to that namespace."""
-
-
-class HubPushError(HubError):
-    """A push did not land: it made no commit (the Hub applies a commit whole or not at all)."""
 
 
 # --------------------------------------------------------------------------- helpers

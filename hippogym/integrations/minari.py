@@ -50,7 +50,13 @@ import numpy as np
 import torch
 
 from hippogym.episode import Episode
-from hippogym.errors import EmptyMemoryError, HippoError, MissingDependencyError, ValidationError, describe
+from hippogym.errors import (
+    EmptyMemoryError,
+    MinariDatasetNotFoundError,
+    MissingDependencyError,
+    ValidationError,
+    describe,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import gymnasium as gym
@@ -79,10 +85,6 @@ _INCOMPLETE = ("keep", "drop", "error")
 # Minari's id grammar, ``(namespace/)name-vN`` (minari.dataset.minari_dataset.DATASET_ID_RE), with
 # the version required: Minari's own parser fails with a TypeError on ids without one.
 _DATASET_ID_RE = re.compile(r"^(?:[-_\w][-_\w/]*[-_\w]+/)?[-_\w]+?-v\d+$")
-
-
-class MinariDatasetNotFoundError(HippoError, FileNotFoundError):
-    """A Minari dataset id is not in the local datasets directory (and no download was asked)."""
 
 
 # --------------------------------------------------------------------------- helpers

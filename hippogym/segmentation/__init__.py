@@ -5,6 +5,9 @@
 * :class:`TerminalSegmenter`: one unit per environment episode.
 * :class:`FixedWindowSegmenter`: windows of ``n`` steps (optionally overlapping).
 * :class:`RewardEventSegmenter`: units that end right after a reward event.
+
+Modules: ``base`` (the :class:`Segmenter` cutting logic), ``storage`` (the per-stream rows it
+inherits), ``arrays`` (input conversion and checks), ``segmenters`` (the shipped segmenters).
 """
 
 from __future__ import annotations

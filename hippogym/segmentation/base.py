@@ -7,12 +7,6 @@ vector-env index), and returns the segments that a step completed. Each returned
 next observation, and the ``terminated``/``truncated`` flags of its last step: truncation (a time
 limit) is never turned into termination.
 
-Storage: every per-step field (observation, next observation, action, reward, each recorded info
-key) lives in one preallocated array of shape ``[streams, capacity, ...]``. A step of ``B`` streams
-is written with a single fancy-indexed assignment per field, and the arrays double when a stream
-outgrows them, so appending is amortised O(1) and nothing is re-stacked per step. Only cutting a
-segment copies its rows out (into the ``Episode``).
-
 Speed: a step is validated against the layout stored at the first step. :meth:`Segmenter.add`
 with numpy arrays that already have the stored per-step shape and dtype (and an int, or such an
 array, as the action) skips the general conversion (a few numpy item writes per step);
@@ -23,7 +17,13 @@ Writing a custom segmenter: subclass :class:`Segmenter` and override :meth:`Segm
 (per step, simple) or :meth:`Segmenter.should_cut_batch` (vectorised over streams, fast).
 :meth:`Segmenter.overlap_after_cut` decides how many trailing steps a cut segment passes on to the
 next one. The segmenter always cuts at the end of an environment episode, whatever the hooks say.
+
+Where things live: :mod:`hippogym.segmentation.arrays` converts and checks inputs,
+:mod:`hippogym.segmentation.storage` holds the per-stream rows, this module is the cutting logic.
+``SUCCESS_KEY``, ``ArrayObservation``, ``flatten_observation`` and ``to_numpy`` are re-exported here
+so that their old import path keeps working.
 """
+
 
 from __future__ import annotations
 
@@ -32,122 +32,29 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from hippogym.episode import Episode
 from hippogym.errors import ValidationError, describe
+from hippogym.segmentation.arrays import (
+    FAST_REWARD_TYPES,
+    SUCCESS_KEY,
+    ArrayObservation,
+    InfoRows,
+    add_row_axis,
+    as_flags,
+    check_stream,
+    flatten_observation,
+    leaves,
+    to_numpy,
+)
+from hippogym.segmentation.storage import SegmentStorage
 
 __all__ = ["SUCCESS_KEY", "ArrayObservation", "Segmenter", "flatten_observation", "to_numpy"]
 
 logger = logging.getLogger(__name__)
 
-#: Info key whose value at the last step of an environment episode sets ``Episode.success``.
-SUCCESS_KEY = "is_success"
 
-#: An observation as the segmenter stores it: one array, or a flat dict of arrays.
-ArrayObservation = np.ndarray | dict[str, np.ndarray]
-
-_NUMERIC = "biuf"
-
-
-def to_numpy(value: Any, name: str) -> np.ndarray:
-    """Convert a numeric value (array, tensor, scalar, nested list) to a numpy array.
-
-    Args:
-        value: The value.
-        name: Field name used in the error message.
-
-    Returns:
-        A numpy array (a view where possible; callers that keep it must copy).
-
-    Raises:
-        ValidationError: The value is not numeric.
-    """
-    if isinstance(value, torch.Tensor):
-        arr = value.detach().cpu().numpy()
-    else:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(name, "a numeric array", describe(value)) from exc
-    if arr.dtype.kind not in _NUMERIC:
-        raise ValidationError(name, "a numeric array (bool, int or float)", describe(value))
-    return arr
-
-
-def flatten_observation(value: Any, name: str) -> ArrayObservation:
-    """Convert an observation to an array, or a nested dict to a flat dict keyed ``"a.b"``.
-
-    Args:
-        value: An array-like, or a (possibly nested) mapping of array-likes.
-        name: Field name used in error messages.
-
-    Returns:
-        A numpy array, or a flat ``dict[str, np.ndarray]`` with sorted keys.
-
-    Raises:
-        ValidationError: A leaf is not numeric, a key is not a non-empty string without ``"/"``,
-            two keys collide once joined (``{"a": {"b": x}, "a.b": y}``), or a mapping is empty.
-    """
-    if not isinstance(value, Mapping):
-        return to_numpy(value, name)
-    out: dict[str, np.ndarray] = {}
-    _flatten_into(value, "", out, name)
-    return {k: out[k] for k in sorted(out)}
-
-
-def _flatten_into(value: Mapping[Any, Any], prefix: str, out: dict[str, np.ndarray], name: str) -> None:
-    if not value:
-        raise ValidationError(name, "a non-empty dict of arrays", "an empty dict")
-    for key, item in value.items():
-        if not isinstance(key, str) or not key or "/" in key:
-            raise ValidationError(f"{name} keys", "non-empty strings without '/'", repr(key))
-        path = f"{prefix}{key}"
-        if isinstance(item, Mapping):
-            _flatten_into(item, path + ".", out, name)
-        elif path in out:
-            raise ValidationError(f"{name} keys", "unique once nested keys are joined with '.'", f"{path!r} twice")
-        else:
-            out[path] = to_numpy(item, f"{name}[{path!r}]")
-
-
-class _InfoRows(Sequence[Mapping[str, Any] | None]):
-    """Per-row view of a batch of infos: a list of dicts, or a Gymnasium vector-env info dict."""
-
-    def __init__(self, infos: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None, size: int) -> None:
-        self._infos = infos
-        self._size = size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __getitem__(self, i: int) -> Mapping[str, Any] | None:  # type: ignore[override]
-        infos = self._infos
-        if infos is None:
-            return None
-        if isinstance(infos, Mapping):
-            return _vector_row(infos, int(i))
-        return infos[int(i)]
-
-
-def _vector_row(infos: Mapping[str, Any], i: int) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for key, value in infos.items():
-        if not isinstance(key, str) or key.startswith("_"):
-            continue
-        mask = infos.get(f"_{key}")
-        if mask is not None and not bool(np.asarray(mask)[i]):
-            continue
-        if isinstance(value, Mapping):
-            row[key] = _vector_row(value, i)
-        elif isinstance(value, np.ndarray) and value.ndim >= 1:
-            row[key] = value[i]
-        else:
-            row[key] = value
-    return row
-
-
-class Segmenter:
+class Segmenter(SegmentStorage):
     """Cuts per-stream transition streams into units; the base class of all segmenters.
 
     The base class cuts only at the end of an environment episode (``terminated`` or
@@ -179,27 +86,7 @@ class Segmenter:
     """
 
     def __init__(self, info_keys: Sequence[str] = ()) -> None:
-        self.info_keys = _check_info_keys(info_keys)
-        self._next_episode_id = 0
-        self._num_streams = 0
-        self._capacity = 0
-        self._obs_keys: tuple[str, ...] | None = None  # None until the first add; () = plain array
-        self._fields: dict[str, np.ndarray] = {}
-        self._info_fields: dict[str, np.ndarray] = {}
-        self._length = np.zeros(0, dtype=np.int64)  # rows of the in-progress segment
-        # Leading rows of the in-progress segment already emitted in the previous one (overlap):
-        # rows not yet emitted = length - carried.
-        self._carried = np.zeros(0, dtype=np.int64)
-        self._episode_id = np.zeros(0, dtype=np.int64)  # -1 = no environment episode in progress
-        # start_step of the in-progress segment; steps of the env episode so far = start + length.
-        self._segment_start = np.zeros(0, dtype=np.int64)
-        # Stored per-step layout of plain-array observations and actions (set at the first add):
-        # what the single-step fast path of add() compares its inputs with.
-        self._obs_shape: tuple[int, ...] | None = None
-        self._obs_dtype: np.dtype | None = None
-        self._act_shape: tuple[int, ...] | None = None
-        self._act_dtype: np.dtype | None = None
-        self._act_int_ok = False  # a Python int action may be written as is (scalar int/float storage)
+        super().__init__(info_keys)
         self._cut_hook: Any = False  # per-step form of the cut hook; False until _resolve_cut_hook
 
     # ------------------------------------------------------------------ hooks
@@ -273,22 +160,6 @@ class Segmenter:
         return 0
 
     # ------------------------------------------------------------------ public API
-    @property
-    def num_streams(self) -> int:
-        """Streams seen so far (one past the largest stream index)."""
-        return self._num_streams
-
-    def pending(self, stream: int | None = None) -> int:
-        """Steps recorded but not yet emitted in any segment.
-
-        Args:
-            stream: One stream, or ``None`` for the total over all streams.
-        """
-        if stream is None:
-            return int((self._length - self._carried).sum())
-        s = _check_stream(stream)
-        return int(self._length[s] - self._carried[s]) if s < self._num_streams else 0
-
     def add(
         self,
         obs: Any,
@@ -336,7 +207,7 @@ class Segmenter:
             and (obs.dtype is obs_dtype or obs.dtype == obs_dtype)
             and (next_obs.dtype is obs_dtype or next_obs.dtype == obs_dtype)
             and (info is None or type(info) is dict)
-            and isinstance(reward, _FAST_REWARDS)
+            and isinstance(reward, FAST_REWARD_TYPES)
             and (
                 (type(action) is int and self._act_int_ok)
                 or (
@@ -347,19 +218,21 @@ class Segmenter:
             )
         ):
             try:
-                return self._add_one(stream, obs, action, float(reward), bool(terminated), bool(truncated), next_obs, info)
+                return self._add_one(
+                    stream, obs, action, float(reward), bool(terminated), bool(truncated), next_obs, info
+                )
             except OverflowError:  # an int outside the stored integer range: add_batch decides
                 pass
-        s = _check_stream(stream)
+        s = check_stream(stream)
         if info is not None and not isinstance(info, Mapping):
             raise ValidationError("info", "a dict or None", describe(info))
         return self.add_batch(
-            _expand(flatten_observation(obs, "obs")),
+            add_row_axis(flatten_observation(obs, "obs")),
             to_numpy(action, "action")[None],
             np.asarray([reward], dtype=np.float64),
             np.asarray([bool(terminated)]),
             np.asarray([bool(truncated)]),
-            _expand(flatten_observation(next_obs, "next_obs")),
+            add_row_axis(flatten_observation(next_obs, "next_obs")),
             infos=[info],
             streams=np.asarray([s], dtype=np.int64),
         )
@@ -413,9 +286,11 @@ class Segmenter:
         return [episode]
 
     def _resolve_cut_hook(self) -> Any:
-        """The per-step form of this segmenter's cut hook: ``None`` (never cuts early),
-        :meth:`should_cut` (when :meth:`should_cut_batch` is known to be its vectorised twin), or
-        a one-row call of :meth:`should_cut_batch`."""
+        """The per-step form of this segmenter's cut hook (resolved once, then cached).
+
+        ``None`` (never cuts early), :meth:`should_cut` (when :meth:`should_cut_batch` is known to be
+        its vectorised twin), or a one-row call of :meth:`should_cut_batch`.
+        """
         cls = type(self)
         batch, single = cls.should_cut_batch, cls.should_cut
         if batch is Segmenter.should_cut_batch or getattr(batch, "_scalar_twin", None) is single:
@@ -439,32 +314,13 @@ class Segmenter:
                 np.array([reward], dtype=np.float64),
                 np.array([terminated]),
                 np.array([truncated]),
-                _InfoRows([info], 1),
+                InfoRows([info], 1),
             ),
             dtype=bool,
         )
         if hook.shape != (1,):
             raise ValidationError("should_cut_batch()", "a boolean array of shape (1,)", describe(hook))
         return bool(hook[0])
-
-    def _write_info_row(self, info: Mapping[str, Any] | None, s: int, pos: int) -> None:
-        """:meth:`_info_columns` plus :meth:`_write_infos` for one step of one stream."""
-        values = []
-        for key in self.info_keys:  # validate every key before writing any, as add_batch does
-            if info is not None and key in info:
-                values.append((key, to_numpy(info[key], f"info[{key!r}]")))
-        for key, value in values:
-            target = self._info_fields.get(key)
-            if target is None:
-                target = np.zeros((self._num_streams, self._capacity, *value.shape), dtype=value.dtype)
-                self._info_fields[key] = target
-            _check_row(target, value, f"info[{key!r}]")
-            target[s, pos] = value
-        if len(values) != len(self._info_fields):
-            given = {key for key, _ in values}
-            for key, target in self._info_fields.items():
-                if key not in given:
-                    target[s, pos] = 0
 
     def add_batch(
         self,
@@ -502,8 +358,8 @@ class Segmenter:
         actions = to_numpy(actions, "actions")
         rewards = to_numpy(rewards, "rewards").astype(np.float64, copy=False).reshape(-1)
         size = rewards.shape[0]
-        terminated = _flags(terminated, "terminated", size)
-        truncated = _flags(truncated, "truncated", size)
+        terminated = as_flags(terminated, "terminated", size)
+        truncated = as_flags(truncated, "truncated", size)
         if streams is None:
             streams = np.arange(size, dtype=np.int64)
         else:
@@ -515,7 +371,7 @@ class Segmenter:
         if actions.ndim == 0 or actions.shape[0] != size:
             raise ValidationError("actions", f"an array with {size} rows", describe(actions))
         for name, value in (("obs", obs), ("next_obs", next_obs)):
-            for key, arr in _leaves(value, name):
+            for key, arr in leaves(value, name):
                 if arr.ndim == 0 or arr.shape[0] != size:
                     raise ValidationError(key, f"an array with {size} rows", describe(arr))
         if (
@@ -527,7 +383,7 @@ class Segmenter:
         if size == 0:
             return []
 
-        self._prepare(obs, next_obs, actions, streams)
+        self._prepare(obs, next_obs, actions, streams, type(self).add_batch is Segmenter.add_batch)
         pos = self._length[streams]
         self._write_obs("obs", obs, streams, pos)
         self._write_obs("next_obs", next_obs, streams, pos)
@@ -596,7 +452,7 @@ class Segmenter:
             cut = ended
         else:
             hook = np.asarray(
-                self.should_cut_batch(lengths, rewards, terminated, truncated, _InfoRows(infos, size)),
+                self.should_cut_batch(lengths, rewards, terminated, truncated, InfoRows(infos, size)),
                 dtype=bool,
             )
             if hook.shape != (size,):
@@ -632,7 +488,7 @@ class Segmenter:
         Returns:
             The emitted segments.
         """
-        targets = range(self._num_streams) if stream is None else [_check_stream(stream)]
+        targets = range(self._num_streams) if stream is None else [check_stream(stream)]
         out = []
         for s in targets:
             if s < self._num_streams and self._length[s] > self._carried[s]:
@@ -640,252 +496,14 @@ class Segmenter:
                 self._carry(s)
         return out
 
-    def reset(self, stream: int | None = None) -> None:
-        """Drop in-progress data; the next step of the stream starts a new environment episode.
-
-        Args:
-            stream: One stream, or ``None`` for all streams.
-        """
-        if stream is None:
-            for s in range(self._num_streams):
-                self._clear(s)
-            return
-        s = _check_stream(stream)
-        if s < self._num_streams:
-            self._clear(s)
-
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(info_keys={self.info_keys!r}, streams={self._num_streams}, pending={self.pending()})"
-
-    # ------------------------------------------------------------------ storage
-    def _prepare(
-        self, obs: ArrayObservation, next_obs: ArrayObservation, actions: np.ndarray, streams: np.ndarray
-    ) -> None:
-        keys = tuple(obs) if isinstance(obs, dict) else ()
-        next_keys = tuple(next_obs) if isinstance(next_obs, dict) else ()
-        if keys != next_keys or isinstance(obs, dict) != isinstance(next_obs, dict):
-            raise ValidationError("next_obs", "the same structure (keys) as `obs`", describe(next_obs))
-        if self._obs_keys is None:
-            for key in keys:
-                if not isinstance(key, str) or not key or "/" in key:
-                    raise ValidationError("obs keys", "non-empty strings without '/'", repr(key))
-            self._obs_keys = keys
-            for prefix in ("obs", "next_obs"):
-                for name, arr in _leaves(obs, prefix):
-                    self._fields[name] = np.zeros((0, 0, *arr.shape[1:]), dtype=arr.dtype)
-            self._fields["action"] = np.zeros((0, 0, *actions.shape[1:]), dtype=actions.dtype)
-            self._fields["reward"] = np.zeros((0, 0), dtype=np.float64)
-            if not keys and type(self).add_batch is Segmenter.add_batch:  # else add() must go through add_batch
-                self._obs_shape, self._obs_dtype = tuple(obs.shape[1:]), obs.dtype  # type: ignore[union-attr]
-            self._act_shape, self._act_dtype = tuple(actions.shape[1:]), actions.dtype
-            self._act_int_ok = actions.ndim == 1 and actions.dtype.kind in "if"
-        elif keys != self._obs_keys:
-            expected = f"keys {list(self._obs_keys)}" if self._obs_keys else "a single array"
-            got = f"keys {list(keys)}" if keys else "a single array"
-            raise ValidationError("obs", f"the structure of earlier steps ({expected})", got)
-        need_streams = max(self._num_streams, int(streams.max()) + 1)
-        known = streams[streams < self._num_streams]
-        need_rows = int(self._length[known].max()) + 1 if known.size else 1
-        if need_streams > self._num_streams or need_rows > self._capacity:
-            self._grow(need_streams, need_rows)
-
-    def _grow(self, streams: int, rows: int) -> None:
-        old_s, old_c = self._num_streams, self._capacity
-        new_s = old_s if streams <= old_s else max(streams, 2 * old_s)
-        new_c = old_c if rows <= old_c else max(rows, 2 * old_c, 16)
-        for table in (self._fields, self._info_fields):
-            for name, arr in table.items():
-                grown = np.zeros((new_s, new_c, *arr.shape[2:]), dtype=arr.dtype)
-                grown[: arr.shape[0], : arr.shape[1]] = arr
-                table[name] = grown
-        if new_s > old_s:
-            extra = new_s - old_s
-            self._length = np.concatenate([self._length, np.zeros(extra, dtype=np.int64)])
-            self._carried = np.concatenate([self._carried, np.zeros(extra, dtype=np.int64)])
-            self._episode_id = np.concatenate([self._episode_id, np.full(extra, -1, dtype=np.int64)])
-            self._segment_start = np.concatenate([self._segment_start, np.zeros(extra, dtype=np.int64)])
-        self._num_streams, self._capacity = new_s, new_c
-        logger.debug("segmenter storage grown to %d streams x %d steps", new_s, new_c)
-
-    def _write(
-        self, name: str, values: np.ndarray, streams: np.ndarray, pos: np.ndarray, label: str | None = None
-    ) -> None:
-        target = self._fields[name] if name in self._fields else self._info_fields[name]
-        if values.shape[1:] != target.shape[2:]:
-            raise ValidationError(
-                label or name, f"per-step shape {target.shape[2:]} (as in earlier steps)", describe(values[0])
-            )
-        _check_row(target, values, label or name, shape=False)
-        target[streams, pos] = values
-
-    def _write_obs(self, prefix: str, value: ArrayObservation, streams: np.ndarray, pos: np.ndarray) -> None:
-        for name, arr in _leaves(value, prefix):
-            self._write(name, arr, streams, pos)
-
-    def _info_columns(
-        self, infos: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None, size: int
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per requested key: values ``[B, ...]`` (zeros where absent) and a presence mask ``[B]``."""
-        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if infos is None:
-            return columns
-        keys = self.info_keys if SUCCESS_KEY in self.info_keys else (*self.info_keys, SUCCESS_KEY)
-        for key in keys:
-            strict = key in self.info_keys
-            if isinstance(infos, Mapping):
-                if key not in infos:
-                    continue
-                raw = infos[key]
-                mask = infos.get(f"_{key}")
-                present = np.ones(size, dtype=bool) if mask is None else np.asarray(mask, dtype=bool).reshape(size)
-                try:
-                    values = to_numpy(raw, f"info[{key!r}]")
-                except ValidationError:
-                    if strict:
-                        raise
-                    continue
-                if values.ndim == 0 or values.shape[0] != size:
-                    if strict:
-                        raise ValidationError(
-                            f"info[{key!r}]", f"a vector-env info array with {size} rows", describe(values)
-                        )
-                    continue
-                if not present.all():
-                    values = values.copy()
-                    values[~present] = 0
-                columns[key] = (values, present)
-                continue
-            present = np.zeros(size, dtype=bool)
-            found: list[tuple[int, np.ndarray]] = []
-            for i, info in enumerate(infos):
-                if info is None or key not in info:
-                    continue
-                try:
-                    found.append((i, to_numpy(info[key], f"info[{key!r}]")))
-                except ValidationError:
-                    if strict:
-                        raise
-                    continue
-                present[i] = True
-            if not found:
-                continue
-            first = found[0][1]
-            values = np.zeros((size, *first.shape), dtype=first.dtype)
-            for i, value in found:
-                if value.shape != first.shape:
-                    raise ValidationError(
-                        f"info[{key!r}]", f"the same shape {first.shape} at every step", describe(value)
-                    )
-                values[i] = value
-            columns[key] = (values, present)
-        return columns
-
-    def _write_infos(
-        self, columns: Mapping[str, tuple[np.ndarray, np.ndarray]], streams: np.ndarray, pos: np.ndarray
-    ) -> None:
-        for key in self.info_keys:
-            column = columns.get(key)
-            if key not in self._info_fields:
-                if column is None:
-                    continue
-                values = column[0]
-                self._info_fields[key] = np.zeros(
-                    (self._num_streams, self._capacity, *values.shape[1:]), dtype=values.dtype
-                )
-            if column is None:
-                self._info_fields[key][streams, pos] = 0
-            else:
-                self._write(key, column[0], streams, pos, f"info[{key!r}]")
-
-    def _emit(self, s: int, terminated: bool, truncated: bool, success: bool | None) -> Episode:
-        length = int(self._length[s])
-        fields = self._fields
-        if self._obs_keys:
-            states: ArrayObservation = {k: fields[f"obs.{k}"][s, :length].copy() for k in self._obs_keys}
-            next_states: ArrayObservation = {k: fields[f"next_obs.{k}"][s, :length].copy() for k in self._obs_keys}
-        else:
-            states = fields["obs"][s, :length].copy()
-            next_states = fields["next_obs"][s, :length].copy()
-        infos = {k: v[s, :length].copy() for k, v in self._info_fields.items()} or None
-        # The rows were validated when they were written (numeric, consistent shapes and dtypes):
-        # the trusted constructor only checks them for NaN/inf.
-        return Episode._trusted(
-            states,
-            next_states,
-            fields["action"][s, :length].copy(),
-            fields["reward"][s, :length],  # converted to a new float32 array
-            terminated,
-            truncated,
-            infos,
-            int(self._episode_id[s]),
-            int(self._segment_start[s]),
-            success,
-        )
+        name = type(self).__name__
+        return f"{name}(info_keys={self.info_keys!r}, streams={self._num_streams}, pending={self.pending()})"
 
     def _carry(self, s: int) -> None:
+        """Emitted a segment of stream ``s`` mid-episode: carry ``overlap_after_cut`` rows over."""
         length = int(self._length[s])
         keep = int(self.overlap_after_cut(length))
         if not 0 <= keep < length:
             raise ValidationError("overlap_after_cut()", f"an int in [0, {length})", repr(keep))
-        if keep:
-            for table in (self._fields, self._info_fields):
-                for arr in table.values():
-                    arr[s, :keep] = arr[s, length - keep : length].copy()
-        self._segment_start[s] += length - keep
-        self._length[s] = keep
-        self._carried[s] = keep
-
-    def _clear(self, s: int) -> None:
-        self._length[s] = 0
-        self._carried[s] = 0
-        self._episode_id[s] = -1
-        self._segment_start[s] = 0
-
-
-#: Reward types the single-step fast path converts with ``float()``.
-_FAST_REWARDS = (float, int, np.floating, np.integer)
-
-
-def _check_row(target: np.ndarray, value: np.ndarray, label: str, shape: bool = True) -> None:
-    """Raise unless one step's ``value`` fits the storage ``target`` ``[streams, capacity, ...]``."""
-    if shape and value.shape != target.shape[2:]:
-        raise ValidationError(label, f"per-step shape {target.shape[2:]} (as in earlier steps)", describe(value))
-    if value.dtype != target.dtype and not np.can_cast(value.dtype, target.dtype, "same_kind"):
-        raise ValidationError(
-            label, f"dtype {target.dtype} (as in earlier steps) or one that casts to it", f"dtype {value.dtype}"
-        )
-
-
-def _check_info_keys(info_keys: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(info_keys, str) or not isinstance(info_keys, Sequence):
-        raise ValidationError("info_keys", "a sequence of info keys (e.g. a tuple of str)", describe(info_keys))
-    for key in info_keys:
-        if not isinstance(key, str) or not key:
-            raise ValidationError("info_keys", "non-empty strings", repr(key))
-    return tuple(dict.fromkeys(info_keys))
-
-
-def _check_stream(stream: Any) -> int:
-    if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
-        raise ValidationError("stream", "an int >= 0 (e.g. a vector-env index)", describe(stream))
-    return int(stream)
-
-
-def _flags(value: Any, name: str, size: int) -> np.ndarray:
-    arr = to_numpy(value, name).reshape(-1)
-    if arr.shape[0] != size:
-        raise ValidationError(name, f"{size} flags (one per row)", describe(arr))
-    return arr.astype(bool, copy=False)
-
-
-def _expand(value: ArrayObservation) -> ArrayObservation:
-    if isinstance(value, dict):
-        return {k: v[None] for k, v in value.items()}
-    return value[None]
-
-
-def _leaves(value: ArrayObservation, prefix: str) -> list[tuple[str, np.ndarray]]:
-    """Storage names and arrays of an observation: ``obs`` or ``obs.<key>``."""
-    if isinstance(value, dict):
-        return [(f"{prefix}.{k}", v) for k, v in value.items()]
-    return [(prefix, value)]
+        self._carry_rows(s, keep)

@@ -150,7 +150,10 @@ class RewardEventSegmenter(Segmenter):
         return (np.abs(rewards) > self.threshold) & (lengths >= self.min_length)
 
     def __repr__(self) -> str:
-        return f"RewardEventSegmenter(threshold={self.threshold}, min_length={self.min_length}, info_keys={self.info_keys!r})"
+        return (
+            f"RewardEventSegmenter(threshold={self.threshold}, min_length={self.min_length}, "
+            f"info_keys={self.info_keys!r})"
+        )
 
 
 # Each built-in vectorised hook is exactly its class's per-step hook applied row by row, so the

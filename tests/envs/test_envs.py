@@ -18,6 +18,7 @@ from hippogym.envs import (
     SparseCorridorEnv,
     register_envs,
 )
+from hippogym.errors import HippoError, ResetNeededError, ValidationError
 
 FORWARD, TURN_LEFT, TURN_RIGHT = 0, 1, 2
 LEFT, RIGHT = 0, 1
@@ -114,13 +115,14 @@ def test_register_envs_is_idempotent_and_has_no_time_limit() -> None:
     ],
 )
 def test_ansi_render_and_step_guards(env: gymnasium.Env) -> None:
-    with pytest.raises(RuntimeError, match="before reset"):
+    with pytest.raises(ResetNeededError, match="before reset"):
         env.step(0)
     env.reset(seed=0)
     text = env.render()
     assert isinstance(text, str) and "A" in text
-    with pytest.raises(ValueError, match="`action`"):
+    with pytest.raises(ValidationError, match="`action`") as excinfo:
         env.step(7)
+    assert excinfo.value.field == "action" and excinfo.value.got == "7"
 
 
 # ---------------------------------------------------------------- sparse corridor
@@ -148,7 +150,7 @@ def test_corridor_always_right_succeeds(obs_mode: str) -> None:
     if obs_mode == "scalar":
         expected = np.array([1.0], np.float32)
     np.testing.assert_array_equal(obs, expected)
-    with pytest.raises(RuntimeError, match="episode is over"):
+    with pytest.raises(ResetNeededError, match="episode is over"):
         env.step(RIGHT)
 
 
@@ -274,8 +276,9 @@ def test_tmaze_forced_cue_and_layout() -> None:
     assert info == {"is_success": False, "cue": 1, "position": 0}
     np.testing.assert_array_equal(obs, np.array([0.0, 0.0, 1.0, 0.0], np.float32))
     assert CueRecallCorridorEnv(noise=0.5).observation_space.shape == (5,)
-    with pytest.raises(ValueError, match="cue"):
+    with pytest.raises(ValidationError, match="cue") as excinfo:
         env.reset(options={"cue": 2})
+    assert excinfo.value.field == "options['cue']"
 
 
 def test_tmaze_is_deterministic_given_seed() -> None:
@@ -339,8 +342,9 @@ def test_curriculum_set_level_for_retention() -> None:
     _, info = env.reset(options={"level": 1})
     assert info["level"] == 1
     for bad in (2, -1, 0.5):
-        with pytest.raises(ValueError, match="`level`"):
+        with pytest.raises(ValidationError, match="`level`") as excinfo:
             env.set_level(bad)  # type: ignore[arg-type]
+        assert excinfo.value.field == "level"
 
 
 def test_curriculum_is_deterministic_given_seed() -> None:
@@ -385,11 +389,14 @@ def test_curriculum_is_deterministic_given_seed() -> None:
 def test_bad_arguments_raise_value_error(
     factory: Callable[..., gymnasium.Env], kwargs: dict[str, Any], name: str
 ) -> None:
-    with pytest.raises(ValueError, match=rf"^Expected `{name}` to be .*, got .*\.$"):
+    with pytest.raises(ValidationError, match=rf"^Expected `{name}` to be .*, got .*\.$") as excinfo:
         factory(**kwargs)
+    assert excinfo.value.field == name
+    assert isinstance(excinfo.value, ValueError) and isinstance(excinfo.value, HippoError)
 
 
 def test_error_message_format() -> None:
-    with pytest.raises(ValueError) as excinfo:
+    with pytest.raises(ValidationError) as excinfo:
         SparseCorridorEnv(length=1)
     assert str(excinfo.value) == "Expected `length` to be an int >= 2, got 1."
+    assert (excinfo.value.field, excinfo.value.expected, excinfo.value.got) == ("length", "an int >= 2", "1")

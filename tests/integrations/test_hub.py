@@ -36,7 +36,7 @@ from hippogym.integrations.hub import (
     memory_card,
     push_memory_to_hub,
 )
-from hippogym.testing.hub_server import LocalHubServer
+from hubserver import LocalHubServer
 
 TOKEN = "secret-token"
 BOB_TOKEN = "bob-token"

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,8 +27,9 @@ from huggingface_hub.errors import (  # noqa: E402
     RevisionNotFoundError,
 )
 
-from hippogym.testing.hub_server import LocalHubServer  # noqa: E402
+from hubserver import LocalHubServer  # noqa: E402
 
+TESTS_DIR = Path(__file__).resolve().parents[1]  # holds the `hubserver` package
 TOKEN = "secret-token"
 BOB_TOKEN = "bob-token"
 
@@ -280,6 +282,37 @@ def test_fail_next_interrupted_push_leaves_branch_unchanged(hub, api, folder):
     assert statuses[-2:] == [500, 200]
 
 
+def test_request_log_is_in_arrival_order_with_status_before_the_response(hub, monkeypatch):
+    # A client retries as soon as it has read a failure, while the failed request's handler thread may
+    # still be finishing. Hold that thread in its end-of-request bookkeeping until the retry is done:
+    # the log must still list the failure first, with its status already set.
+    release = threading.Event()
+    held = threading.Event()
+    finish = hub._record_done
+
+    def slow_finish(entry, seconds):
+        if entry["path"] == "/api/whoami-v2":
+            held.set()
+            release.wait(timeout=30)
+        finish(entry, seconds)
+
+    monkeypatch.setattr(hub, "_record_done", slow_finish)
+    hub.fail_next(r"^/api/whoami-v2$", status=503)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(f"{hub.endpoint}/api/whoami-v2")
+        assert exc.value.code == 503
+        exc.value.close()
+        assert held.wait(timeout=30)  # the failed request's handler is parked after its response
+        with urllib.request.urlopen(f"{hub.endpoint}/api/models") as resp:
+            assert resp.status == 200
+        log = [(r["path"], r["status"]) for r in hub.requests]
+        assert log[-2:] == [("/api/whoami-v2", 503), ("/api/models", 200)]
+        assert hub.requests[-2]["seconds"] is None  # still finishing
+    finally:
+        release.set()
+
+
 def test_truncated_download_resumes_with_range(hub, api, folder, tmp_path, monkeypatch):
     repo = "alice/resume"
     api.create_repo(repo)
@@ -469,10 +502,18 @@ def test_minari_hf_remote_roundtrip(hub, tmp_path):
     assert ns_meta["datasets"] == ["cartpole/tiny-v0"]
 
 
-def test_module_entry_point_serves_until_interrupted(tmp_path):
-    cmd = [sys.executable, "-m", "hippogym.testing.hub_server", "--root", str(tmp_path / "cli")]
-    cmd += ["--token", "t0k:carol"]
-    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+def _ignore_sigint() -> None:
+    # What a shell without job control does to a background job (`cmd &` in a script, CI runners):
+    # the child inherits SIGINT as ignored, so Python never turns it into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_module_entry_point_serves_until_signalled(tmp_path, stop_signal):
+    cmd = [sys.executable, "-m", "hubserver", "--root", str(tmp_path / "cli"), "--token", "t0k:carol"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), *filter(None, [env.get("PYTHONPATH")])])
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_ignore_sigint) as proc:
         try:
             endpoint = None
             for _ in range(50):
@@ -486,5 +527,13 @@ def test_module_entry_point_serves_until_interrupted(tmp_path):
             api.create_repo("carol/cli-repo")
             assert (tmp_path / "cli" / "repos" / "models" / "carol" / "cli-repo" / "repo.json").is_file()
         finally:
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=10) == 0
+            proc.send_signal(stop_signal)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never leave the context manager waiting on a live server
+                proc.wait()
+                pytest.fail(f"the server did not stop within 30 s of {stop_signal.name}")
+        log = proc.stderr.read()
+    assert code == 0, log[-2000:]
+    assert f"received signal {int(stop_signal)}" in log and "LocalHubServer stopped" in log
