@@ -14,6 +14,11 @@ Typical use::
         obs = memory.column("obs")          # zero-copy view of the memory-mapped file
         keys = memory.tensor("keys", "embeddings")
 
+Reading is safe for memories from strangers: every declared size is bounded by
+the files and :class:`LoadLimits` before anything is allocated, files are opened
+once (a concurrent save never mixes versions), and NaN/inf are refused on read
+(``check_finite=False`` opts out). See ``SPEC.md`` section 12.
+
 This package never imports ``hippogym``; ``torch`` is only imported by
 :mod:`hippo_format.torch`.
 """
@@ -29,7 +34,9 @@ from hippo_format.errors import (
     CorruptFileError,
     FormatError,
     InconsistentCountsError,
+    LimitExceededError,
     ManifestError,
+    MemoryChangedError,
     MissingFileError,
     NonFiniteValueError,
     SchemaError,
@@ -40,6 +47,7 @@ from hippo_format.errors import (
     UnsupportedSpaceError,
     UnsupportedVersionError,
 )
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, numpy_dtype_from_name
 from hippo_format.migrations import MigrationContext, register_migration
 from hippo_format.reader import MemoryReader, open_memory, recover_memory
 from hippo_format.spaces import space_from_json, space_to_json
@@ -47,13 +55,17 @@ from hippo_format.summary import format_summary, summarize
 from hippo_format.writer import write_memory
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "ChecksumMismatchError",
     "CorruptFileError",
     "FormatError",
     "InconsistentCountsError",
+    "LimitExceededError",
+    "LoadLimits",
     "ManifestError",
+    "MemoryChangedError",
     "MemoryReader",
     "MigrationContext",
     "MissingFileError",
@@ -69,6 +81,7 @@ __all__ = [
     "check_conformance",
     "errors",
     "format_summary",
+    "numpy_dtype_from_name",
     "open_memory",
     "recover_memory",
     "register_migration",

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hippo_format._io import HashingFile, read_exact_into
+from hippo_format._files import FileHandle, open_file
+from hippo_format._io import HashingFile
+from hippo_format._ipc import scan_ipc_file
 from hippo_format._schema import (
     ALLOWED_COLUMN_DTYPES,
     ColumnInfo,
@@ -22,9 +24,11 @@ from hippo_format.errors import (
     CorruptFileError,
     FormatError,
     InconsistentCountsError,
+    LimitExceededError,
     SchemaError,
     TruncatedFileError,
 )
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -53,7 +57,9 @@ def arrow_errors(where: str) -> Iterator[None]:
         ) from exc
 
 
-def normalize_columns(arrays: Mapping[str, Any], where: str) -> tuple[dict[str, np.ndarray], dict[str, ColumnInfo], int]:
+def normalize_columns(
+    arrays: Mapping[str, Any], where: str
+) -> tuple[dict[str, np.ndarray], dict[str, ColumnInfo], int]:
     """Check column arrays from the caller and make them C-contiguous little-endian.
 
     Args:
@@ -81,13 +87,14 @@ def normalize_columns(arrays: Mapping[str, Any], where: str) -> tuple[dict[str, 
         dtype = value.dtype
         if dtype.newbyteorder("=") not in ALLOWED_COLUMN_DTYPES:
             raise SchemaError(
-                f"{label}: dtype {dtype} is not supported; expected one of "
-                f"{[d.name for d in ALLOWED_COLUMN_DTYPES]}"
+                f"{label}: dtype {dtype} is not supported; expected one of {[d.name for d in ALLOWED_COLUMN_DTYPES]}"
             )
         if value.ndim < 1:
             raise SchemaError(f"{label}: expected an array of shape [rows, ...], got a 0-d array")
         if any(s < 1 for s in value.shape[1:]):
-            raise SchemaError(f"{label}: per-row shape {list(value.shape[1:])} has a zero dimension; every item dimension must be >= 1")
+            raise SchemaError(
+                f"{label}: per-row shape {list(value.shape[1:])} has a zero dimension; every item dimension must be >= 1"
+            )
         if rows is None:
             rows, first = value.shape[0], name
         elif value.shape[0] != rows:
@@ -233,57 +240,122 @@ def chunk_to_numpy(array: pa.Array, info: ColumnInfo, base: _Base | None, where:
 
 
 class ArrowTable:
-    """An opened Arrow IPC file: schema checked, rows counted, data untouched.
+    """An opened Arrow IPC file: metadata bounds-checked, schema checked, rows counted, data untouched.
 
     Args:
-        path: The file.
+        source: The open file (a :class:`~hippo_format._files.FileHandle`; a path is
+            opened here, for standalone use).
         where: Name for messages.
-        in_memory: Read the whole file into RAM (one ``read``) instead of memory-mapping it.
-        compressed: Whether the manifest declares compressed buffers. It only
-            picks the access strategy: uncompressed files are decoded zero-copy
-            from whole record batches, compressed ones decompress only the
-            requested column (Arrow copies on field selection, so it is not
-            used for uncompressed files).
+        in_memory: Read the whole file into RAM (one ``pread``) instead of mapping it.
+        compressed: Whether the manifest declares compressed buffers. Uncompressed
+            files are decoded zero-copy from whole record batches and must not hold
+            compressed batches; compressed ones decompress only the requested column
+            (Arrow copies on field selection, so it is not used for uncompressed files).
+        limits: Bounds on columns, row sizes and decoded bytes (checked before decoding).
     """
 
-    def __init__(self, path: Path, where: str, *, in_memory: bool = False, compressed: bool = False) -> None:
+    def __init__(
+        self,
+        source: FileHandle | Path,
+        where: str,
+        *,
+        in_memory: bool = False,
+        compressed: bool = False,
+        limits: LoadLimits = DEFAULT_LIMITS,
+    ) -> None:
         import pyarrow as pa
 
-        self.path = path
+        handle = source if isinstance(source, FileHandle) else open_file(Path(source), where)
+        self.handle = handle
+        self.path = handle.path
         self.where = where
         self.compressed = compressed
+        self.limits = limits
+        size = handle.size
+        if in_memory:
+            raw = _aligned_empty(size)
+            if size and handle.pread_into(0, raw.data) != size:
+                raise TruncatedFileError(f"{where}: file got shorter while being read", field=where)
+            buffer = pa.py_buffer(raw) if size else pa.py_buffer(b"")
+        else:
+            region = handle.mapped()
+            buffer = pa.py_buffer(region) if region is not None else pa.py_buffer(b"")
+            raw = np.frombuffer(buffer, dtype=np.uint8)  # zero-copy view of the map
+        view = memoryview(raw).cast("B") if size else memoryview(b"")
+        self.layout = scan_ipc_file(view, where)
+        self._check_layout(size)
         with arrow_errors(where):
-            if in_memory:
-                size = path.stat().st_size
-                raw = _aligned_empty(size)
-                if read_exact_into(path, 0, raw.data) != size:
-                    raise TruncatedFileError(f"{where}: file got shorter while being read")
-                buffer = pa.py_buffer(raw)
-                self._source: Any = buffer
-                self._base: _Base | None = _Base(raw, buffer.address) if size else None
-            else:
-                self._source = pa.memory_map(str(path), "r")
-                size = self._source.size()
-                if size:
-                    self._source.seek(0)
-                    whole = self._source.read_buffer(size)  # zero-copy slice of the map
-                    self._base = _Base(np.frombuffer(whole, dtype=np.uint8), whole.address)
-                else:
-                    self._base = None
-            reader = pa.ipc.open_file(self._source)
+            self._source: Any = buffer
+            self._base: _Base | None = _Base(raw, buffer.address) if size else None
+            reader = pa.ipc.open_file(pa.BufferReader(buffer))
             self.schema = reader.schema
+            if len(self.schema) > limits.max_columns:
+                raise LimitExceededError(
+                    f"{where}: {len(self.schema)} columns, more than the limit of {limits.max_columns}", field=where
+                )
             self.num_batches = reader.num_record_batches
             self.num_rows = int(reader.count_rows())
+            if self.num_batches != len(self.layout.batch_rows) or self.num_rows != self.layout.rows:
+                raise CorruptFileError(
+                    f"{where}: pyarrow sees {self.num_batches} batches / {self.num_rows} rows, the footer declares "
+                    f"{len(self.layout.batch_rows)} / {self.layout.rows}; the file is corrupt",
+                    field=where,
+                )
             # Field names and types are decoded lazily by pyarrow and may still fail here.
             self.infos: dict[str, ColumnInfo] = {}
             for field in self.schema:
                 check_column_name(field.name, f"{where}: column name")
                 label = f"{where}: column {field.name!r}"
                 if field.name in self.infos:
-                    raise SchemaError(f"{where}: column {field.name!r} appears twice in the schema")
+                    raise SchemaError(f"{where}: column {field.name!r} appears twice in the schema", field=label)
                 self.infos[field.name] = column_info_from_arrow(field.type, label)
             self._names = list(self.schema.names)
+        self._check_sizes()
         self._index = {name: i for i, name in enumerate(self._names)}
+
+    def _check_layout(self, size: int) -> None:
+        layout = self.layout
+        if layout.dictionaries:
+            raise CorruptFileError(
+                f"{self.where}: holds {layout.dictionaries} dictionary batches; the format has no dictionary columns",
+                field=self.where,
+            )
+        if layout.compressed and not self.compressed:
+            raise CorruptFileError(
+                f"{self.where}: holds compressed record batches but the manifest declares compression null (A2); "
+                "the file does not match its manifest",
+                field=self.where,
+            )
+        bound = max(self.limits.allocation_floor_bytes, int(self.limits.max_compression_ratio * size))
+        if layout.compressed and layout.decoded_bytes > bound:
+            raise LimitExceededError(
+                f"{self.where}: compressed buffers declare {layout.decoded_bytes:,} decoded bytes from a {size:,}-byte "
+                f"file, more than the limit of {bound:,} (max(allocation_floor_bytes, max_compression_ratio x file "
+                "bytes)); open it with larger LoadLimits if you trust it",
+                field=self.where,
+            )
+
+    def _check_sizes(self) -> None:
+        """Check that every column's declared rows fit in what the buffers hold, before decoding any."""
+        decoded = 0
+        for name, info in self.infos.items():
+            row = info.dtype.itemsize * math.prod(info.shape)
+            if len(info.shape) > self.limits.max_dims or row > self.limits.max_row_bytes:
+                raise LimitExceededError(
+                    f"{self.where}: column {name!r} rows are {info.describe()} ({row:,} bytes), over the limits "
+                    f"({self.limits.max_dims} dimensions, {self.limits.max_row_bytes:,} bytes per row)",
+                    field=f"{self.where}:{name}",
+                )
+            stored = (
+                math.ceil(self.num_rows * math.prod(info.shape) / 8) if info.dtype == np.bool_ else self.num_rows * row
+            )
+            decoded += stored
+        if decoded > self.layout.decoded_bytes:
+            raise TruncatedFileError(
+                f"{self.where}: {self.num_rows} rows of the declared columns need {decoded:,} bytes, but the file's "
+                f"buffers hold {self.layout.decoded_bytes:,}; the file is truncated or its schema was altered",
+                field=self.where,
+            )
 
     @property
     def column_names(self) -> list[str]:
@@ -294,9 +366,7 @@ class ArrowTable:
         import pyarrow as pa
 
         options = pa.ipc.IpcReadOptions(included_fields=fields) if fields is not None else None
-        if isinstance(self._source, pa.Buffer):
-            return pa.ipc.open_file(pa.BufferReader(self._source), options=options)
-        return pa.ipc.open_file(self._source, options=options)
+        return pa.ipc.open_file(pa.BufferReader(self._source), options=options)
 
     def column(self, name: str) -> np.ndarray:
         """Decode one column, zero-copy when the file holds it in a single uncompressed batch.
@@ -326,7 +396,9 @@ class ArrowTable:
                 array = batch.column(position)
                 array.validate(full=True)
                 if len(array) != batch.num_rows:
-                    raise CorruptFileError(f"{label}: record batch {i} column has {len(array)} rows, batch has {batch.num_rows}")
+                    raise CorruptFileError(
+                        f"{label}: record batch {i} column has {len(array)} rows, batch has {batch.num_rows}"
+                    )
                 chunks.append(chunk_to_numpy(array, info, self._base, label))
         total = sum(len(c) for c in chunks)
         if total != self.num_rows:

@@ -128,7 +128,9 @@ def check_replaceable(target: Path) -> None:
             f"{target}: is a symbolic link; refusing to replace it — pass the directory it points to"
         )
     if not target.is_dir():
-        raise TargetExistsError(f"{target}: exists and is not a directory; refusing to replace it — choose another path")
+        raise TargetExistsError(
+            f"{target}: exists and is not a directory; refusing to replace it — choose another path"
+        )
     if (target / MANIFEST_FILE).exists():
         return
     if any(target.iterdir()):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hippo_format._files import Snapshot
 from hippo_format._paths import check_relative_name
 from hippo_format._schema import (
     COMPRESSIONS,
@@ -26,10 +26,13 @@ from hippo_format._schema import (
 )
 from hippo_format.errors import (
     ChecksumMismatchError,
+    CorruptFileError,
+    LimitExceededError,
     ManifestError,
     MissingFileError,
     UnsupportedVersionError,
 )
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, check_json_depth
 
 SELF_DIGEST_KEY = "manifest_sha256"
 
@@ -77,49 +80,79 @@ def _reject_constant(value: str) -> Any:
     raise ManifestError(f"{MANIFEST_FILE}: holds the non-standard JSON constant {value}; JSON has no NaN or infinity")
 
 
-def read_manifest_bytes(root: Path) -> bytes:
-    """Read ``root/manifest.json``.
+def read_manifest_from(snapshot: Snapshot, limits: LoadLimits = DEFAULT_LIMITS) -> bytes:
+    """Read ``manifest.json`` of an open directory, refusing non-regular files and oversized manifests.
+
+    Raises:
+        MissingFileError: If the manifest is missing.
+        ManifestError: If it is not a regular file or is unreadable.
+        LimitExceededError: If it is larger than ``limits.max_manifest_bytes``.
+    """
+    root = snapshot.root
+    path = root / MANIFEST_FILE
+    try:
+        handle = snapshot.open(MANIFEST_FILE, "the manifest")
+    except MissingFileError:
+        raise MissingFileError(
+            f"{path}: missing; a memory directory must contain {MANIFEST_FILE} — is {root} a hippo memory?",
+            field=MANIFEST_FILE,
+        ) from None
+    except CorruptFileError as exc:
+        raise ManifestError(f"{exc}", field=MANIFEST_FILE) from None
+    try:
+        limit = min(MAX_MANIFEST_BYTES, limits.max_manifest_bytes)
+        if handle.size > limit:
+            raise LimitExceededError(
+                f"{path}: {handle.size} bytes, larger than the {limit}-byte limit; a manifest holds metadata only",
+                field=MANIFEST_FILE,
+            )
+        return handle.read()
+    finally:
+        handle.close()
+
+
+def read_manifest_bytes(root: Path, limits: LoadLimits = DEFAULT_LIMITS) -> bytes:
+    """Read ``root/manifest.json`` (see :func:`read_manifest_from`).
 
     Raises:
         MissingFileError: If the directory or the manifest is missing.
-        ManifestError: If it is larger than the 64 MiB limit or unreadable.
+        ManifestError: If it is not a regular file or unreadable.
+        LimitExceededError: If it is larger than the limit.
     """
-    path = root / MANIFEST_FILE
+    snapshot = Snapshot(root)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            raw = f.read(min(size, MAX_MANIFEST_BYTES) + 1)  # not read(LIMIT): that preallocates LIMIT bytes
-    except FileNotFoundError:
-        raise MissingFileError(
-            f"{path}: missing; a memory directory must contain {MANIFEST_FILE} — is {root} a hippo memory?"
-        ) from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path}: is a directory, expected a JSON file") from None
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes; a manifest holds metadata only")
-    return raw
+        return read_manifest_from(snapshot, limits)
+    finally:
+        snapshot.close()
 
 
-def parse_manifest(raw: bytes) -> dict[str, Any]:
-    """Decode manifest bytes into a dict.
+def parse_manifest(raw: bytes, limits: LoadLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Decode manifest bytes into a dict, checking the nesting depth before parsing.
 
     Raises:
         ManifestError: If the bytes are not UTF-8, not JSON, or not a JSON object.
+        LimitExceededError: If the JSON is nested deeper than ``limits.max_json_depth``.
     """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(
-            f"{MANIFEST_FILE}: not valid UTF-8 (byte {exc.start}: {exc.reason}); the manifest is corrupt"
+            f"{MANIFEST_FILE}: not valid UTF-8 (byte {exc.start}: {exc.reason}); the manifest is corrupt",
+            field=MANIFEST_FILE,
         ) from None
+    check_json_depth(raw, MANIFEST_FILE, limits)
     try:
         doc = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
     except ManifestError:
         raise
     except (ValueError, RecursionError) as exc:
-        raise ManifestError(f"{MANIFEST_FILE}: not valid JSON ({exc}); the manifest is corrupt") from None
+        raise ManifestError(
+            f"{MANIFEST_FILE}: not valid JSON ({exc}); the manifest is corrupt", field=MANIFEST_FILE
+        ) from None
     if not isinstance(doc, dict):
-        raise ManifestError(f"{MANIFEST_FILE}: expected a JSON object at the top level, found {type(doc).__name__}")
+        raise ManifestError(
+            f"{MANIFEST_FILE}: expected a JSON object at the top level, found {type(doc).__name__}", field=MANIFEST_FILE
+        )
     return doc
 
 
@@ -176,7 +209,9 @@ def check_self_digest(raw: bytes, doc: Mapping[str, Any]) -> None:
             "re-save the memory with hippo_format"
         )
     if not is_sha256_hex(value):
-        raise ManifestError(f"{MANIFEST_FILE}: '{SELF_DIGEST_KEY}' must be 64 lowercase hex digits, found {value!r:.80}")
+        raise ManifestError(
+            f"{MANIFEST_FILE}: '{SELF_DIGEST_KEY}' must be 64 lowercase hex digits, found {value!r:.80}"
+        )
     needle = value.encode("ascii")
     at = raw.rfind(needle)
     if at < 0:  # pragma: no cover - json.loads found it, so the bytes are there (unless escaped)
@@ -189,7 +224,7 @@ def check_self_digest(raw: bytes, doc: Mapping[str, Any]) -> None:
         )
 
 
-def validate_files_section(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def validate_files_section(doc: Mapping[str, Any], limits: LoadLimits = DEFAULT_LIMITS) -> dict[str, dict[str, Any]]:
     """Validate ``files``: relative names mapping to ``{"sha256": hex, "bytes": int}``.
 
     Returns:
@@ -198,28 +233,46 @@ def validate_files_section(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     Raises:
         ManifestError: For wrong types.
         UnsafePathError: For names that could escape the directory.
+        LimitExceededError: For more than ``limits.max_files`` entries.
     """
     files = doc.get("files")
     if not isinstance(files, dict):
-        raise ManifestError(f"{MANIFEST_FILE}: field 'files' must be an object of file name -> {{sha256, bytes}}, found {type(files).__name__}")
+        raise ManifestError(
+            f"{MANIFEST_FILE}: field 'files' must be an object of file name -> {{sha256, bytes}}, found "
+            f"{type(files).__name__}",
+            field="files",
+        )
+    if len(files) > limits.max_files:
+        raise LimitExceededError(
+            f"{MANIFEST_FILE}: 'files' lists {len(files)} files, more than the limit of {limits.max_files}",
+            field="files",
+        )
     names = set()
     for name, entry in files.items():
         check_relative_name(name, f"{MANIFEST_FILE}: files entry")
         if name == MANIFEST_FILE:
             raise ManifestError(f"{MANIFEST_FILE}: 'files' must not list the manifest itself")
         if not isinstance(entry, dict):
-            raise ManifestError(f"{MANIFEST_FILE}: files[{name!r}] must be an object with 'sha256' and 'bytes', found {entry!r:.80}")
+            raise ManifestError(
+                f"{MANIFEST_FILE}: files[{name!r}] must be an object with 'sha256' and 'bytes', found {entry!r:.80}"
+            )
         if not is_sha256_hex(entry.get("sha256")):
-            raise ManifestError(f"{MANIFEST_FILE}: files[{name!r}].sha256 must be 64 lowercase hex digits, found {entry.get('sha256')!r:.80}")
+            raise ManifestError(
+                f"{MANIFEST_FILE}: files[{name!r}].sha256 must be 64 lowercase hex digits, found {entry.get('sha256')!r:.80}"
+            )
         size = entry.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ManifestError(f"{MANIFEST_FILE}: files[{name!r}].bytes must be a non-negative integer, found {size!r:.80}")
+            raise ManifestError(
+                f"{MANIFEST_FILE}: files[{name!r}].bytes must be a non-negative integer, found {size!r:.80}"
+            )
         names.add(name)
     for name in names:
         parts = name.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in names:
-                raise ManifestError(f"{MANIFEST_FILE}: files lists both {'/'.join(parts[:i])!r} and {name!r}; a file cannot also be a directory")
+                raise ManifestError(
+                    f"{MANIFEST_FILE}: files lists both {'/'.join(parts[:i])!r} and {name!r}; a file cannot also be a directory"
+                )
     return files
 
 
@@ -235,10 +288,18 @@ def validate_manifest(doc: Mapping[str, Any], required_present: bool = True) -> 
     """
     where = MANIFEST_FILE
     if doc.get("format_version") != FORMAT_VERSION or not _is_int(doc.get("format_version")):
-        raise ManifestError(f"{where}: field 'format_version' must be the integer {FORMAT_VERSION}, found {doc.get('format_version')!r}")
+        raise ManifestError(
+            f"{where}: field 'format_version' must be the integer {FORMAT_VERSION}, found {doc.get('format_version')!r}"
+        )
     producer = doc.get("producer")
-    if not isinstance(producer, dict) or not isinstance(producer.get("name"), str) or not isinstance(producer.get("version"), str):
-        raise ManifestError(f"{where}: field 'producer' must be an object with string 'name' and 'version', found {producer!r:.120}")
+    if (
+        not isinstance(producer, dict)
+        or not isinstance(producer.get("name"), str)
+        or not isinstance(producer.get("version"), str)
+    ):
+        raise ManifestError(
+            f"{where}: field 'producer' must be an object with string 'name' and 'version', found {producer!r:.120}"
+        )
     created = doc.get("created")
     if not isinstance(created, str):
         raise ManifestError(f"{where}: field 'created' must be an ISO 8601 string, found {created!r:.80}")
@@ -250,7 +311,9 @@ def validate_manifest(doc: Mapping[str, Any], required_present: bool = True) -> 
         raise ManifestError(f"{where}: field 'created' is {created!r:.80}; it must carry a UTC offset (e.g. +00:00)")
     counts = doc.get("counts")
     if not isinstance(counts, dict):
-        raise ManifestError(f"{where}: field 'counts' must be an object with 'transitions' and 'episodes', found {counts!r:.80}")
+        raise ManifestError(
+            f"{where}: field 'counts' must be an object with 'transitions' and 'episodes', found {counts!r:.80}"
+        )
     for key in ("transitions", "episodes"):
         value = counts.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -259,7 +322,9 @@ def validate_manifest(doc: Mapping[str, Any], required_present: bool = True) -> 
         raise ManifestError(f"{where}: field 'compression' is missing; expected null or one of {list(COMPRESSIONS)}")
     compression = doc["compression"]
     if compression is not None and compression not in COMPRESSIONS:
-        raise ManifestError(f"{where}: field 'compression' must be null or one of {list(COMPRESSIONS)}, found {compression!r:.80}")
+        raise ManifestError(
+            f"{where}: field 'compression' must be null or one of {list(COMPRESSIONS)}, found {compression!r:.80}"
+        )
     files = validate_files_section(doc)
     if required_present:
         for name in (TRANSITIONS_FILE, EPISODES_FILE):
@@ -268,19 +333,27 @@ def validate_manifest(doc: Mapping[str, Any], required_present: bool = True) -> 
     row_aligned = doc.get("row_aligned")
     if row_aligned is not None:
         if not isinstance(row_aligned, dict):
-            raise ManifestError(f"{where}: field 'row_aligned' must be an object of file stem -> {{tensor: 'transitions'|'episodes'}}")
+            raise ManifestError(
+                f"{where}: field 'row_aligned' must be an object of file stem -> {{tensor: 'transitions'|'episodes'}}"
+            )
         for stem, entry in row_aligned.items():
             if f"{stem}{SAFETENSORS_SUFFIX}" not in files:
-                raise ManifestError(f"{where}: row_aligned names {stem!r} but 'files' has no {stem}{SAFETENSORS_SUFFIX}")
+                raise ManifestError(
+                    f"{where}: row_aligned names {stem!r} but 'files' has no {stem}{SAFETENSORS_SUFFIX}"
+                )
             if not isinstance(entry, dict) or not all(isinstance(k, str) and v in ROW_KINDS for k, v in entry.items()):
-                raise ManifestError(f"{where}: row_aligned[{stem!r}] must map tensor names to 'transitions' or 'episodes', found {entry!r:.120}")
+                raise ManifestError(
+                    f"{where}: row_aligned[{stem!r}] must map tensor names to 'transitions' or 'episodes', found {entry!r:.120}"
+                )
     for key, kind in SECTION_TYPES.items():
         value = doc.get(key)
         if value is None:
             continue
         if kind is int:
             if not _is_int(value) or value < 0:
-                raise ManifestError(f"{where}: field {key!r} must be a non-negative integer or null, found {value!r:.80}")
+                raise ManifestError(
+                    f"{where}: field {key!r} must be a non-negative integer or null, found {value!r:.80}"
+                )
         elif not isinstance(value, kind):
             raise ManifestError(f"{where}: field {key!r} must be a JSON object or null, found {type(value).__name__}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hippo_format.errors import UnsafePathError
 
-_COMPONENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*\Z")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 

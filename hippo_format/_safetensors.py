@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import mmap
-import os
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from hippo_format._io import HashingFile, read_exact_into
+from hippo_format._files import FileHandle, open_file
+from hippo_format._io import HashingFile
 from hippo_format.errors import CorruptFileError, SchemaError, TruncatedFileError
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, check_json_depth
 
 #: safetensors dtype tag -> item size in bytes.
 ITEMSIZE: dict[str, int] = {
@@ -112,13 +113,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_header_bytes(prefix: bytes, file_size: int, where: str) -> Header:
+def parse_header_bytes(prefix: bytes, file_size: int, where: str, limits: LoadLimits = DEFAULT_LIMITS) -> Header:
     """Validate a safetensors header given the file's first bytes.
 
     Args:
         prefix: At least the 8-byte length and the header it announces.
         file_size: Size of the whole file.
         where: File name for messages.
+        limits: Header size, nesting depth and dimension limits.
 
     Returns:
         The validated header.
@@ -133,10 +135,12 @@ def parse_header_bytes(prefix: bytes, file_size: int, where: str) -> Header:
             "missing); the file is truncated — restore it from a good copy"
         )
     (header_len,) = struct.unpack("<Q", prefix[:8])
-    if header_len > MAX_HEADER_BYTES:
+    max_header = min(MAX_HEADER_BYTES, limits.max_header_bytes)
+    if header_len > max_header:
         raise CorruptFileError(
             f"{where}: header length field says {header_len} bytes, more than the "
-            f"{MAX_HEADER_BYTES}-byte limit; the file is corrupt"
+            f"{max_header}-byte limit; the file is corrupt",
+            field=where,
         )
     if header_len < 2 or 8 + header_len > file_size:
         raise TruncatedFileError(
@@ -146,6 +150,7 @@ def parse_header_bytes(prefix: bytes, file_size: int, where: str) -> Header:
     raw = prefix[8 : 8 + header_len]
     if len(raw) != header_len:  # pragma: no cover - callers pass enough bytes
         raise TruncatedFileError(f"{where}: could not read the {header_len}-byte header")
+    check_json_depth(raw, f"{where}: header", limits)
     try:
         text = raw.decode("utf-8")
         doc = json.loads(text, object_pairs_hook=_no_duplicates(where), parse_constant=_reject_constant)
@@ -171,11 +176,13 @@ def parse_header_bytes(prefix: bytes, file_size: int, where: str) -> Header:
     for name, info in doc.items():
         what = f"{where}: tensor {name!r}"
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise CorruptFileError(f"{what}: expected an object with exactly dtype, shape, data_offsets, got {info!r:.200}")
+            raise CorruptFileError(
+                f"{what}: expected an object with exactly dtype, shape, data_offsets, got {info!r:.200}"
+            )
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if not isinstance(dtype, str) or dtype not in ITEMSIZE:
             raise CorruptFileError(f"{what}: unknown dtype {dtype!r}; known: {sorted(ITEMSIZE)}")
-        if not isinstance(shape, list) or len(shape) > 64 or not all(_is_int(s) and s >= 0 for s in shape):
+        if not isinstance(shape, list) or len(shape) > limits.max_dims or not all(_is_int(s) and s >= 0 for s in shape):
             raise CorruptFileError(f"{what}: shape must be a list of non-negative integers, got {shape!r:.200}")
         if (
             not isinstance(offsets, list)
@@ -183,7 +190,9 @@ def parse_header_bytes(prefix: bytes, file_size: int, where: str) -> Header:
             or not all(_is_int(o) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]
         ):
-            raise CorruptFileError(f"{what}: data_offsets must be [begin, end] with 0 <= begin <= end, got {offsets!r:.200}")
+            raise CorruptFileError(
+                f"{what}: data_offsets must be [begin, end] with 0 <= begin <= end, got {offsets!r:.200}"
+            )
         begin, end = offsets
         nbytes = math.prod(shape) * ITEMSIZE[dtype]
         if end - begin != nbytes:
@@ -212,24 +221,27 @@ def parse_header_bytes(prefix: bytes, file_size: int, where: str) -> Header:
     return Header(data_start=data_start, file_size=file_size, entries=entries, metadata=metadata)
 
 
-def read_header(path: Path, where: str) -> Header:
-    """Read and validate the header of the safetensors file at ``path``.
+def read_header(source: FileHandle | Path, where: str, limits: LoadLimits = DEFAULT_LIMITS) -> Header:
+    """Read and validate the header of a safetensors file.
 
     Args:
-        path: The file.
+        source: The open file, or its path.
         where: File name for messages.
+        limits: Header limits.
 
     Returns:
         The validated header.
     """
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        if len(head) == 8:
-            (n,) = struct.unpack("<Q", head)
-            if n <= MAX_HEADER_BYTES and 8 + n <= size:
-                head += f.read(n)
-    return parse_header_bytes(head, size, where)
+    handle = source if isinstance(source, FileHandle) else open_file(Path(source), where)
+    size = handle.size
+    head = handle.read(0, 8)
+    if len(head) == 8:
+        (n,) = struct.unpack("<Q", head)
+        if n <= min(MAX_HEADER_BYTES, limits.max_header_bytes) and 8 + n <= size:
+            head += handle.read(8, n)
+    if handle is not source:
+        handle.close()
+    return parse_header_bytes(head, size, where, limits)
 
 
 def write_safetensors(
@@ -274,17 +286,19 @@ class SafetensorsFile:
     the file on first use and returns read-only zero-copy arrays.
     """
 
-    def __init__(self, path: Path, where: str) -> None:
-        """Validate the header of ``path``.
+    def __init__(self, source: FileHandle | Path, where: str, limits: LoadLimits = DEFAULT_LIMITS) -> None:
+        """Validate the header of the file.
 
         Args:
-            path: The file.
+            source: The open file (every later read goes through it), or a path to open.
             where: File name for messages.
+            limits: Header limits.
         """
-        self.path = path
+        self.handle = source if isinstance(source, FileHandle) else open_file(Path(source), where)
+        self.path = self.handle.path
         self.where = where
-        self.header = read_header(path, where)
-        self._map: mmap.mmap | None = None
+        self.header = read_header(self.handle, where, limits)
+        self.checked_finite: set[str] = set()
 
     def names(self) -> list[str]:
         """Return tensor names in file order."""
@@ -313,16 +327,15 @@ class SafetensorsFile:
         return table[entry.dtype].newbyteorder("<")
 
     def _mapped(self) -> mmap.mmap:
-        if self._map is None:
-            with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size != self.header.file_size:
-                    raise TruncatedFileError(
-                        f"{self.where}: file changed size from {self.header.file_size} to {size} bytes "
-                        "since it was opened; reopen the memory"
-                    )
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self._map
+        mapped = self.handle.mapped()
+        if mapped is None:  # pragma: no cover - a valid file has at least its 8-byte length
+            raise TruncatedFileError(f"{self.where}: empty file", field=self.where)
+        return mapped
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes of tensor data in the file (the header excluded)."""
+        return self.header.file_size - self.header.data_start
 
     def view(self, name: str, raw: bool = False) -> np.ndarray:
         """Return a read-only zero-copy array over the memory-mapped tensor.
@@ -359,7 +372,7 @@ class SafetensorsFile:
         dtype = self._numpy_dtype(entry, raw)
         out = np.empty(entry.shape, dtype=dtype)
         if out.nbytes:
-            got = read_exact_into(self.path, self.header.data_start + entry.begin, out.reshape(-1).view(np.uint8).data)
+            got = self.handle.pread_into(self.header.data_start + entry.begin, out.reshape(-1).view(np.uint8).data)
             if got != out.nbytes:
                 raise TruncatedFileError(
                     f"{self.where}: tensor {name!r} needs {out.nbytes} bytes, the file ended after {got}"
@@ -367,5 +380,5 @@ class SafetensorsFile:
         return out
 
     def close(self) -> None:
-        """Drop the memory map (arrays handed out keep it alive until they are freed)."""
-        self._map = None
+        """Close the file (arrays handed out keep their memory map alive until they are freed)."""
+        self.handle.close()

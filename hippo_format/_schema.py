@@ -74,8 +74,8 @@ ALLOWED_COLUMN_DTYPES = tuple(
 )
 
 _TENSOR_EXTENSION = "arrow.fixed_shape_tensor"
-_STEM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_STEM_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def is_obs_column(name: str) -> bool:
@@ -128,15 +128,9 @@ def check_column_name(name: object, what: str) -> str:
     Raises:
         SchemaError: If the name is not acceptable.
     """
-    if (
-        not isinstance(name, str)
-        or not name
-        or len(name) > 1024
-        or any(ord(c) < 32 or ord(c) == 127 for c in name)
-    ):
+    if not isinstance(name, str) or not name or len(name) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise SchemaError(
-            f"{what}: expected a non-empty name (at most 1024 characters, no control "
-            f"characters), got {name!r}"
+            f"{what}: expected a non-empty name (at most 1024 characters, no control characters), got {name!r}"
         )
     return name
 
@@ -203,10 +197,7 @@ def column_info_from_arrow(arrow_type: pa.DataType, where: str) -> ColumnInfo:
     """
     import pyarrow as pa
 
-    expected = (
-        "a bool/int/uint/float primitive, a fixed_size_list of one, or an "
-        "arrow.fixed_shape_tensor of one"
-    )
+    expected = "a bool/int/uint/float primitive, a fixed_size_list of one, or an arrow.fixed_shape_tensor of one"
     dtype = _primitive_dtype(arrow_type)
     if dtype is not None:
         return ColumnInfo(dtype, ())
@@ -438,5 +429,6 @@ def check_finite(array: np.ndarray, where: str) -> None:
             value = flat[bad_row][~np.isfinite(flat[bad_row])][0]
             raise NonFiniteValueError(
                 f"{where}: row {bad_row} holds {value!r}; NaN and infinities are not allowed in "
-                "floating-point data — clean or mask them before saving"
+                "floating-point data — clean or mask them before saving",
+                field=where,
             )

@@ -114,7 +114,11 @@ def _check_manifest_fields(doc: dict[str, Any], raw: bytes, report: _Report) -> 
     if not _is_int(doc.get("format_version")) or doc.get("format_version") != FORMAT_VERSION:
         report.add("M2", f"format_version is {doc.get('format_version')!r}, expected the integer {FORMAT_VERSION}")
     producer = doc.get("producer")
-    if not isinstance(producer, dict) or not isinstance(producer.get("name"), str) or not isinstance(producer.get("version"), str):
+    if (
+        not isinstance(producer, dict)
+        or not isinstance(producer.get("name"), str)
+        or not isinstance(producer.get("version"), str)
+    ):
         report.add("M3", f"producer must be an object with string name and version, found {producer!r:.100}")
     created = doc.get("created")
     try:
@@ -124,7 +128,9 @@ def _check_manifest_fields(doc: dict[str, Any], raw: bytes, report: _Report) -> 
     if stamp is None or stamp.tzinfo is None:
         report.add("M4", f"created must be an ISO 8601 timestamp with a UTC offset, found {created!r:.60}")
     counts = doc.get("counts")
-    if not isinstance(counts, dict) or not all(_is_int(counts.get(k)) and counts[k] >= 0 for k in ("transitions", "episodes")):
+    if not isinstance(counts, dict) or not all(
+        _is_int(counts.get(k)) and counts[k] >= 0 for k in ("transitions", "episodes")
+    ):
         report.add("M5", f"counts must hold non-negative integers transitions and episodes, found {counts!r:.100}")
     compression = doc.get("compression", None)
     if "compression" not in doc:
@@ -179,7 +185,9 @@ def _check_files(root: Path, doc: dict[str, Any], report: _Report) -> dict[str, 
         if size != entry["bytes"]:
             report.add("M7", f"files[{name!r}].bytes is {entry['bytes']} but the file has {size}")
         if data_hash.hexdigest() != entry["sha256"]:
-            report.add("M7", f"files[{name!r}].sha256 is {entry['sha256']} but the file digests to {data_hash.hexdigest()}")
+            report.add(
+                "M7", f"files[{name!r}].sha256 is {entry['sha256']} but the file digests to {data_hash.hexdigest()}"
+            )
         paths[name] = path
     for required in (TRANSITIONS_FILE, EPISODES_FILE):
         if required not in files:
@@ -245,7 +253,10 @@ def _check_columns(table: Any, name: str, compression: Any, lo: int, hi: int, re
             for chunk in column.chunks:
                 for buf in _all_buffers(chunk):
                     if buf is not None and buf.size and not (lo <= buf.address and buf.address + buf.size <= hi):
-                        report.add("A2", f"{where} has buffers that are not stored uncompressed in the file, but manifest compression is null")
+                        report.add(
+                            "A2",
+                            f"{where} has buffers that are not stored uncompressed in the file, but manifest compression is null",
+                        )
                         break
                 else:
                     continue
@@ -275,7 +286,11 @@ def _all_buffers(array: Any) -> list[Any]:
 def _check_tables(paths: dict[str, Path], doc: dict[str, Any], report: _Report) -> tuple[int | None, int | None]:
     compression = doc.get("compression")
     counts: dict[str, Any] = doc["counts"] if isinstance(doc.get("counts"), dict) else {}
-    t_cols = _check_arrow(paths[TRANSITIONS_FILE], TRANSITIONS_FILE, compression, report) if TRANSITIONS_FILE in paths else None
+    t_cols = (
+        _check_arrow(paths[TRANSITIONS_FILE], TRANSITIONS_FILE, compression, report)
+        if TRANSITIONS_FILE in paths
+        else None
+    )
     e_cols = _check_arrow(paths[EPISODES_FILE], EPISODES_FILE, compression, report) if EPISODES_FILE in paths else None
     n = e = None
     if t_cols is not None:
@@ -306,13 +321,17 @@ def _check_tables(paths: dict[str, Path], doc: dict[str, Any], report: _Report) 
         if t_cols is not None:
             try:
                 check_tiling(e_cols["start"], e_cols["length"], n or 0, EPISODES_FILE)
-                check_episode_ids(t_cols["episode_id"], e_cols["episode_id"], e_cols["length"], "transitions vs episodes")
+                check_episode_ids(
+                    t_cols["episode_id"], e_cols["episode_id"], e_cols["length"], "transitions vs episodes"
+                )
             except FormatError as exc:
                 report.add("E2", str(exc))
     return n, e
 
 
-def _check_safetensors(paths: dict[str, Path], doc: dict[str, Any], counts: dict[str, int | None], report: _Report) -> None:
+def _check_safetensors(
+    paths: dict[str, Path], doc: dict[str, Any], counts: dict[str, int | None], report: _Report
+) -> None:
     headers = {}
     for name, path in paths.items():
         if "/" in name or not name.endswith(SAFETENSORS_SUFFIX):
@@ -329,7 +348,10 @@ def _check_safetensors(paths: dict[str, Path], doc: dict[str, Any], counts: dict
             with safe_open(str(path), framework="numpy") as f:
                 names = set(f.keys())
             if names != set(header.entries):
-                report.add("S1", f"{name}: the safetensors package sees tensors {sorted(names)}, expected {sorted(header.entries)}")
+                report.add(
+                    "S1",
+                    f"{name}: the safetensors package sees tensors {sorted(names)}, expected {sorted(header.entries)}",
+                )
         except ImportError:  # pragma: no cover - safetensors is a dependency
             pass
         except BaseException as exc:  # noqa: BLE001 - the reference reader refusing the file is the violation
@@ -356,7 +378,9 @@ def _check_safetensors(paths: dict[str, Path], doc: dict[str, Any], counts: dict
             if expected is None:
                 continue  # the table could not be read; already reported
             if not entry.shape or entry.shape[0] != expected:
-                report.add("M8", f"{stem}/{tensor} has shape {list(entry.shape)}, first dimension must be {expected} ({kind})")
+                report.add(
+                    "M8", f"{stem}/{tensor} has shape {list(entry.shape)}, first dimension must be {expected} ({kind})"
+                )
 
 
 def check_conformance(path: str | os.PathLike[str]) -> list[str]:

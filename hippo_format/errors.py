@@ -18,7 +18,9 @@ __all__ = [
     "CorruptFileError",
     "FormatError",
     "InconsistentCountsError",
+    "LimitExceededError",
     "ManifestError",
+    "MemoryChangedError",
     "MissingFileError",
     "NonFiniteValueError",
     "SchemaError",
@@ -32,7 +34,19 @@ __all__ = [
 
 
 class FormatError(ValueError):
-    """Base class: a memory on disk, or the data handed to the writer, breaks the format."""
+    """Base class: a memory on disk, or the data handed to the writer, breaks the format.
+
+    Args:
+        message: What is wrong: which file or field, what was expected, what was found.
+        field: The manifest field, column, tensor or file the problem is about, when one
+            can be named (``"store.config.capacity"``, ``"transitions.arrow:reward"``);
+            ``None`` otherwise. Also available as the :attr:`field` attribute.
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        """Store the message and, when known, the field it is about."""
+        super().__init__(message)
+        self.field = field
 
 
 class UnsupportedVersionError(FormatError):
@@ -94,3 +108,20 @@ class SpaceError(FormatError):
 
 class UnsupportedSpaceError(SpaceError):
     """The space type has no JSON form in this format (only Box, Discrete, MultiDiscrete, MultiBinary, Dict, Tuple)."""
+
+
+class LimitExceededError(FormatError):
+    """A memory asks for more than the load limits allow (see :class:`hippo_format.LoadLimits`).
+
+    Raised before anything is allocated: a size, count, shape or nesting depth in the
+    manifest or in a file header exceeds what the files actually hold or a configured
+    limit. Raise the limit (``open_memory(path, limits=LoadLimits(...))``) if the memory
+    comes from a source you trust.
+    """
+
+
+class MemoryChangedError(FormatError):
+    """The memory directory kept being replaced (by concurrent saves) while it was being opened.
+
+    A reader retries a few times; this is raised only when every attempt saw a new version.
+    """

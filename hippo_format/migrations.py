@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hippo_format._paths import resolve_inside
+from hippo_format._files import FileHandle
 from hippo_format._schema import EPISODES_FILE, FORMAT_VERSION, MANIFEST_FILE, TRANSITIONS_FILE
 from hippo_format.errors import ManifestError, MissingFileError, SchemaError, UnsupportedVersionError
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits
 
 __all__ = ["MigrationContext", "Migration", "migrate_manifest", "register_migration", "registered_migrations"]
 
@@ -57,11 +58,22 @@ class MigrationContext:
         derived: Current-layout file name -> columns computed in memory.
     """
 
-    def __init__(self, root: Path) -> None:
-        """Start with the identity layout for ``root``."""
+    def __init__(
+        self, root: Path, *, handles: Mapping[str, FileHandle] | None = None, limits: LoadLimits | None = None
+    ) -> None:
+        """Start with the identity layout for ``root``.
+
+        Args:
+            root: The memory directory.
+            handles: The memory's files as opened by the reader (read through them,
+                never reopened by path, so a concurrent save cannot mix in).
+            limits: Resource limits for the tables read.
+        """
         self.root = root
         self.renames: dict[str, str | None] = {}
         self.derived: dict[str, dict[str, np.ndarray]] = {}
+        self._handles = dict(handles or {})
+        self._limits = limits or DEFAULT_LIMITS
 
     def physical(self, name: str) -> str | None:
         """Return the on-disk name of a file of the current layout (``None`` if it has none)."""
@@ -106,11 +118,18 @@ class MigrationContext:
             return {c: data[c] for c in columns}
         physical = self.physical(name)
         if physical is None:
-            raise MissingFileError(f"{name}: the migrated layout has no such file")
-        path = resolve_inside(self.root, physical, f"{MANIFEST_FILE}: files entry")
-        if not path.is_file():
-            raise MissingFileError(f"{path}: missing; the manifest lists it")
-        table = ArrowTable(path, physical)
+            raise MissingFileError(f"{name}: the migrated layout has no such file", field=name)
+        handle = self._handles.get(physical)
+        if handle is None:
+            raise MissingFileError(
+                f"{physical}: the manifest does not list it, so the migration cannot read it", field=physical
+            )
+        table = ArrowTable(handle, physical, limits=self._limits)
+        missing = [c for c in columns if c not in table.infos]
+        if missing:
+            raise SchemaError(
+                f"{physical}: no column(s) {missing}; columns present: {table.column_names}", field=physical
+            )
         return {c: table.column(c) for c in columns}
 
 
@@ -141,13 +160,22 @@ def registered_migrations() -> dict[int, Migration]:
     return dict(_REGISTRY)
 
 
-def migrate_manifest(manifest: dict[str, Any], version: int, root: Path) -> tuple[dict[str, Any], MigrationContext]:
+def migrate_manifest(
+    manifest: dict[str, Any],
+    version: int,
+    root: Path,
+    *,
+    handles: Mapping[str, FileHandle] | None = None,
+    limits: LoadLimits | None = None,
+) -> tuple[dict[str, Any], MigrationContext]:
     """Apply the migration chain from ``version`` to the current version.
 
     Args:
         manifest: The manifest as read from disk.
         version: Its format version.
         root: The memory directory (read, never written).
+        handles: The files opened by the reader (see :class:`MigrationContext`).
+        limits: Resource limits.
 
     Returns:
         ``(current-version manifest, context with renames/derived tables)``.
@@ -156,7 +184,7 @@ def migrate_manifest(manifest: dict[str, Any], version: int, root: Path) -> tupl
         UnsupportedVersionError: If a step of the chain is not registered.
         ManifestError: If a migration returns something that is not the next version.
     """
-    ctx = MigrationContext(root)
+    ctx = MigrationContext(root, handles=handles, limits=limits)
     doc = copy.deepcopy(manifest)
     while version < FORMAT_VERSION:
         fn = _REGISTRY.get(version)
@@ -208,7 +236,9 @@ def _v0_to_v1(manifest: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]
     """Version 0 -> 1: ``version`` key, transitions in ``episodes.arrow``, no episode table."""
     count = manifest.get("num_transitions")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise ManifestError(f"{MANIFEST_FILE}: version 0 field 'num_transitions' must be a non-negative integer, found {count!r:.80}")
+        raise ManifestError(
+            f"{MANIFEST_FILE}: version 0 field 'num_transitions' must be a non-negative integer, found {count!r:.80}"
+        )
     new = {k: v for k, v in manifest.items() if k not in ("version", "num_transitions")}
     ctx.rename_file(TRANSITIONS_FILE, EPISODES_FILE)
     columns = ctx.read_columns(TRANSITIONS_FILE, ["episode_id", "reward"])

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from hippo_format._schema import ALLOWED_COLUMN_DTYPES
-from hippo_format.errors import SpaceError, UnsupportedSpaceError
+from hippo_format.errors import LimitExceededError, SpaceError, UnsupportedSpaceError
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits
 
 __all__ = ["space_from_json", "space_to_json"]
 
@@ -56,9 +57,7 @@ def _nested_to_json(array: np.ndarray) -> list[Any]:
 
 def _array_to_json(array: np.ndarray) -> Any:
     flat = array.reshape(-1)
-    uniform = flat.size > 0 and np.array_equal(
-        flat, np.full_like(flat, flat[0]), equal_nan=flat.dtype.kind == "f"
-    )
+    uniform = flat.size > 0 and np.array_equal(flat, np.full_like(flat, flat[0]), equal_nan=flat.dtype.kind == "f")
     if uniform:
         return _scalar_to_json(flat[0])
     return _nested_to_json(array)
@@ -66,7 +65,7 @@ def _array_to_json(array: np.ndarray) -> Any:
 
 def _dtype(value: Any, where: str) -> np.dtype[Any]:
     if not isinstance(value, str) or value not in _DTYPES:
-        raise SpaceError(f"{where}.dtype: expected one of {sorted(_DTYPES)}, got {value!r}")
+        raise SpaceError(f"{where}.dtype: expected one of {sorted(_DTYPES)}, got {value!r:.80}", field=f"{where}.dtype")
     return _DTYPES[value]
 
 
@@ -109,9 +108,18 @@ def _int_list(value: Any, where: str) -> Any:
     return value
 
 
-def _shape(value: Any, where: str) -> tuple[int, ...]:
+def _shape(value: Any, where: str, limits: LoadLimits = DEFAULT_LIMITS) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
-        raise SpaceError(f"{where}.shape: expected a list of non-negative integers, got {value!r}")
+        raise SpaceError(
+            f"{where}.shape: expected a list of non-negative integers, got {value!r:.120}", field=f"{where}.shape"
+        )
+    if len(value) > limits.max_dims or math.prod(value) > limits.max_space_elements:
+        raise LimitExceededError(
+            f"{where}.shape: {value!r:.120} has {math.prod(value):,} elements in {len(value)} dimensions, over the "
+            f"limits ({limits.max_space_elements:,} elements, {limits.max_dims} dimensions); a space that large "
+            "cannot be built safely — raise LoadLimits.max_space_elements if you trust this memory",
+            field=f"{where}.shape",
+        )
     return tuple(value)
 
 
@@ -166,16 +174,20 @@ def space_to_json(space: Any) -> dict[str, Any]:
     )
 
 
-def _from_json(data: Any, where: str) -> Any:
+def _from_json(data: Any, where: str, limits: LoadLimits = DEFAULT_LIMITS, depth: int = 1) -> Any:
     from gymnasium import spaces as S
 
     if not isinstance(data, dict):
-        raise SpaceError(f"{where}: expected a JSON object with a 'type' member, got {type(data).__name__}")
+        raise SpaceError(
+            f"{where}: expected a JSON object with a 'type' member, got {type(data).__name__}", field=where
+        )
+    if depth > limits.max_json_depth:
+        raise LimitExceededError(f"{where}: spaces nested more than {limits.max_json_depth} levels deep", field=where)
     kind = data.get("type")
     try:
         if kind == "Box":
             dtype = _dtype(data.get("dtype"), where)
-            shape = _shape(data.get("shape"), where)
+            shape = _shape(data.get("shape"), where, limits)
             low = _array_from_json(data.get("low"), shape, dtype, f"{where}.low")
             high = _array_from_json(data.get("high"), shape, dtype, f"{where}.high")
             return S.Box(low=low, high=high, shape=shape, dtype=dtype)
@@ -194,7 +206,7 @@ def _from_json(data: Any, where: str) -> Any:
         if kind == "MultiBinary":
             n = data.get("n")
             if isinstance(n, list):
-                n = list(_shape(n, where))
+                n = list(_shape(n, where, limits))
             elif not isinstance(n, int) or isinstance(n, bool):
                 raise SpaceError(f"{where}.n: expected an integer or a list of integers, got {n!r}")
             return S.MultiBinary(n)
@@ -202,15 +214,17 @@ def _from_json(data: Any, where: str) -> Any:
             members = data.get("spaces")
             if not isinstance(members, dict):
                 raise SpaceError(f"{where}.spaces: expected an object of name -> space")
-            return S.Dict(OrderedDict((k, _from_json(v, f"{where}.spaces[{k!r}]")) for k, v in members.items()))
+            return S.Dict(
+                OrderedDict((k, _from_json(v, f"{where}.spaces[{k!r}]", limits, depth + 1)) for k, v in members.items())
+            )
         if kind == "Tuple":
             members = data.get("spaces")
             if not isinstance(members, list):
                 raise SpaceError(f"{where}.spaces: expected a list of spaces")
-            return S.Tuple([_from_json(v, f"{where}.spaces[{i}]") for i, v in enumerate(members)])
+            return S.Tuple([_from_json(v, f"{where}.spaces[{i}]", limits, depth + 1) for i, v in enumerate(members)])
     except SpaceError:
         raise
-    except (ValueError, TypeError, AssertionError, OverflowError) as exc:
+    except (ValueError, TypeError, AssertionError, OverflowError, KeyError, IndexError, RecursionError) as exc:
         raise SpaceError(f"{where}: gymnasium rejected the description ({exc})") from None
     raise UnsupportedSpaceError(
         f"{where}.type: {kind!r} is not a supported space type; expected one of "
@@ -218,11 +232,16 @@ def _from_json(data: Any, where: str) -> Any:
     )
 
 
-def space_from_json(data: dict[str, Any]) -> Any:
+def space_from_json(data: dict[str, Any], *, limits: LoadLimits | None = None, where: str = "space") -> Any:
     """Rebuild a gymnasium space from :func:`space_to_json` output.
+
+    Shapes are checked against ``limits`` (elements, dimensions, nesting) before
+    any array is built, so a crafted description cannot exhaust memory.
 
     Args:
         data: The JSON description.
+        limits: Resource limits (default :data:`hippo_format.limits.DEFAULT_LIMITS`).
+        where: Name of the description in messages (e.g. ``"spaces.observation_space"``).
 
     Returns:
         The gymnasium space.
@@ -230,5 +249,6 @@ def space_from_json(data: dict[str, Any]) -> Any:
     Raises:
         UnsupportedSpaceError: For an unknown ``type``.
         SpaceError: For a malformed description.
+        LimitExceededError: For a space over the limits.
     """
-    return _from_json(data, "space")
+    return _from_json(data, where, limits or DEFAULT_LIMITS)

@@ -42,9 +42,12 @@ def summarize(path_or_reader: str | os.PathLike[str] | MemoryReader, *, verify: 
     Raises:
         FormatError: If the memory cannot be opened at all.
     """
-    reader = path_or_reader if isinstance(path_or_reader, MemoryReader) else open_memory(path_or_reader)
+    # NaN/inf are reported through verification (checksums_ok), not raised while collecting facts.
+    reader = (
+        path_or_reader if isinstance(path_or_reader, MemoryReader) else open_memory(path_or_reader, check_finite=False)
+    )
     manifest = reader.manifest
-    episodes = reader.episodes()
+    episodes = reader.episodes(check_finite=False)
     success = np.asarray(episodes["success"])
     known = success[success >= 0]
     checksums_ok: bool | None = None

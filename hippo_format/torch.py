@@ -19,20 +19,52 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from hippo_format._files import open_file
 from hippo_format._io import HashingFile, fsync_dir
 from hippo_format._safetensors import NUMPY_TO_TAG, SafetensorsFile, write_safetensors
 from hippo_format.errors import SchemaError
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, numpy_dtype_from_name
 
 if TYPE_CHECKING:
     from hippo_format.reader import MemoryReader
 
-__all__ = ["from_torch", "load_state_dict", "read_tensors", "save_state_dict", "to_torch"]
+__all__ = ["from_torch", "load_state_dict", "read_tensors", "save_state_dict", "to_torch", "torch_dtype_from_name"]
 
 _RAW_TO_TORCH: dict[str, Any] = {"BF16": torch.bfloat16}
 for _tag, _name in (("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
     if hasattr(torch, _name):
         _RAW_TO_TORCH[_tag] = getattr(torch, _name)
 _TORCH_TO_RAW = {v: k for k, v in _RAW_TO_TORCH.items()}
+
+
+def torch_dtype_from_name(name: object, field: str) -> torch.dtype:
+    """Turn a dtype name from a manifest into a torch dtype, from an allow-list only.
+
+    Accepts the names :func:`hippo_format.limits.numpy_dtype_from_name` accepts
+    (``"float32"``, ``"torch.float32"``, ``"float"``, ``"long"``, ...) plus
+    ``"bfloat16"`` (and ``"torch.bfloat16"``). Never calls ``getattr(torch, name)``
+    on a name read from a file.
+
+    Args:
+        name: The name from the manifest.
+        field: Manifest field it came from, for the error.
+
+    Returns:
+        The torch dtype.
+
+    Raises:
+        SchemaError: For any other name.
+    """
+    if name in ("bfloat16", "torch.bfloat16"):
+        return torch.bfloat16
+    try:
+        return torch.from_numpy(np.zeros(0, dtype=numpy_dtype_from_name(name, field))).dtype
+    except SchemaError:
+        raise SchemaError(
+            f"{field}: expected a dtype name such as 'float32', 'torch.float32', 'int64', 'bool' or 'bfloat16', "
+            f"got {name!r:.80}",
+            field=field,
+        ) from None
 
 
 def to_torch(arrays: Mapping[str, np.ndarray], *, copy: bool = False) -> dict[str, torch.Tensor]:
@@ -161,12 +193,18 @@ def _file_to_torch(f: SafetensorsFile) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_state_dict(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def load_state_dict(
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    limits: LoadLimits | None = None,
+) -> dict[str, torch.Tensor]:
     """Read a safetensors file into torch tensors, validating the header first.
 
     Args:
-        path: The file.
+        path: The file (a regular file; FIFOs and devices are refused without blocking).
         device: Where to put the tensors.
+        limits: Header limits (default :data:`hippo_format.limits.DEFAULT_LIMITS`).
 
     Returns:
         Name -> tensor (bfloat16/float8 restored exactly).
@@ -175,12 +213,8 @@ def load_state_dict(path: str | os.PathLike[str], *, device: str | torch.device 
         MissingFileError: If the file does not exist.
         CorruptFileError: If the file is not a valid safetensors file.
     """
-    from hippo_format.errors import MissingFileError
-
     target = Path(path)
-    if not target.is_file():
-        raise MissingFileError(f"{target}: no such safetensors file")
-    tensors = _file_to_torch(SafetensorsFile(target, str(target)))
+    tensors = _file_to_torch(SafetensorsFile(open_file(target, str(target)), str(target), limits or DEFAULT_LIMITS))
     if torch.device(device).type != "cpu":
         tensors = {k: v.to(device) for k, v in tensors.items()}
     return tensors

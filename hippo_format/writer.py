@@ -66,7 +66,9 @@ def _normalize_tensors(
     for stem, arrays in tensors.items():
         check_stem(stem, "tensors: file stem")
         if not isinstance(arrays, Mapping):
-            raise SchemaError(f"tensors[{stem!r}]: expected a dict of tensor name -> numpy array, got {type(arrays).__name__}")
+            raise SchemaError(
+                f"tensors[{stem!r}]: expected a dict of tensor name -> numpy array, got {type(arrays).__name__}"
+            )
         entry: dict[str, tuple[str, np.ndarray]] = {}
         for name, array in arrays.items():
             label = f"tensors[{stem!r}][{name!r}]"
@@ -98,8 +100,12 @@ def _check_tensor_metadata(
     for stem, entries in metadata.items():
         if stem not in stems:
             raise SchemaError(f"tensor_metadata[{stem!r}]: no such tensor file in 'tensors' (stems: {sorted(stems)})")
-        if not isinstance(entries, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in entries.items()):
-            raise SchemaError(f"tensor_metadata[{stem!r}]: expected a dict of str -> str (safetensors metadata is strings only)")
+        if not isinstance(entries, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in entries.items()
+        ):
+            raise SchemaError(
+                f"tensor_metadata[{stem!r}]: expected a dict of str -> str (safetensors metadata is strings only)"
+            )
         out[stem] = dict(entries)
     return out
 
@@ -150,7 +156,9 @@ def _check_extra_files(extra: Mapping[str, bytes] | None, reserved: set[str]) ->
         parts = name.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in names:
-                raise UnsafePathError(f"extra_files[{name!r}]: {'/'.join(parts[:i])!r} is also a file; a file cannot be a directory")
+                raise UnsafePathError(
+                    f"extra_files[{name!r}]: {'/'.join(parts[:i])!r} is also a file; a file cannot be a directory"
+                )
     return out
 
 
@@ -289,7 +297,9 @@ def write_memory(
             if kind is int and not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0):
                 raise ManifestError(f"manifest[{key!r}]: expected a non-negative integer or None, got {value!r}")
             if kind is dict and not isinstance(value, Mapping):
-                raise ManifestError(f"manifest[{key!r}]: expected a dict (JSON object) or None, got {type(value).__name__}")
+                raise ManifestError(
+                    f"manifest[{key!r}]: expected a dict (JSON object) or None, got {type(value).__name__}"
+                )
         doc[key] = value
 
     def build(tmp: Path) -> None:

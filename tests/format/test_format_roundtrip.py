@@ -206,4 +206,8 @@ def test_nonfinite_tensors_allowed_on_request(tmp_path):
     with pytest.raises(hippo_format.NonFiniteValueError, match=r"tensors\['keys'\]\['priorities'\]"):
         write_memory(tmp_path / "mem", **data)
     path = write_memory(tmp_path / "mem", allow_nonfinite_tensors=True, **data)
-    assert np.isinf(open_memory(path).tensor("keys", "priorities")[0])
+    # reading refuses them by default, and reads them when asked to
+    with pytest.raises(hippo_format.NonFiniteValueError, match=r"keys\.safetensors: tensor 'priorities': row 0"):
+        open_memory(path).tensor("keys", "priorities")
+    assert np.isinf(open_memory(path, check_finite=False).tensor("keys", "priorities")[0])
+    assert np.isinf(open_memory(path).tensor("keys", "priorities", check_finite=False)[0])
