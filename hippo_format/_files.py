@@ -41,6 +41,10 @@ class DirectoryReplacedError(FormatError):
     """Internal: the directory was replaced while it was being opened; the caller retries."""
 
 
+class RootMissingError(MissingFileError):
+    """The memory directory itself does not exist (perhaps only for an instant, mid-save)."""
+
+
 def _close_quietly(fd: int) -> None:
     try:
         os.close(fd)
@@ -168,7 +172,7 @@ class Snapshot:
         try:
             self._dirfd = os.open(root, _DIR_FLAGS)
         except FileNotFoundError:
-            raise MissingFileError(f"{root}: no such memory directory", field=str(root)) from None
+            raise RootMissingError(f"{root}: no such memory directory", field=str(root)) from None
         except NotADirectoryError:
             raise MissingFileError(
                 f"{root}: not a directory; a memory is a directory holding manifest.json", field=str(root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from hippo_format._arrow import ArrowTable
 from hippo_format._atomic import save_lock, set_aside_candidates
-from hippo_format._files import DirectoryReplacedError, FileHandle, Snapshot
+from hippo_format._files import DirectoryReplacedError, FileHandle, RootMissingError, Snapshot
 from hippo_format._manifest import (
     check_self_digest,
     detect_version,
@@ -66,6 +67,8 @@ VerifyMode = Literal["size", "full", "none"]
 _VERIFY_MODES = ("size", "full", "none")
 #: Attempts to open a memory whose directory keeps being replaced by concurrent saves.
 _OPEN_ATTEMPTS = 8
+#: Attempts (with short sleeps, about 0.1 s in all) to open a path that is missing while saves happen beside it.
+_MISSING_ATTEMPTS = 6
 
 
 def _check_sizes(handles: dict[str, FileHandle], files: dict[str, dict[str, Any]], current: bool) -> None:
@@ -730,6 +733,20 @@ def open_memory(
     elif not isinstance(limits, LoadLimits):
         raise TypeError(f"limits: expected a hippo_format.LoadLimits, got {type(limits).__name__}")
     root = Path(path)
+    lock = root.parent / f".{root.name}.lock"
+    for attempt in range(_MISSING_ATTEMPTS):
+        try:
+            return _open_path(root, verify, migrate, limits, check_finite)
+        except RootMissingError:
+            # A fallback save (no renameat2) leaves the path missing for an instant between its
+            # two renames; where saves happen (a lock file exists) look again before giving up.
+            if attempt == _MISSING_ATTEMPTS - 1 or not lock.exists():
+                raise
+            time.sleep(0.002 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open_path(root: Path, verify: str, migrate: bool, limits: LoadLimits, check_finite: bool) -> MemoryReader:
     if not os.path.lexists(root):
         for candidate in set_aside_candidates(root):
             try:
@@ -745,7 +762,7 @@ def open_memory(
                 str(root),
             )
             return reader
-        raise MissingFileError(f"{root}: no such memory directory", field=str(root))
+        raise RootMissingError(f"{root}: no such memory directory", field=str(root))
     if not root.is_dir():
         raise MissingFileError(
             f"{root}: not a directory; a memory is a directory holding {MANIFEST_FILE}", field=str(root)

@@ -1,9 +1,11 @@
 """Subprocess worker for the kill-mid-save test: saves one memory whose content encodes a generation.
 
-Usage: python save_worker.py TARGET GENERATION ROWS {renameat2,fallback}
+Usage: python save_worker.py TARGET GENERATION ROWS {renameat2,fallback} [loop]
 
 Prints "ready" once the arrays are built (the parent starts its kill timer
-then), and "done <seconds>" after the save returns.
+then), and "done <seconds>" after the save returns. With ``loop`` it saves
+generations GENERATION, GENERATION + 1, ... to TARGET until it is killed (or
+a file ``TARGET.stop`` appears), printing "saved <generation>" after each.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ def main() -> None:
 
     target, generation, rows, mode = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     hippo_format._atomic.USE_RENAMEAT2 = mode == "renameat2"
+    if sys.argv[5:] == ["loop"]:
+        stop = target.with_name(target.name + ".stop")
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        while not stop.exists():
+            hippo_format.write_memory(target, **build(generation, rows))
+            sys.stdout.write(f"saved {generation}\n")
+            sys.stdout.flush()
+            generation += 1
+        return
     data = build(generation, rows)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
