@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from hippo_format._arrow import chunk_to_numpy
-from hippo_format._paths import check_relative_name, resolve_inside
+from hippo_format._files import FileHandle, Snapshot
+from hippo_format._ipc import scan_ipc_file
+from hippo_format._paths import check_relative_name
 from hippo_format._safetensors import read_header
 from hippo_format._schema import (
     COMPRESSIONS,
@@ -46,7 +49,8 @@ from hippo_format._schema import (
     column_info_from_arrow,
     is_sha256_hex,
 )
-from hippo_format.errors import FormatError
+from hippo_format.errors import FormatError, LimitExceededError, MissingFileError, UnsafePathError
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, json_depth
 
 __all__ = ["check_conformance"]
 
@@ -66,12 +70,28 @@ class _Report:
         self.problems.append(f"[{rule}] {message}")
 
 
-def _load_manifest(root: Path, report: _Report) -> tuple[dict[str, Any] | None, bytes]:
-    path = root / MANIFEST_FILE
-    if not path.is_file():
+def _load_manifest(
+    root: Path, snapshot: Snapshot, limits: LoadLimits, report: _Report
+) -> tuple[dict[str, Any] | None, bytes]:
+    try:
+        handle = snapshot.open(MANIFEST_FILE, "the manifest")
+    except MissingFileError:
         report.add("D1", f"{MANIFEST_FILE} is missing")
         return None, b""
-    raw = path.read_bytes()
+    except FormatError as exc:
+        report.add("L2", f"{MANIFEST_FILE}: {exc}")
+        return None, b""
+    try:
+        if handle.size > limits.max_manifest_bytes:
+            report.add("L1", f"{MANIFEST_FILE} has {handle.size} bytes, more than {limits.max_manifest_bytes}")
+            return None, b""
+        raw = handle.read()
+    finally:
+        handle.close()
+    depth = json_depth(raw, stop_above=limits.max_json_depth)
+    if depth > limits.max_json_depth:
+        report.add("L1", f"{MANIFEST_FILE} nests JSON more than {limits.max_json_depth} levels deep")
+        return None, raw
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -95,7 +115,7 @@ def _load_manifest(root: Path, report: _Report) -> tuple[dict[str, Any] | None, 
 
     try:
         doc = json.loads(text, object_pairs_hook=hook, parse_constant=constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         report.add("M1", f"{MANIFEST_FILE} is not valid JSON ({exc})")
         return None, raw
     if duplicates:
@@ -154,16 +174,20 @@ def _check_manifest_fields(doc: dict[str, Any], raw: bytes, report: _Report) -> 
             report.add("M9", f"manifest_sha256 is {value} but the manifest digests to {digest}")
 
 
-def _check_files(root: Path, doc: dict[str, Any], report: _Report) -> dict[str, Path]:
+def _check_files(
+    root: Path, snapshot: Snapshot, doc: dict[str, Any], limits: LoadLimits, report: _Report
+) -> dict[str, FileHandle]:
     files = doc.get("files")
     if not isinstance(files, dict):
         report.add("M7", f"files must be an object, found {type(files).__name__}")
         return {}
-    paths: dict[str, Path] = {}
+    if len(files) > limits.max_files:
+        report.add("L1", f"files lists {len(files)} files, more than {limits.max_files}")
+        return {}
+    handles: dict[str, FileHandle] = {}
     for name, entry in files.items():
         try:
             check_relative_name(name, "files")
-            path = resolve_inside(root, name, "files")
         except FormatError as exc:
             report.add("D4", str(exc))
             continue
@@ -173,22 +197,23 @@ def _check_files(root: Path, doc: dict[str, Any], report: _Report) -> dict[str, 
         if not isinstance(entry, dict) or not is_sha256_hex(entry.get("sha256")) or not _is_int(entry.get("bytes")):
             report.add("M7", f"files[{name!r}] must be {{sha256: 64 hex digits, bytes: integer}}, found {entry!r:.100}")
             continue
-        if not path.is_file():
+        try:
+            handle = snapshot.open(name, "files")
+        except UnsafePathError as exc:
+            report.add("D4", str(exc))
+            continue
+        except MissingFileError:
             report.add("M7", f"files lists {name!r} but there is no such file")
             continue
-        data_hash = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                data_hash.update(block)
-                size += len(block)
+        except FormatError as exc:
+            report.add("L2", str(exc))
+            continue
+        digest, size = handle.sha256()
         if size != entry["bytes"]:
             report.add("M7", f"files[{name!r}].bytes is {entry['bytes']} but the file has {size}")
-        if data_hash.hexdigest() != entry["sha256"]:
-            report.add(
-                "M7", f"files[{name!r}].sha256 is {entry['sha256']} but the file digests to {data_hash.hexdigest()}"
-            )
-        paths[name] = path
+        if digest != entry["sha256"]:
+            report.add("M7", f"files[{name!r}].sha256 is {entry['sha256']} but the file digests to {digest}")
+        handles[name] = handle
     for required in (TRANSITIONS_FILE, EPISODES_FILE):
         if required not in files:
             report.add("D1", f"files must list {required!r}")
@@ -203,26 +228,41 @@ def _check_files(root: Path, doc: dict[str, Any], report: _Report) -> dict[str, 
                 check_stem(name[: -len(SAFETENSORS_SUFFIX)], "files")
             except FormatError as exc:
                 report.add("D2", str(exc))
-    return paths
+    return handles
 
 
-def _check_arrow(path: Path, name: str, compression: Any, report: _Report) -> dict[str, np.ndarray] | None:
+def _check_arrow(
+    handle: FileHandle, name: str, compression: Any, limits: LoadLimits, report: _Report
+) -> dict[str, np.ndarray] | None:
     import pyarrow as pa
 
-    with open(path, "rb") as f:
-        raw_head = f.read(8)
-        f.seek(max(0, os.fstat(f.fileno()).st_size - 6))
-        tail = f.read(6)
-    if not raw_head.startswith(_ARROW_MAGIC) or tail != _ARROW_MAGIC:
+    mapped = handle.mapped()
+    data = memoryview(mapped) if mapped is not None else memoryview(b"")
+    if len(data) < 12 or bytes(data[:6]) != _ARROW_MAGIC or bytes(data[-6:]) != _ARROW_MAGIC:
         report.add("A1", f"{name} is not an Arrow IPC file (magic 'ARROW1' missing at start or end)")
         return None
     try:
-        source = pa.memory_map(str(path), "r")
-        size = source.size()
-        source.seek(0)
-        whole = source.read_buffer(size)
-        lo, hi = whole.address, whole.address + size
-        reader = pa.ipc.open_file(source)
+        layout = scan_ipc_file(data, name)
+    except FormatError as exc:
+        report.add("A1", str(exc))
+        return None
+    if layout.dictionaries:
+        report.add("A3", f"{name} holds {layout.dictionaries} dictionary batches; the format has no dictionary columns")
+        return None
+    if layout.compressed and compression is None:
+        report.add("A2", f"{name} holds compressed record batches, but manifest compression is null")
+        return None
+    bound = max(limits.allocation_floor_bytes, int(limits.max_compression_ratio * handle.size))
+    if layout.compressed and layout.decoded_bytes > bound:
+        report.add("L3", f"{name}: compressed buffers declare {layout.decoded_bytes} decoded bytes, more than {bound}")
+        return None
+    try:
+        buffer = pa.py_buffer(mapped)
+        lo, hi = buffer.address, buffer.address + buffer.size
+        reader = pa.ipc.open_file(pa.BufferReader(buffer))
+        schema = reader.schema
+        if not _check_declared_sizes(schema, layout, name, limits, report):
+            return None
         table = reader.read_all()
         table.validate(full=True)
     except Exception as exc:  # noqa: BLE001 - any pyarrow failure is a violation to report
@@ -233,6 +273,29 @@ def _check_arrow(path: Path, name: str, compression: Any, report: _Report) -> di
     except Exception as exc:  # noqa: BLE001 - lazily decoded metadata (names, types) may still be corrupt
         report.add("A1", f"{name} has undecodable metadata ({type(exc).__name__}: {exc})")
         return None
+
+
+def _check_declared_sizes(schema: Any, layout: Any, name: str, limits: LoadLimits, report: _Report) -> bool:
+    """L3: columns, dimensions and row sizes within limits, declared rows within the buffers (before decoding)."""
+    if len(schema) > limits.max_columns:
+        report.add("L3", f"{name} has {len(schema)} columns, more than {limits.max_columns}")
+        return False
+    needed = 0
+    for field in schema:
+        try:
+            info = column_info_from_arrow(field.type, f"{name}: column {field.name!r}")
+        except FormatError:
+            continue  # reported as A3 once decoded
+        row = info.dtype.itemsize * int(np.prod(info.shape, dtype=object))
+        if len(info.shape) > limits.max_dims or row > limits.max_row_bytes:
+            report.add("L3", f"{name}: column {field.name!r} rows are {info.describe()}, over the row limits")
+            return False
+        count = layout.rows * int(np.prod(info.shape, dtype=object))
+        needed += -(-count // 8) if info.dtype == np.bool_ else count * info.dtype.itemsize
+    if needed > layout.decoded_bytes:
+        report.add("L3", f"{name}: {layout.rows} rows need {needed} bytes but the buffers hold {layout.decoded_bytes}")
+        return False
+    return True
 
 
 def _check_columns(table: Any, name: str, compression: Any, lo: int, hi: int, report: _Report) -> dict[str, np.ndarray]:
@@ -283,15 +346,16 @@ def _all_buffers(array: Any) -> list[Any]:
     return list(array.buffers())
 
 
-def _check_tables(paths: dict[str, Path], doc: dict[str, Any], report: _Report) -> tuple[int | None, int | None]:
+def _check_tables(
+    paths: dict[str, FileHandle], doc: dict[str, Any], limits: LoadLimits, report: _Report
+) -> tuple[int | None, int | None]:
     compression = doc.get("compression")
     counts: dict[str, Any] = doc["counts"] if isinstance(doc.get("counts"), dict) else {}
-    t_cols = (
-        _check_arrow(paths[TRANSITIONS_FILE], TRANSITIONS_FILE, compression, report)
-        if TRANSITIONS_FILE in paths
-        else None
-    )
-    e_cols = _check_arrow(paths[EPISODES_FILE], EPISODES_FILE, compression, report) if EPISODES_FILE in paths else None
+    t_cols = e_cols = None
+    if TRANSITIONS_FILE in paths:
+        t_cols = _check_arrow(paths[TRANSITIONS_FILE], TRANSITIONS_FILE, compression, limits, report)
+    if EPISODES_FILE in paths:
+        e_cols = _check_arrow(paths[EPISODES_FILE], EPISODES_FILE, compression, limits, report)
     n = e = None
     if t_cols is not None:
         infos = {k: ColumnInfo(v.dtype, tuple(v.shape[1:])) for k, v in t_cols.items()}
@@ -330,14 +394,22 @@ def _check_tables(paths: dict[str, Path], doc: dict[str, Any], report: _Report) 
 
 
 def _check_safetensors(
-    paths: dict[str, Path], doc: dict[str, Any], counts: dict[str, int | None], report: _Report
+    paths: dict[str, FileHandle],
+    doc: dict[str, Any],
+    counts: dict[str, int | None],
+    limits: LoadLimits,
+    report: _Report,
 ) -> None:
     headers = {}
-    for name, path in paths.items():
+    for name, handle in paths.items():
         if "/" in name or not name.endswith(SAFETENSORS_SUFFIX):
             continue
+        path = handle.path
         try:
-            header = read_header(path, name)
+            header = read_header(handle, name, limits)
+        except LimitExceededError as exc:
+            report.add("L4", str(exc))
+            continue
         except FormatError as exc:
             report.add("S1", str(exc))
             continue
@@ -383,26 +455,72 @@ def _check_safetensors(
                 )
 
 
-def check_conformance(path: str | os.PathLike[str]) -> list[str]:
+def _space_problems(value: Any, where: str, limits: LoadLimits, depth: int = 1) -> list[str]:
+    """L5: element counts, dimensions and nesting of a space description, computed from its JSON alone."""
+    if depth > limits.max_json_depth:
+        return [f"{where} nests spaces more than {limits.max_json_depth} levels deep"]
+    if not isinstance(value, dict):
+        return []
+    kind = value.get("type")
+    shape: Any = None
+    if kind == "Box":
+        shape = value.get("shape")
+    elif kind == "MultiBinary":
+        shape = value.get("n") if isinstance(value.get("n"), list) else [value.get("n")]
+    if isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape):
+        elements = math.prod(shape)
+        if len(shape) > limits.max_dims or elements > limits.max_space_elements:
+            return [f"{where} has {elements} elements in {len(shape)} dimensions, over the limits"]
+    members = value.get("spaces")
+    subs = members.items() if isinstance(members, dict) else enumerate(members) if isinstance(members, list) else []
+    problems: list[str] = []
+    for key, sub in subs:
+        problems.extend(_space_problems(sub, f"{where}.spaces[{key!r}]", limits, depth + 1))
+    return problems
+
+
+def check_conformance(path: str | os.PathLike[str], *, limits: LoadLimits | None = None) -> list[str]:
     """Check a memory directory against every mechanically checkable MUST of SPEC.md.
+
+    Files are opened like the reader opens them (without blocking, regular files
+    only, each once), and every size is checked against ``limits`` (rules L1-L5)
+    before anything is decoded.
 
     Args:
         path: The memory directory.
+        limits: The resource limits to check against (default: SPEC.md's).
 
     Returns:
         Human-readable violations, each prefixed with its SPEC.md rule id;
         an empty list means the memory conforms.
     """
+    limits = limits or DEFAULT_LIMITS
     root = Path(path)
     report = _Report()
     if not root.is_dir():
         report.add("D1", f"{root} is not a directory")
         return report.problems
-    doc, raw = _load_manifest(root, report)
-    if doc is None:
+    try:
+        snapshot = Snapshot(root)
+    except FormatError as exc:
+        report.add("D1", str(exc))
         return report.problems
-    _check_manifest_fields(doc, raw, report)
-    paths = _check_files(root, doc, report)
-    n, e = _check_tables(paths, doc, report)
-    _check_safetensors(paths, doc, {"transitions": n, "episodes": e}, report)
+    handles: dict[str, FileHandle] = {}
+    try:
+        doc, raw = _load_manifest(root, snapshot, limits, report)
+        if doc is None:
+            return report.problems
+        _check_manifest_fields(doc, raw, report)
+        spaces = doc.get("spaces")
+        if isinstance(spaces, dict):
+            for name, value in spaces.items():
+                for problem in _space_problems(value, f"spaces.{name}", limits):
+                    report.add("L5", problem)
+        handles = _check_files(root, snapshot, doc, limits, report)
+        n, e = _check_tables(handles, doc, limits, report)
+        _check_safetensors(handles, doc, {"transitions": n, "episodes": e}, limits, report)
+    finally:
+        for handle in handles.values():
+            handle.close()
+        snapshot.close()
     return report.problems

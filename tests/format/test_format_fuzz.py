@@ -1,8 +1,12 @@
 """Runs the hypothesis fuzz cases (fuzz_cases.py) in a subprocess, so that a native crash fails the test.
 
-Longer campaign: ``HIPPO_FUZZ_EXAMPLES=5000 pytest tests/format -k fuzz``
-(the number is the example count of the main fuzz case; the compressed case
-gets a quarter of it).
+CI size by default (a few seconds). Long campaign, see docs/reliability.md::
+
+    HIPPO_FUZZ_EXAMPLES=10000 HIPPO_FUZZ_STATS=/tmp/fuzz.jsonl pytest tests/format/test_format_fuzz.py
+
+(``N`` examples of raw damage to an uncompressed memory and ``N // 4`` to a
+compressed one, ``N`` re-sealed manifest mutations and ``N // 2`` re-sealed data
+damages; ``HIPPO_FUZZ_STATS`` collects one JSON line per case.)
 """
 
 from __future__ import annotations
