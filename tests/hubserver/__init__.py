@@ -21,14 +21,21 @@ Design notes
   and ``reflog.jsonl`` (an append-only log of ref updates).
 * Commit ids are 40-hex sha1 digests of the commit content (repo, parent, sorted file
   hashes, message, author), so they look and behave like git commit ids.
-* Uploads are always answered with ``uploadMode: "regular"`` by the ``preupload`` endpoint:
-  the client then inlines the (base64) bytes in the ``commit`` ndjson payload, so neither
-  Git LFS nor Xet storage is involved even when ``hf_xet`` is installed.
+* Uploads are answered with ``uploadMode: "regular"`` by the ``preupload`` endpoint by
+  default: the client then inlines the (base64) bytes in the ``commit`` ndjson payload, so
+  neither Git LFS nor Xet storage is involved even when ``hf_xet`` is installed. With
+  ``lfs_threshold=N`` files of N bytes or more take the Hub's Git LFS path instead:
+  ``preupload`` answers ``"lfs"``, the client posts to the LFS batch API
+  (``{repo}.git/info/lfs/objects/batch``, basic transfer), PUTs the bytes to the one-time
+  URL it got (checked against oid and size), calls the ``verify`` action, and the commit
+  names the object by sha256 (``lfsFile``). Xet is not spoken: clients must run with
+  ``HF_HUB_DISABLE_XET=1`` against an LFS-enabled server.
 * Writes are atomic: blobs are written first (content addressed, so orphans are harmless),
   then the commit file (temp file + ``os.replace``), then the refs file (temp file +
   ``os.replace``) under a per-repo lock. A failed commit leaves every ref unchanged.
-* Fault injection for tests: :meth:`LocalHubServer.fail_next` (error statuses or truncated
-  downloads) and :meth:`LocalHubServer.tamper` (rewrite stored bytes behind the metadata).
+* Fault injection for tests: :meth:`LocalHubServer.fail_next` (error statuses, truncated
+  downloads, or, with ``after_processing=True``, a request that is carried out but whose
+  answer is lost) and :meth:`LocalHubServer.tamper` (rewrite stored bytes behind the metadata).
 
 Only the standard library is used. The package is test infrastructure, not part of the
 installed ``hippogym`` distribution: it is importable as ``hubserver`` wherever ``tests/`` is on

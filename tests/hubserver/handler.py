@@ -31,6 +31,7 @@ class _Failure:
     method: str | None
     truncate_after: int | None
     message: str | None
+    after_processing: bool = False
 
 
 class _ConnectionAbort(Exception):
@@ -203,6 +204,13 @@ class BaseHandler(BaseHTTPRequestHandler):
         content_type: str = "application/json; charset=utf-8",
         headers: dict[str, str] | None = None,
     ) -> None:
+        lost = self._lost_answer
+        if lost is not None and status < 400:
+            # The request was processed (e.g. the commit landed); its answer is replaced by an error.
+            self._lost_answer = None
+            message = lost.message or f"Injected failure after processing (HTTP {lost.status}) for {self._raw_path}"
+            status, body, content_type = lost.status, json.dumps({"error": message}).encode(), "application/json"
+            headers = {"X-Error-Message": _header_safe(message)}
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -235,6 +243,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self._headers_started = False
         self._body_obj: _Body | None = None
         self._truncate: int | None = None
+        self._lost_answer: _Failure | None = None
         split = urlsplit(self.path)
         raw_path = split.path
         self._raw_path = raw_path
@@ -248,7 +257,9 @@ class BaseHandler(BaseHTTPRequestHandler):
         try:
             try:
                 failure = self.hub._take_failure(method, decoded)
-                if failure is not None:
+                if failure is not None and failure.after_processing:
+                    self._lost_answer = failure
+                elif failure is not None:
                     if failure.truncate_after is None:
                         raise HubError(
                             failure.status,
@@ -330,6 +341,20 @@ class BaseHandler(BaseHTTPRequestHandler):
             parts = parts[:-1]
         if parts and parts[0] == "api":
             return self._route_api(method, parts[1:], user)
+        if parts and parts[0] == "lfs-upload" and len(parts) == 2 and method == "PUT":
+            return self._lfs_put(unquote(parts[1]))
+
+        # Git LFS API: /{prefix}{ns}/{name}.git/info/lfs/objects/{batch|verify}
+        if method == "POST" and len(parts) >= 6 and parts[-4:-1] == ["info", "lfs", "objects"]:
+            prefix = parts[:-6]
+            repo_type = _PLURALS.get(prefix[0]) if prefix else "model"
+            name = unquote(parts[-5])
+            if repo_type is not None and len(prefix) <= 1 and name.endswith(".git"):
+                ns, name = unquote(parts[-6]), name[: -len(".git")]
+                if parts[-1] == "batch":
+                    return self._lfs_batch(repo_type, ns, name, user)
+                if parts[-1] == "verify":
+                    return self._lfs_verify(repo_type, ns, name, user)
 
         # File downloads: /{ns}/{name}/resolve/{rev}/{path} and /{datasets|spaces}/{ns}/{name}/resolve/...
         if method in ("GET", "HEAD"):

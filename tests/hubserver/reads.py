@@ -50,7 +50,7 @@ class ReadEndpoints:
             entry = {"rfilename": path}
             if with_blobs:
                 e = commit["files"][path]
-                entry.update({"size": e["size"], "blobId": e["oid"]})
+                entry.update({"size": e["size"], "blobId": e["oid"], **_lfs_info(e)})
             siblings.append(entry)
         info["siblings"] = siblings
         info["usedStorage"] = sum(e["size"] for e in commit["files"].values())
@@ -132,7 +132,7 @@ class ReadEndpoints:
         entries = [{"type": "directory", "oid": self._dir_oid(files, d), "size": 0, "path": d} for d in dirs]
         for path in out_files:
             e = files[path]
-            entries.append({"type": "file", "oid": e["oid"], "size": e["size"], "path": path})
+            entries.append({"type": "file", "oid": e["oid"], "size": e["size"], "path": path, **_lfs_info(e)})
         entries.sort(key=lambda e: e["path"])
         return entries
 
@@ -179,7 +179,7 @@ class ReadEndpoints:
             path = raw.strip("/")
             if path in files:
                 e = files[path]
-                out.append({"type": "file", "oid": e["oid"], "size": e["size"], "path": path})
+                out.append({"type": "file", "oid": e["oid"], "size": e["size"], "path": path, **_lfs_info(e)})
             elif path and any(p.startswith(path + "/") for p in files):
                 out.append({"type": "directory", "oid": self._dir_oid(files, path), "size": 0, "path": path})
         if _truthy(form.get("expand")):
@@ -240,6 +240,7 @@ class ReadEndpoints:
             start, end, status = 0, size - 1, 200
             headers = {
                 "ETag": f'"{entry["oid"]}"',
+                **({"X-Linked-Etag": f'"{entry["sha256"]}"', "X-Linked-Size": str(entry["size"])} if entry.get("lfs") else {}),
                 "X-Repo-Commit": oid,
                 "Accept-Ranges": "bytes",
                 "Content-Disposition": f'inline; filename="{_header_safe(path.rsplit("/", 1)[-1])}"',
@@ -304,3 +305,9 @@ class ReadEndpoints:
             return None
         return start, end
 
+
+def _lfs_info(entry: dict[str, Any]) -> dict[str, Any]:
+    """The ``lfs`` member the Hub adds to tree and paths-info entries of files stored through Git LFS."""
+    if not entry.get("lfs"):
+        return {}
+    return {"lfs": {"oid": entry["sha256"], "size": entry["size"], "pointerSize": 134}}

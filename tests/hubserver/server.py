@@ -6,6 +6,7 @@ import collections
 import logging
 import os
 import re
+import secrets
 import socket
 import threading
 from collections.abc import Iterable
@@ -54,6 +55,14 @@ class LocalHubServer:
         page_size: entries per page for paginated listings (tree, commits, repo lists).
         gitattributes: add a ``.gitattributes`` file in the initial commit of new repos,
             like the Hub does.
+        lfs_threshold: files of at least this many bytes are uploaded through Git LFS, like
+            the Hub does for large files: ``preupload`` answers ``uploadMode: "lfs"``, the
+            client asks the LFS batch API (``{repo}.git/info/lfs/objects/batch``) where to
+            PUT the bytes, PUTs them to a one-time URL and calls the ``verify`` action; the
+            commit then refers to the object by its sha256 (``lfsFile``). ``None`` (default)
+            answers ``"regular"`` for every file. The client must not use Xet storage
+            (``HF_HUB_DISABLE_XET=1``, or ``huggingface_hub.constants.HF_HUB_DISABLE_XET``),
+            which this server does not speak. Settable later as the attribute.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`.
     """
@@ -68,6 +77,7 @@ class LocalHubServer:
         port: int = 0,
         page_size: int = 1000,
         gitattributes: bool = True,
+        lfs_threshold: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -77,6 +87,8 @@ class LocalHubServer:
         self._port = port
         self.page_size = int(page_size)
         self._gitattributes = gitattributes
+        self.lfs_threshold = lfs_threshold
+        self._lfs_tickets: dict[str, tuple[str, str, str, str, int]] = {}
         self._store = _Store(self.root)
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
@@ -161,6 +173,7 @@ class LocalHubServer:
         method: str | None = None,
         truncate_after: int | None = None,
         message: str | None = None,
+        after_processing: bool = False,
     ) -> None:
         """Make the next ``count`` requests whose (URL-decoded) path matches fail.
 
@@ -170,6 +183,9 @@ class LocalHubServer:
         being processed (nothing is written). With ``truncate_after=N`` the request is
         processed normally but the connection is closed after N body bytes (a dropped
         download: the client sees a short read and may resume with a ``Range`` request).
+        With ``after_processing=True`` the request is processed normally (a commit lands,
+        an LFS object is stored) and only its answer is replaced by ``status``: a lost
+        answer, after which the client cannot tell from the response what happened.
         """
         if count < 1:
             raise ValueError("count must be >= 1")
@@ -182,8 +198,19 @@ class LocalHubServer:
                     method=method.upper() if method else None,
                     truncate_after=truncate_after,
                     message=message,
+                    after_processing=after_processing,
                 )
             )
+
+    def _lfs_ticket(self, repo_type: str, ns: str, name: str, oid: str, size: int) -> str:
+        ticket = secrets.token_urlsafe(16)
+        with self._lock:
+            self._lfs_tickets[ticket] = (repo_type, ns, name, oid, size)
+        return ticket
+
+    def _lfs_take_ticket(self, ticket: str) -> tuple[str, str, str, str, int] | None:
+        with self._lock:  # reusable, like a presigned URL (a retried PUT after a lost answer works)
+            return self._lfs_tickets.get(ticket)
 
     def clear_failures(self) -> None:
         with self._lock:

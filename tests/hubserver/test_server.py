@@ -537,3 +537,103 @@ def test_module_entry_point_serves_until_signalled(tmp_path, stop_signal):
         log = proc.stderr.read()
     assert code == 0, log[-2000:]
     assert f"received signal {int(stop_signal)}" in log and "LocalHubServer stopped" in log
+
+
+# --------------------------------------------------------------------------- Git LFS uploads
+
+
+@pytest.fixture
+def lfs_hub(tmp_path, monkeypatch):
+    """A server that sends files of 4 KiB or more through Git LFS, and a client that does not use Xet."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    with LocalHubServer(root=tmp_path / "lfs-hub", tokens={TOKEN: "alice"}, lfs_threshold=4096) as server:
+        yield server
+
+
+def _calls(hub: LocalHubServer, since: int = 0) -> list[tuple[str, str, int]]:
+    return [(r["method"], re.sub(r"/lfs-upload/[^/]+$", "/lfs-upload/<ticket>", r["path"]), r["status"])
+            for r in hub.requests[since:]]
+
+
+def test_lfs_upload_path_batch_put_verify_commit(lfs_hub, folder, tmp_path):
+    api = HfApi(endpoint=lfs_hub.endpoint, token=TOKEN)
+    api.create_repo("alice/big")
+    start = len(lfs_hub.requests)
+    info = api.upload_folder(repo_id="alice/big", folder_path=folder)
+    assert _calls(lfs_hub, start) == [
+        ("POST", "/api/models/alice/big/preupload/main", 200),
+        ("POST", "/alice/big.git/info/lfs/objects/batch", 200),
+        ("PUT", "/lfs-upload/<ticket>", 200),
+        ("POST", "/alice/big.git/info/lfs/objects/verify", 200),
+        ("POST", "/api/models/alice/big/commit/main", 200),
+    ]
+    files = lfs_hub.files("alice/big")
+    weights = (folder / "nested" / "deeper" / "weights.bin").read_bytes()
+    assert files["nested/deeper/weights.bin"]["lfs"] is True
+    assert files["nested/deeper/weights.bin"]["sha256"] == hashlib.sha256(weights).hexdigest()
+    assert "lfs" not in files["config.json"]  # small files stay regular (inline in the commit)
+    # Readers see the Hub's LFS metadata and get the exact bytes.
+    entry = next(f for f in api.list_repo_tree("alice/big", recursive=True) if f.path.endswith("weights.bin"))
+    assert entry.lfs is not None and entry.lfs.sha256 == hashlib.sha256(weights).hexdigest()
+    snapshot = Path(snapshot_download("alice/big", endpoint=lfs_hub.endpoint, cache_dir=tmp_path / "c"))
+    assert _read_tree(snapshot) == {".gitattributes": _read_tree(snapshot)[".gitattributes"], **_read_tree(folder)}
+    assert lfs_hub.commits("alice/big")[0] == info.oid
+    # An object the server already holds is not uploaded again (the batch answer has no actions).
+    (folder / "config.json").write_text(json.dumps({"dim": 9}))
+    start = len(lfs_hub.requests)
+    api.upload_folder(repo_id="alice/big", folder_path=folder)
+    assert [c for c in _calls(lfs_hub, start) if c[0] == "PUT"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "method"),
+    [(r"/lfs-upload/", 507, "PUT"), (r"/info/lfs/objects/verify$", 404, "POST"), (r"/info/lfs/objects/batch$", 403, "POST")],
+)
+def test_lfs_failures_leave_the_branch_unchanged(lfs_hub, folder, path, status, method):
+    api = HfApi(endpoint=lfs_hub.endpoint, token=TOKEN)
+    api.create_repo("alice/lfs-fail")
+    before = lfs_hub.commits("alice/lfs-fail")
+    lfs_hub.fail_next(path, status=status, method=method)
+    with pytest.raises((HfHubHTTPError, RuntimeError)) as exc:
+        api.upload_folder(repo_id="alice/lfs-fail", folder_path=folder)
+    cause = exc.value if isinstance(exc.value, HfHubHTTPError) else exc.value.__cause__
+    assert isinstance(cause, HfHubHTTPError) and _status(cause) == status
+    assert lfs_hub.commits("alice/lfs-fail") == before and lfs_hub.pending_failures == 0
+    assert not any(r["path"].endswith("/commit/main") for r in lfs_hub.requests)
+    # the retry goes through
+    api.upload_folder(repo_id="alice/lfs-fail", folder_path=folder)
+    assert len(lfs_hub.commits("alice/lfs-fail")) == len(before) + 1
+
+
+def test_lfs_put_with_wrong_bytes_is_refused(lfs_hub):
+    api = HfApi(endpoint=lfs_hub.endpoint, token=TOKEN)
+    api.create_repo("alice/lfs-bad")
+    data = os.urandom(5000)
+    oid = hashlib.sha256(data).hexdigest()
+    request = urllib.request.Request(
+        f"{lfs_hub.endpoint}/alice/lfs-bad.git/info/lfs/objects/batch",
+        data=json.dumps({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": 5000}]}).encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/vnd.git-lfs+json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        href = json.loads(response.read())["objects"][0]["actions"]["upload"]["href"]
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(urllib.request.Request(href, data=data[::-1], method="PUT"))
+    assert exc.value.code == 400
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(urllib.request.Request(f"{lfs_hub.endpoint}/lfs-upload/forged", data=data, method="PUT"))
+    assert exc.value.code == 403
+
+
+def test_fail_next_after_processing_loses_the_answer_of_a_landed_commit(hub, api):
+    repo = "alice/lost"
+    api.create_repo(repo)
+    before = hub.commits(repo)
+    hub.fail_next(r"/commit/main$", status=500, after_processing=True)
+    with pytest.raises(HfHubHTTPError) as exc:
+        api.upload_file(path_or_fileobj=b"payload", path_in_repo="f.txt", repo_id=repo)
+    assert _status(exc.value) == 500
+    after = hub.commits(repo)
+    assert len(after) == len(before) + 1 and after[1:] == before  # the commit landed all the same
+    assert "f.txt" in hub.files(repo) and hub.pending_failures == 0

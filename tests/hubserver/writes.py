@@ -111,19 +111,92 @@ class WriteEndpoints:
         repo = self._repo_for_write(repo_type, ns, name, user)
         oid = self._resolve_or_404(repo, rev)
         files = repo.read_commit(oid)["files"]
+        threshold = self.hub.lfs_threshold
         out = []
         for item in body.get("files", []):
             path = item.get("path")
             existing = files.get(path)
+            size = item.get("size")
+            # Like the Hub: large files go through Git LFS (batch API, PUT, verify), small ones inline.
+            lfs = threshold is not None and isinstance(size, int) and size >= threshold
             out.append(
                 {
                     "path": path,
-                    "uploadMode": "regular",  # never LFS / Xet: bytes go inline in the commit payload
+                    "uploadMode": "lfs" if lfs else "regular",
                     "shouldIgnore": False,
                     "oid": existing["oid"] if existing else None,
                 }
             )
         self._send_json(200, {"files": out, "commitOid": oid})
+
+    # -- Git LFS (basic transfer) ----------------------------------------------------
+
+    def _lfs_batch(self, repo_type: str, ns: str, name: str, user: str | None) -> None:
+        """``POST {repo}.git/info/lfs/objects/batch``: where to PUT each object, or nothing if stored."""
+        body = self._json_body()
+        repo = self._repo_for_write(repo_type, ns, name, user)
+        if body.get("operation") != "upload":
+            raise HubError(400, "LocalHubServer's LFS batch API supports operation 'upload' only")
+        if body.get("hash_algo", "sha256") != "sha256":
+            raise HubError(400, f"Unsupported LFS hash_algo {body.get('hash_algo')!r}")
+        transfers = body.get("transfers") or ["basic"]
+        if "basic" not in transfers:
+            raise HubError(400, f"LocalHubServer supports the 'basic' LFS transfer only, client offered {transfers}")
+        objects = []
+        for item in body.get("objects") or []:
+            oid, size = str(item.get("oid", "")).lower(), item.get("size")
+            if not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int) or size < 0:
+                objects.append({"oid": oid, "size": size, "error": {"code": 422, "message": "Invalid oid or size"}})
+                continue
+            entry = repo.blob_entry(oid)
+            if entry is not None and entry["size"] == size:
+                objects.append({"oid": oid, "size": size})  # already stored: no actions, the client skips it
+                continue
+            ticket = self.hub._lfs_ticket(repo_type, repo.ns, repo.name, oid, size)
+            verify = f"{self.hub.endpoint}/{_URL_PREFIX[repo_type]}{repo.repo_id}.git/info/lfs/objects/verify"
+            objects.append(
+                {
+                    "oid": oid,
+                    "size": size,
+                    "authenticated": True,
+                    "actions": {
+                        "upload": {"href": f"{self.hub.endpoint}/lfs-upload/{ticket}", "header": {}},
+                        "verify": {"href": verify, "header": {}},
+                    },
+                }
+            )
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            content_type="application/vnd.git-lfs+json",
+        )
+
+    def _lfs_put(self, ticket: str) -> None:
+        """``PUT /lfs-upload/<ticket>``: the object's bytes (authorized by the ticket, like a presigned URL)."""
+        target = self.hub._lfs_take_ticket(ticket)
+        if target is None:
+            self._drain()
+            raise HubError(403, "Unknown or already used LFS upload URL")
+        repo_type, ns, name, oid, size = target
+        data = self._body().read()
+        if len(data) != size or hashlib.sha256(data).hexdigest() != oid:
+            raise HubError(400, f"Uploaded object does not match its oid/size ({len(data)} bytes, expected {size})")
+        repo = self.hub._store.get(repo_type, ns, name)
+        if repo is None:
+            raise HubError(404, "Repository not found", code="RepoNotFound")
+        repo.store_blob(data)
+        logger.info("LFS object %s (%d bytes) stored for %s %s", oid[:12], size, repo_type, repo.repo_id)
+        self._send(200, b"", content_type="text/plain")
+
+    def _lfs_verify(self, repo_type: str, ns: str, name: str, user: str | None) -> None:
+        """``POST {repo}.git/info/lfs/objects/verify``: 200 if the object is stored with that size."""
+        body = self._json_body()
+        repo = self._repo_for_write(repo_type, ns, name, user)
+        oid, size = str(body.get("oid", "")).lower(), body.get("size")
+        entry = repo.blob_entry(oid) if re.fullmatch(r"[0-9a-f]{64}", oid) else None
+        if entry is None or entry["size"] != size:
+            raise HubError(404, f"LFS object {oid} ({size} bytes) was not uploaded")
+        self._send_json(200, {"success": True})
 
     def _commit(self, repo_type: str, ns: str, name: str, rev: str, user: str | None) -> None:
         repo = self._repo_for_write(repo_type, ns, name, user)
@@ -165,9 +238,9 @@ class WriteEndpoints:
                     raise HubError(
                         422,
                         f"LFS object {value.get('oid')} for {path} is not stored on this server "
-                        "(LocalHubServer only accepts regular uploads)",
+                        "(upload it through the LFS batch API first)",
                     )
-                ops.append(("add", path, entry))
+                ops.append(("add", path, {**entry, "lfs": True}))
             elif key == "deletedFile":
                 ops.append(("delete", _validate_path_in_repo(value.get("path")), None))
             elif key == "deletedFolder":
