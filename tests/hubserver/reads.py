@@ -240,7 +240,7 @@ class ReadEndpoints:
             start, end, status = 0, size - 1, 200
             headers = {
                 "ETag": f'"{entry["oid"]}"',
-                **({"X-Linked-Etag": f'"{entry["sha256"]}"', "X-Linked-Size": str(entry["size"])} if entry.get("lfs") else {}),
+                **_lfs_headers(entry),
                 "X-Repo-Commit": oid,
                 "Accept-Ranges": "bytes",
                 "Content-Disposition": f'inline; filename="{_header_safe(path.rsplit("/", 1)[-1])}"',
@@ -311,3 +311,10 @@ def _lfs_info(entry: dict[str, Any]) -> dict[str, Any]:
     if not entry.get("lfs"):
         return {}
     return {"lfs": {"oid": entry["sha256"], "size": entry["size"], "pointerSize": 134}}
+
+
+def _lfs_headers(entry: dict[str, Any]) -> dict[str, str]:
+    """The ``X-Linked-*`` headers the Hub sends for files stored through Git LFS."""
+    if not entry.get("lfs"):
+        return {}
+    return {"X-Linked-Etag": f'"{entry["sha256"]}"', "X-Linked-Size": str(entry["size"])}

@@ -551,8 +551,10 @@ def lfs_hub(tmp_path, monkeypatch):
 
 
 def _calls(hub: LocalHubServer, since: int = 0) -> list[tuple[str, str, int]]:
-    return [(r["method"], re.sub(r"/lfs-upload/[^/]+$", "/lfs-upload/<ticket>", r["path"]), r["status"])
-            for r in hub.requests[since:]]
+    return [
+        (r["method"], re.sub(r"/lfs-upload/[^/]+$", "/lfs-upload/<ticket>", r["path"]), r["status"])
+        for r in hub.requests[since:]
+    ]
 
 
 def test_lfs_upload_path_batch_put_verify_commit(lfs_hub, folder, tmp_path):
@@ -587,7 +589,11 @@ def test_lfs_upload_path_batch_put_verify_commit(lfs_hub, folder, tmp_path):
 
 @pytest.mark.parametrize(
     ("path", "status", "method"),
-    [(r"/lfs-upload/", 507, "PUT"), (r"/info/lfs/objects/verify$", 404, "POST"), (r"/info/lfs/objects/batch$", 403, "POST")],
+    [
+        (r"/lfs-upload/", 507, "PUT"),
+        (r"/info/lfs/objects/verify$", 404, "POST"),
+        (r"/info/lfs/objects/batch$", 403, "POST"),
+    ],
 )
 def test_lfs_failures_leave_the_branch_unchanged(lfs_hub, folder, path, status, method):
     api = HfApi(endpoint=lfs_hub.endpoint, token=TOKEN)
@@ -612,7 +618,9 @@ def test_lfs_put_with_wrong_bytes_is_refused(lfs_hub):
     oid = hashlib.sha256(data).hexdigest()
     request = urllib.request.Request(
         f"{lfs_hub.endpoint}/alice/lfs-bad.git/info/lfs/objects/batch",
-        data=json.dumps({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": 5000}]}).encode(),
+        data=json.dumps(
+            {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": 5000}]}
+        ).encode(),
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/vnd.git-lfs+json"},
         method="POST",
     )
