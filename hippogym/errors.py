@@ -24,6 +24,7 @@ __all__ = [
     "HubNotFoundError",
     "HubAuthError",
     "HubPushError",
+    "HubPushUnknownOutcomeError",
     "MinariDatasetNotFoundError",
     "describe",
 ]
@@ -113,6 +114,13 @@ class HubAuthError(HubError, PermissionError):
 
 class HubPushError(HubError):
     """A push did not land: it made no commit (the Hub applies a commit whole or not at all)."""
+
+
+class HubPushUnknownOutcomeError(HubPushError):
+    """A push failed and the branch could not be read afterwards, so whether its commit landed is unknown.
+
+    Check the repository history (``HfApi().list_repo_commits``) before pushing again.
+    """
 
 
 class MinariDatasetNotFoundError(HippoError, FileNotFoundError):
