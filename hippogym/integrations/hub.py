@@ -57,6 +57,7 @@ from hippogym.errors import (  # the Hub errors are defined in hippogym.errors, 
     HubError,
     HubNotFoundError,
     HubPushError,
+    HubPushUnknownOutcomeError,
     MissingDependencyError,
     ValidationError,
     describe,
@@ -75,6 +76,7 @@ __all__ = [
     "HubError",
     "HubNotFoundError",
     "HubPushError",
+    "HubPushUnknownOutcomeError",
     "download_memory",
     "load_memory_from_hub",
     "memory_card",
@@ -494,18 +496,87 @@ def _stale_files(api: HfApi, hf: Any, repo_id: str, repo_type: str, head: str | 
     return sorted((set(previous) & remote) - keep)
 
 
-def _commit_with_retries(api: HfApi, hf: Any, **kwargs: Any) -> CommitInfo:
+def _failure_text(exc: BaseException) -> tuple[str, int | None]:
+    """Describe a failed commit attempt: ``(text for the message, HTTP status or None)``."""
+    status = _status(exc)
+    if status is not None:
+        return f"HTTP {status}: {_server_message(exc)}", status
+    cause = exc.__cause__
+    cause_status = _status(cause) if cause is not None else None
+    if isinstance(exc, RuntimeError) and cause_status is not None:  # huggingface_hub wraps LFS upload errors
+        return f"{exc} (HTTP {cause_status}: {_server_message(cause)})", cause_status
+    return f"{type(exc).__name__}: {exc}", None
+
+
+def _landed_commit(
+    api: HfApi, hf: Any, exc: BaseException, *, repo_id: str, repo_type: str, branch: str | None, parent: str,
+    manifest: bytes, where: str,
+) -> str | None:
+    """After a failed commit on ``branch`` (expected parent ``parent``), find out what happened.
+
+    Returns:
+        The id of the commit if it landed (the branch head holds exactly this memory's manifest), or
+        ``None`` if the branch is still at ``parent`` (nothing was committed).
+
+    Raises:
+        HubPushError: The branch moved to a commit that is not this memory (another push).
+        HubPushUnknownOutcomeError: The branch or its manifest could not be read.
+    """
+    text, status = _failure_text(exc)
+    try:
+        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+    except Exception as check:  # noqa: BLE001 - any failure to look means the outcome stays unknown
+        raise HubPushUnknownOutcomeError(
+            f"Push to {where} failed ({text}), and reading the branch afterwards failed too ({type(check).__name__}: "
+            f"{check}); the commit may or may not have landed. Check the repository history before pushing again.",
+            repo_id=repo_id, revision=branch, status=status,
+        ) from exc
+    if head == parent:
+        return None
+    try:
+        with tempfile.TemporaryDirectory(prefix="hippogym-push-check-") as tmp:
+            path = api.hf_hub_download(repo_id, MANIFEST_FILE, repo_type=repo_type, revision=head, cache_dir=tmp)
+            ours = Path(path).read_bytes() == manifest
+    except Exception as check:  # noqa: BLE001
+        raise HubPushUnknownOutcomeError(
+            f"Push to {where} failed ({text}); the branch moved from {parent[:12]} to {head[:12]} but its manifest "
+            f"could not be read ({type(check).__name__}: {check}), so it is unknown whether that commit is this "
+            "memory. Check the repository history before pushing again.",
+            repo_id=repo_id, revision=branch, status=status,
+        ) from exc
+    if ours:
+        return head
+    raise HubPushError(
+        f"Push to {where} failed ({text}), and meanwhile the branch moved from {parent[:12]} to {head[:12]}, a commit "
+        "that does not hold this memory (another push). This memory was not committed: check the repository "
+        "history, then push again.",
+        repo_id=repo_id, revision=branch, status=status,
+    ) from exc
+
+
+def _commit_with_retries(
+    api: HfApi, hf: Any, *, check: Any = None, **kwargs: Any
+) -> tuple[CommitInfo | None, str | None]:
+    """``create_commit``, retried on transient 5xx when it has a parent; ``check(exc)`` runs before each retry.
+
+    Returns:
+        ``(commit info, None)``, or ``(None, commit id)`` when ``check`` found that a failed attempt
+        landed after all (its answer was lost): then no retry is made, it would fail with 412.
+    """
     retriable = kwargs.get("parent_commit") is not None
     for attempt in range(1, _PUSH_ATTEMPTS + 1):
         try:
             with warnings.catch_warnings():
                 # A memory holds Arrow tables by design; the client's "data file in a model repo" hint does not apply.
                 warnings.filterwarnings("ignore", message=r".*about to commit a data file", category=UserWarning)
-                return api.create_commit(**kwargs)
+                return api.create_commit(**kwargs), None
         except hf.errors.HfHubHTTPError as exc:
             status = _status(exc)
             if not retriable or status not in _TRANSIENT_STATUSES or attempt == _PUSH_ATTEMPTS:
                 raise
+            landed = check(exc) if check is not None else None
+            if landed is not None:
+                return None, landed
             delay = _RETRY_DELAY_S * 2 ** (attempt - 1)
             logger.warning(
                 "push to %s: commit answered HTTP %s; retrying in %.1f s (attempt %d of %d)",
@@ -513,6 +584,59 @@ def _commit_with_retries(api: HfApi, hf: Any, **kwargs: Any) -> CommitInfo:
             )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _push_commit(
+    api: HfApi, hf: Any, *, repo_id: str, repo_type: str, operations: list[Any], message: str, description: str | None,
+    revision: str | None, create_pr: bool, head: str | None, manifest: bytes, where: str, endpoint: str,
+) -> CommitInfo:
+    """Make the push's one commit; map every failure to the truth about the branch (see ``push_memory_to_hub``)."""
+    branch = None if create_pr else revision
+    parent = None if create_pr else head
+
+    def check(exc: BaseException) -> str | None:
+        if parent is None:
+            return None
+        return _landed_commit(
+            api, hf, exc, repo_id=repo_id, repo_type=repo_type, branch=branch, parent=parent, manifest=manifest,
+            where=where,
+        )
+
+    try:
+        info, oid = _commit_with_retries(
+            api, hf, check=check, repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=message,
+            commit_description=description, revision=branch, create_pr=create_pr, parent_commit=parent,
+        )
+    except HubPushError:
+        raise
+    except Exception as exc:  # HTTP errors, LFS upload errors (RuntimeError/ValueError), transport errors
+        text, status = _failure_text(exc)
+        if status in (401, 403) and isinstance(exc, hf.errors.HfHubHTTPError):
+            raise  # a refused token: _hub_errors turns it into HubAuthError
+        if parent is None:
+            raise HubPushError(
+                f"Push to {where} failed ({text}); the pull request may or may not have been opened — check the "
+                "repository's pull requests before pushing again.", repo_id=repo_id, revision=revision, status=status,
+            ) from exc
+        oid = check(exc)
+        if oid is None:
+            hint = "push again" if status != 412 else "check the repository history, then push again"
+            raise HubPushError(
+                f"Push to {where} failed with {text}. Nothing was committed: the branch was not changed (it is still "
+                f"at {parent[:12]}); {hint}.", repo_id=repo_id, revision=revision, status=status,
+            ) from exc
+        info = None
+    if info is not None:
+        return info
+    logger.warning(
+        "push to %s: the commit landed although its answer was lost; the branch is at %s (this memory)", where, oid
+    )
+    server = endpoint.rstrip("/")
+    prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
+    return hf.CommitInfo(
+        commit_url=f"{server}/{prefix}{repo_id}/commit/{oid}", commit_message=message,
+        commit_description=description or "", oid=oid, pr_url=None, _endpoint=endpoint,
+    )
 
 
 def push_memory_to_hub(
@@ -560,7 +684,11 @@ def push_memory_to_hub(
 
     Raises:
         HubAuthError: The token is missing, rejected or may not write to ``repo_id``.
-        HubPushError: The commit failed; the branch is unchanged.
+        HubPushError: The push failed (a commit, or a large-file upload through Git LFS, was
+            refused or failed); the message says truthfully what the branch holds: unchanged,
+            or moved by another push. A commit that landed although its answer was lost is
+            detected (the branch head is compared before and after) and returned, not raised.
+        HubPushUnknownOutcomeError: The push failed and the branch could not be read afterwards.
         HubError: Any other Hub failure (e.g. the server cannot be reached).
         hippo_format.FormatError: ``memory`` is a directory that is not a valid memory.
         ValidationError: Bad arguments.
@@ -599,10 +727,12 @@ def push_memory_to_hub(
                 f"Push hippogym memory: {counts['transitions']:,} transitions in {counts['episodes']:,} episodes"
                 + (f" of {env_id}" if env_id else "")
             )
-            info = _commit_with_retries(
-                api, hf, repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=message,
-                commit_description=commit_description, revision=None if create_pr else revision, create_pr=create_pr,
-                parent_commit=None if create_pr else head,
+            info = _push_commit(
+                api, hf, repo_id=repo_id, repo_type=repo_type, operations=operations, message=message,
+                description=commit_description, revision=revision, create_pr=create_pr, head=head,
+                manifest=(directory / MANIFEST_FILE).read_bytes(), endpoint=endpoint or hf.constants.ENDPOINT,
+                where=f"{repo_type} repository {repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+                + f" on {endpoint or hf.constants.ENDPOINT}",
             )
     logger.info(
         "pushed %d files (%d deleted) to %s %s@%s: commit %s", len(names) + 2, len(stale), repo_type, repo_id,

@@ -273,6 +273,69 @@ def test_interrupted_push_leaves_branch_unchanged(hub, buffer, tmp_path):
     assert statuses[-2:] == [500, 200]
 
 
+def test_lost_commit_answer_is_detected_and_reported_as_landed(hub, buffer, tmp_path):
+    repo = "alice/lost-answer"
+    old = _record(4, seed=4)
+    push_memory_to_hub(old, repo, token=TOKEN, endpoint=hub.endpoint)
+    before = hub.commits(repo)
+    # The server commits, then the answer is lost (500): a blind retry would get 412 and claim nothing landed.
+    hub.fail_next(r"/commit/main$", status=500, after_processing=True)
+    info = push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert hub.commits(repo) == [info.oid, *before]  # exactly one new commit, and it is the one returned
+    statuses = [r["status"] for r in hub.requests if r["path"].endswith("/commit/main")]
+    assert statuses[-1] == 500 and 412 not in statuses
+    _assert_same_memory(buffer, _load(hub, repo, tmp_path / "c1"))
+
+
+def test_push_after_another_push_says_the_branch_moved(hub, buffer, monkeypatch):
+    import hippogym.integrations.hub as hub_module
+
+    repo = "alice/raced"
+    push_memory_to_hub(_record(3, seed=3), repo, token=TOKEN, endpoint=hub.endpoint)
+    stale = hub.commits(repo)[0]
+    push_memory_to_hub(_record(4, seed=4), repo, token=TOKEN, endpoint=hub.endpoint)  # the other push
+    moved = hub.commits(repo)
+    real = hub_module._branch_head
+    monkeypatch.setattr(hub_module, "_branch_head", lambda *a, **k: (stale, real(*a, **k)[1]))
+    with pytest.raises(HubPushError, match=r"HTTP 412.*branch moved .*another push\). This memory was not committed") as exc:
+        push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    assert exc.value.status == 412 and "Nothing was committed" not in str(exc.value)
+    assert hub.commits(repo) == moved
+
+
+@pytest.fixture
+def lfs_hub(tmp_path, monkeypatch):
+    """A server sending files of 1 KiB or more through Git LFS, like the Hub; the client does not use Xet."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    with LocalHubServer(root=tmp_path / "lfs-hub", tokens={TOKEN: "alice"}, lfs_threshold=1024) as server:
+        yield server
+
+
+def test_push_through_lfs_and_lfs_failures_are_hub_push_errors(lfs_hub, buffer, tmp_path):
+    repo = "alice/lfs"
+    old = _record(4, seed=4)
+    push_memory_to_hub(old, repo, token=TOKEN, endpoint=lfs_hub.endpoint)
+    assert any(entry.get("lfs") for entry in lfs_hub.files(repo).values())  # the large files went through LFS
+    assert any(r["method"] == "PUT" and r["path"].startswith("/lfs-upload/") for r in lfs_hub.requests)
+    before, files_before = lfs_hub.commits(repo), lfs_hub.files(repo)
+    for path, status, method in [
+        (r"/lfs-upload/", 507, "PUT"),
+        (r"/info/lfs/objects/batch$", 422, "POST"),
+        (r"/info/lfs/objects/verify$", 404, "POST"),
+    ]:
+        lfs_hub.fail_next(path, status=status, method=method)
+        with pytest.raises(HubPushError, match=f"HTTP {status}") as exc:
+            push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=lfs_hub.endpoint)
+        assert not isinstance(exc.value, RuntimeError) or isinstance(exc.value, HippoError)
+        assert exc.value.status == status and "was not changed" in str(exc.value), str(exc.value)
+        assert lfs_hub.commits(repo) == before and lfs_hub.files(repo) == files_before
+        assert lfs_hub.pending_failures == 0
+    _assert_same_memory(old, _load(lfs_hub, repo, tmp_path / "c1"))
+    info = push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=lfs_hub.endpoint)
+    assert lfs_hub.commits(repo) == [info.oid, *before]
+    _assert_same_memory(buffer, _load(lfs_hub, repo, tmp_path / "c2"))
+
+
 def test_tampered_download_is_refused_then_recovers(hub, buffer, tmp_path):
     repo = "alice/tampered"
     push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
