@@ -32,7 +32,7 @@ from hippo_format.errors import (
     MissingFileError,
     UnsupportedVersionError,
 )
-from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, check_json_depth
+from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, check_json_depth, json_depth
 
 SELF_DIGEST_KEY = "manifest_sha256"
 
@@ -370,18 +370,27 @@ def json_default(value: Any) -> Any:
 
 
 def check_section_serializable(key: str, value: Any) -> None:
-    """Fail early (before touching disk) if a producer section cannot be written as JSON.
+    """Fail early (before touching disk) if a producer section cannot be written as JSON readers accept.
 
     Raises:
-        ManifestError: Naming the section.
+        ManifestError: Naming the section (not JSON-serializable, or nested deeper than readers
+            accept, ``DEFAULT_LIMITS.max_json_depth`` levels counting the manifest's own).
     """
     try:
-        json.dumps(value, default=json_default, allow_nan=False, ensure_ascii=False)
+        text = json.dumps(value, default=json_default, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ManifestError(
             f"manifest[{key!r}]: cannot be stored as JSON ({exc}); use dicts, lists, strings, "
-            "finite numbers, booleans and null only"
+            "finite numbers, booleans and null only",
+            field=key,
         ) from None
+    limit = DEFAULT_LIMITS.max_json_depth - 1  # the manifest object itself is one level
+    if json_depth(text.encode("utf-8"), stop_above=limit) > limit:
+        raise ManifestError(
+            f"manifest[{key!r}]: nested more than {limit} levels deep; readers refuse manifests nested more than "
+            f"{DEFAULT_LIMITS.max_json_depth} levels — flatten it",
+            field=key,
+        )
 
 
 def dump_manifest(doc: dict[str, Any]) -> bytes:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hippo_format._schema import ALLOWED_COLUMN_DTYPES
-from hippo_format.errors import LimitExceededError, SpaceError, UnsupportedSpaceError
+from hippo_format.errors import FormatError, LimitExceededError, SpaceError, UnsupportedSpaceError
 from hippo_format.limits import DEFAULT_LIMITS, LoadLimits
 
 __all__ = ["space_from_json", "space_to_json"]
@@ -222,7 +222,7 @@ def _from_json(data: Any, where: str, limits: LoadLimits = DEFAULT_LIMITS, depth
             if not isinstance(members, list):
                 raise SpaceError(f"{where}.spaces: expected a list of spaces")
             return S.Tuple([_from_json(v, f"{where}.spaces[{i}]", limits, depth + 1) for i, v in enumerate(members)])
-    except SpaceError:
+    except FormatError:
         raise
     except (ValueError, TypeError, AssertionError, OverflowError, KeyError, IndexError, RecursionError) as exc:
         raise SpaceError(f"{where}: gymnasium rejected the description ({exc})") from None
