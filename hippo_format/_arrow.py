@@ -93,7 +93,8 @@ def normalize_columns(
             raise SchemaError(f"{label}: expected an array of shape [rows, ...], got a 0-d array")
         if any(s < 1 for s in value.shape[1:]):
             raise SchemaError(
-                f"{label}: per-row shape {list(value.shape[1:])} has a zero dimension; every item dimension must be >= 1"
+                f"{label}: per-row shape {list(value.shape[1:])} has a zero dimension; "
+                "every item dimension must be >= 1"
             )
         if rows is None:
             rows, first = value.shape[0], name

@@ -170,7 +170,8 @@ def detect_version(doc: Mapping[str, Any]) -> int:
         )
     if name != FORMAT_NAME:
         raise UnsupportedVersionError(
-            f"{MANIFEST_FILE}: field 'format' is {name!r}, expected {FORMAT_NAME!r}; this directory holds another format"
+            f"{MANIFEST_FILE}: field 'format' is {name!r}, expected {FORMAT_NAME!r}; "
+            "this directory holds another format"
         )
     if "format_version" in doc:
         version = doc["format_version"]
@@ -258,7 +259,8 @@ def validate_files_section(doc: Mapping[str, Any], limits: LoadLimits = DEFAULT_
             )
         if not is_sha256_hex(entry.get("sha256")):
             raise ManifestError(
-                f"{MANIFEST_FILE}: files[{name!r}].sha256 must be 64 lowercase hex digits, found {entry.get('sha256')!r:.80}"
+                f"{MANIFEST_FILE}: files[{name!r}].sha256 must be 64 lowercase hex digits, "
+                f"found {entry.get('sha256')!r:.80}"
             )
         size = entry.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -271,7 +273,8 @@ def validate_files_section(doc: Mapping[str, Any], limits: LoadLimits = DEFAULT_
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in names:
                 raise ManifestError(
-                    f"{MANIFEST_FILE}: files lists both {'/'.join(parts[:i])!r} and {name!r}; a file cannot also be a directory"
+                    f"{MANIFEST_FILE}: files lists both {'/'.join(parts[:i])!r} and {name!r}; "
+                    "a file cannot also be a directory"
                 )
     return files
 
@@ -343,7 +346,8 @@ def validate_manifest(doc: Mapping[str, Any], required_present: bool = True) -> 
                 )
             if not isinstance(entry, dict) or not all(isinstance(k, str) and v in ROW_KINDS for k, v in entry.items()):
                 raise ManifestError(
-                    f"{where}: row_aligned[{stem!r}] must map tensor names to 'transitions' or 'episodes', found {entry!r:.120}"
+                    f"{where}: row_aligned[{stem!r}] must map tensor names to 'transitions' or 'episodes', "
+                    f"found {entry!r:.120}"
                 )
     for key, kind in SECTION_TYPES.items():
         value = doc.get(key)

@@ -318,7 +318,8 @@ def _check_columns(table: Any, name: str, compression: Any, lo: int, hi: int, re
                     if buf is not None and buf.size and not (lo <= buf.address and buf.address + buf.size <= hi):
                         report.add(
                             "A2",
-                            f"{where} has buffers that are not stored uncompressed in the file, but manifest compression is null",
+                            f"{where} has buffers that are not stored uncompressed in the file, "
+                            "but manifest compression is null",
                         )
                         break
                 else:

@@ -325,7 +325,7 @@ class MemoryReader:
 
     @property
     def transitions_table(self) -> pa.Table:
-        """The transition table as a pyarrow Table (zero-copy over the memory map when uncompressed; not checked for NaN)."""
+        """The transition table as a pyarrow Table (zero-copy over the map when uncompressed; not checked for NaN)."""
         return self._transitions.table()
 
     # ------------------------------------------------------------------ episodes
