@@ -31,9 +31,7 @@ from hippogym.errors import MissingDependencyError, ValidationError, describe
 try:
     from stable_baselines3 import DQN
 except ImportError as exc:  # pragma: no cover - exercised without the extra
-    raise MissingDependencyError(
-        "HippoDQN needs Stable-Baselines3: pip install 'hippogym[sb3]'"
-    ) from exc
+    raise MissingDependencyError("stable-baselines3", "sb3", "hippogym.integrations.episodic_dqn") from exc
 
 __all__ = ["HippoDQN"]
 
@@ -65,6 +63,8 @@ class HippoDQN(DQN):
         gamma = kwargs.get("gamma", 0.99)
         buffer_kwargs = dict(kwargs.get("replay_buffer_kwargs") or {})
         buffer_kwargs.setdefault("gamma", gamma)
+        if self.episodic_weight > 0:
+            buffer_kwargs.setdefault("returns", True)
         if float(buffer_kwargs["gamma"]) != float(gamma):
             raise ValidationError(
                 "replay_buffer_kwargs['gamma']", f"equal to the algorithm's gamma={gamma}", repr(buffer_kwargs["gamma"])

@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 import torch
@@ -68,6 +68,7 @@ from hippogym.errors import (
 )
 from hippogym.replay.batch import ReplayBatch
 from hippogym.replay.buffer import HippocampalReplayBuffer
+from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule
 
 try:
@@ -80,7 +81,13 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("stable-baselines3", "sb3", "hippogym.integrations.sb3") from exc
 
-__all__ = ["HippoCallback", "HippoReplayBuffer", "SB3ReplayBufferWrapper"]
+__all__ = [
+    "HippoCallback",
+    "HippoDictReplayBufferSamples",
+    "HippoReplayBuffer",
+    "HippoReplayBufferSamples",
+    "SB3ReplayBufferWrapper",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +97,60 @@ QuerySpec = Union[str, Callable[["HippoReplayBuffer"], Any], None]
 NumpyObs = Union[np.ndarray, dict[str, np.ndarray]]
 
 _SUPPORTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+class HippoReplayBufferSamples(NamedTuple):
+    """SB3's ``ReplayBufferSamples`` fields, in SB3's order, plus the memory's return fields.
+
+    An algorithm written for ``ReplayBufferSamples`` reads the first six fields unchanged
+    (``discounts`` is ``gamma^m`` for ``m``-step targets, ``None`` for one-step ones, as in SB3).
+
+    Attributes:
+        returns: ``[B, 1]`` discounted return-to-go inside the stored unit.
+        return_discounts: ``[B, 1]`` discount of the missing tail (0 when the unit terminated).
+        tail_observations: Observations the tail starts from:
+            ``returns + return_discounts * V(tail_observations)`` is the Monte-Carlo return.
+    """
+
+    observations: Tensor
+    actions: Tensor
+    next_observations: Tensor
+    dones: Tensor
+    rewards: Tensor
+    discounts: Tensor | None = None
+    returns: Tensor | None = None
+    return_discounts: Tensor | None = None
+    tail_observations: Tensor | None = None
+
+
+class HippoDictReplayBufferSamples(NamedTuple):
+    """:class:`HippoReplayBufferSamples` for Dict observation spaces."""
+
+    observations: dict[str, Tensor]
+    actions: Tensor
+    next_observations: dict[str, Tensor]
+    dones: Tensor
+    rewards: Tensor
+    discounts: Tensor | None = None
+    returns: Tensor | None = None
+    return_discounts: Tensor | None = None
+    tail_observations: dict[str, Tensor] | None = None
+
+
+def _reward_function(env: Any) -> Callable[..., Any]:
+    """``compute_reward(achieved, desired, infos)`` of a goal env: a VecEnv, a gym env or a callable."""
+    if env is None:
+        raise ValidationError("env", "an env with compute_reward (or pass compute_reward=)", "None")
+    if callable(getattr(env, "env_method", None)):  # a VecEnv: ask its first env, as HerReplayBuffer does
+        def vec_reward(achieved: Any, desired: Any, infos: Any) -> Any:
+            return env.env_method("compute_reward", achieved, desired, infos, indices=[0])[0]
+
+        return vec_reward
+    for target in (getattr(env, "unwrapped", None), env):
+        fn = getattr(target, "compute_reward", None)
+        if callable(fn):
+            return fn
+    raise ValidationError("env", "an env with a compute_reward(achieved_goal, desired_goal, infos) method", describe(env))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -463,21 +524,41 @@ class SB3ReplayBufferWrapper:
         self.last_batch = batch
         return self.to_sb3(batch, env)
 
-    def to_sb3(self, batch: ReplayBatch, env: Any = None) -> ReplayBufferSamples | DictReplayBufferSamples:
-        """Convert a :class:`~hippogym.ReplayBatch` to SB3's samples (normalised by ``env``)."""
-        obs, next_obs = batch.observations, batch.next_observations
+    def to_sb3(
+        self, batch: ReplayBatch, env: Any = None
+    ) -> ReplayBufferSamples | DictReplayBufferSamples | HippoReplayBufferSamples | HippoDictReplayBufferSamples:
+        """Convert a :class:`~hippogym.ReplayBatch` to SB3's samples (normalised by ``env``).
+
+        Batches with returns-to-go become :class:`HippoReplayBufferSamples`; n-step batches carry
+        ``discounts`` (``gamma^m``), as SB3's ``NStepReplayBuffer`` samples do.
+        """
+        obs, next_obs, tails = batch.observations, batch.next_observations, batch.tail_observations
         rewards = batch.rewards.reshape(-1, 1)
         if env is not None:
             obs = _from_normalized(env.normalize_obs(_to_numpy(obs)))
             next_obs = _from_normalized(env.normalize_obs(_to_numpy(next_obs)))
+            if tails is not None:
+                tails = _from_normalized(env.normalize_obs(_to_numpy(tails)))
             rewards = torch.from_numpy(np.asarray(env.normalize_reward(rewards.cpu().numpy()), dtype=np.float32))
         dones = batch.terminated.reshape(-1, 1).to(torch.float32)
         actions = batch.actions.reshape(batch.actions.shape[0], -1)
+        discounts = None
+        targets = self.hippo.targets
+        if batch.discounts is not None and targets is not None and targets.n_steps > 1:
+            discounts = batch.discounts.reshape(-1, 1)
+        fields: list[Any] = [obs, actions, next_obs, dones, rewards, discounts]
+        if batch.returns is not None:
+            returns = batch.returns.reshape(-1, 1)
+            if env is not None:  # the same reward scaling as the TD target's rewards
+                returns = torch.from_numpy(np.asarray(env.normalize_reward(returns.numpy()), dtype=np.float32))
+            fields += [returns, batch.return_discounts.reshape(-1, 1), tails]
+            cls: Any = HippoDictReplayBufferSamples if isinstance(obs, dict) else HippoReplayBufferSamples
+        else:
+            cls = DictReplayBufferSamples if isinstance(obs, dict) else ReplayBufferSamples
         device = self.device
-        cls = DictReplayBufferSamples if isinstance(obs, dict) else ReplayBufferSamples
         if device.type == "cpu" and rewards.device.type == "cpu":
-            return cls(obs, actions, next_obs, dones, rewards)
-        return cls(_move(obs, device), actions.to(device), _move(next_obs, device), dones.to(device), rewards.to(device))
+            return cls(*fields)
+        return cls(*(None if x is None else _move(x, device) for x in fields))
 
     def update_priorities(self, priorities: Tensor, indices: Tensor | None = None) -> None:
         """Set priorities (e.g. ``|TD error|``) of the last sampled batch (or of ``indices``).
@@ -545,6 +626,21 @@ class HippoReplayBuffer(ReplayBuffer):
         max_unit_length: See :class:`SB3ReplayBufferWrapper`.
         hippo_kwargs: Extra keyword arguments of :class:`~hippogym.HippocampalReplayBuffer`
             (``retrieval_temperature``, ``key_action``, ``exact_sampling``, ...).
+        n_steps: Rewards summed per TD target. ``n_steps > 1`` gives the samples of SB3's
+            ``NStepReplayBuffer`` on the same transitions (n-step ``rewards``, the window's last
+            ``next_observations`` and ``dones``, ``discounts = gamma^m``), windows ending at the
+            unit's end; SB3's DQN/SAC/TD3 use ``discounts`` as they are.
+        gamma: Discount of n-step targets and returns-to-go (set it to the algorithm's ``gamma``).
+        returns: Samples carry each transition's discounted return-to-go inside its unit
+            (:class:`HippoReplayBufferSamples`: ``returns``, ``return_discounts``,
+            ``tail_observations``), what :class:`~hippogym.integrations.episodic_dqn.HippoDQN` uses.
+        env: The goal env (a VecEnv, a gym env, or anything with ``compute_reward``): turns on
+            hindsight relabelling as SB3's ``HerReplayBuffer`` does (Dict observations with
+            ``observation``, ``achieved_goal``, ``desired_goal``). Composes with semantic draws,
+            ``n_steps`` and ``returns``.
+        compute_reward: ``compute_reward(achieved_goal, desired_goal, infos)`` instead of ``env``.
+        n_sampled_goal: Virtual goals per real transition (HER's ``k``; default 4).
+        goal_selection_strategy: ``"future"`` (default), ``"final"`` or ``"episode"`` (or SB3's enum).
 
     Raises:
         ValidationError: Unsupported space, ``optimize_memory_usage=True``, a bad option, or a
@@ -583,6 +679,13 @@ class HippoReplayBuffer(ReplayBuffer):
         buffer: HippocampalReplayBuffer | None = None,
         max_unit_length: int | None = None,
         hippo_kwargs: Mapping[str, Any] | None = None,
+        n_steps: int = 1,
+        gamma: float = 0.99,
+        returns: bool = False,
+        env: Any = None,
+        compute_reward: Callable[..., Any] | None = None,
+        n_sampled_goal: int | None = None,
+        goal_selection_strategy: Any = None,
     ) -> None:
         if not isinstance(buffer_size, (int, np.integer)) or buffer_size < 1:
             raise ValidationError("buffer_size", "an int >= 1 (transitions)", describe(buffer_size))
@@ -630,6 +733,30 @@ class HippoReplayBuffer(ReplayBuffer):
             action_dtype=self.action_dtype, obs_dtype=self.obs_dtypes,
             scalar_actions=isinstance(action_space, spaces.Discrete),
         )
+        self.n_steps, self.gamma = n_steps, gamma
+        relabeler = None
+        hindsight = env is not None or compute_reward is not None
+        if not hindsight and (n_sampled_goal is not None or goal_selection_strategy is not None):
+            raise ValidationError(
+                "env", "the goal env (or compute_reward=) when n_sampled_goal/goal_selection_strategy are given", "None"
+            )
+        if hindsight:
+            HindsightRelabeler.check_observations(observation_space.spaces if self.is_dict else observation_space)
+            relabeler = HindsightRelabeler(
+                compute_reward if compute_reward is not None else _reward_function(env),
+                n_sampled_goal=4 if n_sampled_goal is None else n_sampled_goal,
+                goal_selection_strategy="future" if goal_selection_strategy is None else goal_selection_strategy,
+                seed=random.getrandbits(62),
+            )
+        if n_steps != 1 or returns or relabeler is not None:
+            buffer.use_value_targets(gamma=gamma, n_steps=n_steps, returns=bool(returns), relabeler=relabeler)
+
+    def set_env(self, env: Any) -> None:
+        """Give hindsight relabelling the goal env whose ``compute_reward`` it calls (as ``HerReplayBuffer``)."""
+        targets = self.hippo.targets
+        if targets is None or targets.relabeler is None:
+            raise HippoError("set_env: this buffer does not relabel goals (it was built without env=).")
+        targets.relabeler.compute_reward = _reward_function(env)
 
     def _check_loaded(self, buffer: Any) -> None:
         """Refuse a loaded memory whose stored layout does not match the spaces."""

@@ -36,6 +36,14 @@ class ReplayBatch(NamedTuple):
         probabilities: ``[B]`` probability of drawing each transition in one draw of the mixture.
         weights: ``[B]`` importance weights ``(N * P) ** -beta`` normalised by their max (all ones
             when ``beta`` is 0).
+        discounts: ``[B]`` float32 ``gamma^m`` of an ``m``-step target (``None`` without value
+            targets): the TD target is ``rewards + (1 - terminated) * discounts * V(next)``.
+        returns: ``[B]`` float32 discounted return-to-go inside the unit, or ``None``.
+        return_discounts: ``[B]`` float32 ``gamma^(L - t)`` of the missing tail of ``returns`` (0
+            when the unit terminated), or ``None``.
+        tail_observations: ``[B, ...]`` observations the tail starts from (``returns +
+            return_discounts * V(tail_observations)`` completes a partial return), or ``None``.
+        relabelled: ``[B]`` bool, rows given a hindsight goal, or ``None``.
     """
 
     observations: Observation
@@ -49,6 +57,11 @@ class ReplayBatch(NamedTuple):
     modes: Tensor
     probabilities: Tensor
     weights: Tensor
+    discounts: Tensor | None = None
+    returns: Tensor | None = None
+    return_discounts: Tensor | None = None
+    tail_observations: Observation | None = None
+    relabelled: Tensor | None = None
 
     @property
     def dones(self) -> Tensor:
@@ -59,6 +72,8 @@ class ReplayBatch(NamedTuple):
         """Move every tensor to ``device``."""
 
         def move(x):
+            if x is None:
+                return None
             if isinstance(x, dict):
                 return {k: v.to(device, non_blocking=True) for k, v in x.items()}
             return x.to(device, non_blocking=True)

@@ -28,7 +28,9 @@ from hippogym.errors import DimensionMismatchError, EmptyMemoryError, HippoError
 from hippogym.memory.samplers import PrioritizedSampler
 from hippogym.memory.store import MemoryStore
 from hippogym.replay.batch import ReplayBatch, SampleMode
+from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
+from hippogym.replay.targets import ValueTargets
 
 __all__ = ["HippocampalReplayBuffer", "RetrievalResult"]
 
@@ -174,6 +176,8 @@ class HippocampalReplayBuffer:
         self.segmenter_config: dict[str, Any] = {}
         self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
         self.sampler = PrioritizedSampler(self.memory, alpha, seed=seed) if prioritized else None
+        #: Learning targets applied to every sampled batch (see :meth:`use_value_targets`).
+        self.targets: ValueTargets | None = None
         self.featurizer: TransitionFeaturizer | None = None
         # (encoder version, query features, embedding) and (key, embedding, retrieval) of the last query.
         self._query_cache: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -501,8 +505,45 @@ class HippocampalReplayBuffer:
             torch.from_numpy(fields["truncated"]), torch.from_numpy(rows), torch.from_numpy(fields["episode_ids"]),
             torch.from_numpy(modes), torch.from_numpy(probs.astype(np.float32)), torch.from_numpy(weights),
         )
+        if self.targets is not None:
+            batch = self.targets.apply(batch)
         target = self.device if device is None else torch.device(device)
         return batch if target.type == "cpu" else batch.to(target)
+
+    def use_value_targets(
+        self,
+        gamma: float = 0.99,
+        n_steps: int = 1,
+        returns: bool = True,
+        relabeler: HindsightRelabeler | None = None,
+    ) -> ValueTargets:
+        """Make every sampled batch carry value targets from the stored units.
+
+        Batches then hold ``n_steps``-step ``rewards``/``next_observations``/``terminated`` with
+        their ``discounts`` (Stable-Baselines3's ``NStepReplayBuffer`` semantics), the rows'
+        discounted ``returns``-to-go with ``return_discounts``/``tail_observations`` to complete
+        a partial one, and, with a ``relabeler``, hindsight goals (see
+        :class:`~hippogym.replay.targets.ValueTargets`). Calling it again replaces the targets.
+
+        Args:
+            gamma: Discount in ``[0, 1]``.
+            n_steps: Rewards summed per TD target (1 = the stored transition).
+            returns: Keep returns-to-go (a per-row table updated as units come and go).
+            relabeler: A :class:`~hippogym.replay.hindsight.HindsightRelabeler`, or ``None``.
+
+        Returns:
+            The targets part (also :attr:`targets`).
+
+        Example:
+            >>> buffer = HippocampalReplayBuffer(capacity=1_000, seed=0)
+            >>> targets = buffer.use_value_targets(gamma=0.99, n_steps=3)
+            >>> targets.n_steps
+            3
+        """
+        if self.targets is not None:
+            self.targets.detach()
+        self.targets = ValueTargets(self.memory, gamma=gamma, n_steps=n_steps, returns=returns, relabeler=relabeler)
+        return self.targets
 
     def _mixture_probabilities(self, rows: np.ndarray, slots: np.ndarray, ratio: float, recall: _Recall | None) -> np.ndarray:
         """Probability of drawing each row in one draw of the mixture (what ``sample`` reports)."""
