@@ -275,7 +275,11 @@ SAC_DEFAULT = dict(learning_rate=1e-3, buffer_size=50_000, learning_starts=500, 
 #: The hippogym settings of the "hybrid" arm unless an experiment overrides them.
 HIPPO_DEFAULT = dict(mixture_ratio=0.5, embed_dim=64, top_k=5, consolidate_every=2_000, consolidate_steps=50)
 
-ARMS = ("uniform", "hybrid", "hippo-uniform")
+ARMS = ("uniform", "hybrid", "hippo-uniform", "nstep", "hippo-nstep", "hippodqn", "hippodqn-nstep")
+#: n of the n-step arms (SB3's ``DQN(n_steps=...)`` and ``HippoReplayBuffer(n_steps=...)``).
+NSTEP = 10
+#: Weight of HippoDQN's episodic lower-bound term in the ``hippodqn`` arms.
+EPISODIC_WEIGHT = 0.5
 
 
 def _flat_dim(space: Any) -> int:
@@ -317,13 +321,18 @@ def build_hippo_buffer(env: Any, capacity: int, seed: int, cfg: Mapping[str, Any
 
 def replay_kwargs(arm: str, env: Any, hp: Mapping[str, Any], seed: int, hippo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``replay_buffer_class`` / ``replay_buffer_kwargs`` for an arm (empty for ``uniform``)."""
-    if arm == "uniform":
+    if arm in ("uniform", "nstep"):
         return {}
     from hippogym.integrations.sb3 import HippoReplayBuffer
 
     cfg = {**HIPPO_DEFAULT, **(hippo or {})}
     every, steps = int(cfg.pop("consolidate_every")), int(cfg.pop("consolidate_steps"))
-    if arm == "hippo-uniform":
+    if arm in ("hippo-nstep", "hippodqn", "hippodqn-nstep"):
+        # The value arms: uniform draws from the episodic memory, only the targets differ.
+        kw = dict(mixture_ratio=0.0, query=None, embed_dim=int(cfg["embed_dim"]), consolidate_every=0,
+                  eviction=cfg.get("eviction", "utility"), seed=seed, gamma=float(hp.get("gamma", 0.99)),
+                  n_steps=1 if arm == "hippodqn" else NSTEP)
+    elif arm == "hippo-uniform":
         kw = dict(mixture_ratio=0.0, query=None, embed_dim=int(cfg["embed_dim"]), consolidate_every=0,
                   eviction=cfg.get("eviction", "utility"), seed=seed)
     elif arm == "hybrid" and not (set(cfg) & {"temperature", "reward_weight", "reward_mode", "lr"}):
@@ -347,6 +356,14 @@ def make_agent(
     algo = algo or ("dqn" if discrete else "sac")
     hp = dict(hp or (DQN_SPARSE if algo == "dqn" else SAC_DEFAULT))
     cls = DQN if algo == "dqn" else SAC
+    if arm == "nstep":
+        hp["n_steps"] = NSTEP
+    if arm.startswith("hippodqn"):
+        from hippogym.integrations.episodic_dqn import HippoDQN
+
+        if algo != "dqn":
+            raise ValueError(f"arm {arm!r} needs a discrete action space (DQN)")
+        cls, hp["episodic_weight"] = HippoDQN, EPISODIC_WEIGHT
     if policy is None:
         policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
     return cls(policy, env, seed=seed, verbose=0, device="cpu", **hp, **replay_kwargs(arm, env, hp, seed, hippo))

@@ -60,6 +60,17 @@ def test_sparse_corridor(tmp_path):
     assert "diff_vs_uniform" in summary["results"]["6"]["hybrid"]["final_success"]
 
 
+def test_sparse_corridor_value_arms(tmp_path):
+    from benchmarks.rl import sparse_corridor
+
+    arms = "nstep,hippo-nstep,hippodqn,hippodqn-nstep"
+    summary = sparse_corridor.main(["--lengths", "6", "--steps", "400", "--eval-every", "200", "--arms", arms,
+                                    "--no-plot", "--out", str(tmp_path), *TINY])
+    assert set(summary["results"]["6"]) == set(arms.split(","))
+    seed = json.loads((tmp_path / "hippodqn-nstep" / "6" / "seed0.json").read_text())
+    assert seed["memory_transitions"] > 0 and seed["steps"] >= 400
+
+
 def test_sparse_corridor_episode_budget(tmp_path):
     from benchmarks.rl import sparse_corridor
 
