@@ -176,3 +176,13 @@ def test_shell_script_dry_run(script, tmp_path):
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "job:" in proc.stdout or "settings:" in proc.stdout
+
+
+def test_bitflip_her(tmp_path):
+    from benchmarks.rl import bitflip_her
+
+    summary = bitflip_her.main(["--bits", "4", "--steps", "400", "--eval-every", "200", "--eval-episodes", "2",
+                                "--out", str(tmp_path), *TINY])
+    assert set(summary["results"]["4"]) == set(bitflip_her.ARMS)
+    seed = json.loads((tmp_path / "hippo-her" / "4" / "seed0.json").read_text())
+    assert seed["steps"] >= 400 and len(seed["curve"]) >= 2

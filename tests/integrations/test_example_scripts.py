@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ("sb3_dqn_hippocampal.py", ["--steps", "400"]),
         ("offline_to_online.py", []),
+        ("value_memory.py", ["--steps", "1500", "--length", "8"]),
+        ("value_memory.py", ["--task", "bitflip", "--bits", "4", "--steps", "600"]),
     ],
 )
 def test_example_runs(script, args, tmp_path):
