@@ -64,7 +64,9 @@ def test_complete_subclass_is_registered_as_listener_and_detaches():
     assert store.listeners == []
 
 
-@pytest.mark.parametrize("make", [lambda s: UniformSampler(s, seed=1), lambda s: PrioritizedSampler(s, alpha=0.7, seed=1)])
+@pytest.mark.parametrize(
+    "make", [lambda s: UniformSampler(s, seed=1), lambda s: PrioritizedSampler(s, alpha=0.7, seed=1)]
+)
 def test_probabilities_sum_to_one_over_live_rows_and_are_zero_elsewhere(make):
     store = store_with_holes()
     sampler = make(store)
