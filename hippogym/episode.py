@@ -34,11 +34,9 @@ import torch
 from torch import Tensor
 
 from hippogym.errors import ValidationError, describe
+from hippogym.types import Observation  # defined there (below the layer-3 packages); re-exported here
 
 __all__ = ["Episode", "Observation"]
-
-#: An observation batch: one tensor, or one tensor per key of a Dict observation space.
-Observation = Tensor | dict[str, Tensor]
 
 _NUMERIC_KINDS = ("b", "i", "u", "f")
 

@@ -2,11 +2,12 @@
 
 from hippogym.memory.eviction import EvictionPolicy, FIFOEviction, UtilityEviction, make_eviction
 from hippogym.memory.index import FaissIndex, RetrievalIndex, TorchIndex, make_index
-from hippogym.memory.samplers import PrioritizedSampler
+from hippogym.memory.samplers import PrioritizedSampler, Sampler, UniformSampler
 from hippogym.memory.store import MemoryStore
 from hippogym.memory.sumtree import SumTree
 
 __all__ = [
     "EvictionPolicy", "FIFOEviction", "FaissIndex", "MemoryStore", "PrioritizedSampler",
-    "RetrievalIndex", "SumTree", "TorchIndex", "UtilityEviction", "make_eviction", "make_index",
+    "RetrievalIndex", "Sampler", "SumTree", "TorchIndex", "UniformSampler", "UtilityEviction", "make_eviction",
+    "make_index",
 ]

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hippogym.encoders.features import ObservationLayout, TransitionFeaturizer
+from hippogym.types import ObservationLayout, StepFeaturizer
 from hippogym.episode import Episode, Observation
 from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryError, ValidationError, describe
 from hippogym.memory.eviction import EvictionPolicy, make_eviction
@@ -666,7 +666,7 @@ class MemoryStore:
             "episode_ids": self._v_id.take(slots),
         }
 
-    def features(self, rows: Tensor, featurizer: TransitionFeaturizer) -> Tensor:
+    def features(self, rows: Tensor, featurizer: StepFeaturizer) -> Tensor:
         """Encoder inputs for stored rows (context windows stay inside each row's unit)."""
         if featurizer.context == 1:
             obs = {k: v.index_select(0, rows) for k, v in self.obs.items()}

@@ -1,0 +1,13 @@
+"""Row samplers: the extension point for how a batch's rows are drawn.
+
+:class:`Sampler` (in :mod:`~hippogym.memory.samplers.base`) is the contract: rows and their exact
+probabilities, priority feedback, ``state_dict``. :class:`UniformSampler` draws uniformly over live
+rows; :class:`PrioritizedSampler` draws proportionally to TD-error priorities over a sum tree.
+Semantic sampling is composed by the replay buffer from :meth:`MemoryStore.search`.
+"""
+
+from hippogym.memory.samplers.base import SampledStore, Sampler
+from hippogym.memory.samplers.prioritized import PrioritizedSampler, _numpy  # noqa: F401 (old private name)
+from hippogym.memory.samplers.uniform import UniformSampler
+
+__all__ = ["PrioritizedSampler", "SampledStore", "Sampler", "UniformSampler"]
