@@ -246,10 +246,11 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
         store_section = _section(manifest, "store")
         sampling = _section(manifest, "sampling")
         encoder_config = _section(manifest, "encoder")
+        store_config = io_checks.store_config(store_section.get("config"))
+        io_checks.check_store_allocation(reader, store_config)
+        sampling_kwargs = io_checks.sampling_kwargs(sampling)
         try:
             encoder = DualEncoder.from_config(encoder_config)
-            store_config = io_checks.store_config(store_section.get("config"))
-            io_checks.check_store_allocation(reader, store_config)
             memory = MemoryStore.from_config(store_config)
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"Expected valid `encoder` and `store.config` sections in the manifest: {exc}") from exc
@@ -260,7 +261,7 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
             consolidator = Consolidator.from_config(encoder, store_section["consolidator"])
         buffer = HippocampalReplayBuffer(
             memory=memory, encoder=encoder, consolidator=consolidator,
-            device=device, **io_checks.sampling_kwargs(sampling),
+            device=device, **sampling_kwargs,
         )
         state_tensors = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("state").items()}
         mem_state = _memory_state(reader, store_section)
