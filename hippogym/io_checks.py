@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 _MISSING = object()
+_EVICTIONS = frozenset({"fifo", "utility"})
+_INDEXES = frozenset({"torch", "faiss"})
 
 
 def _get(section: Mapping[str, Any], key: str, field: str, default: Any) -> Any:
@@ -97,10 +99,11 @@ def store_config(config: Any) -> dict[str, Any]:
     key_dtype = _get(config, "key_dtype", "store.config.key_dtype", _MISSING)
     if key_dtype not in ("float32", "float16"):
         raise ValidationError("store.config.key_dtype", "one of ['float16', 'float32']", repr(key_dtype))
-    for section in ("eviction", "index"):
+    for section, names in (("eviction", _EVICTIONS), ("index", _INDEXES)):
         value = _get(config, section, f"store.config.{section}", _MISSING)
-        if not isinstance(value, Mapping) or not isinstance(value.get("type", ""), str):
+        if not isinstance(value, Mapping):
             raise ValidationError(f"store.config.{section}", "a JSON object with a string `type`", repr(value))
+        manifest_name(value, "type", f"store.config.{section}.type", names)
     return out
 
 

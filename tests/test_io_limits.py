@@ -58,6 +58,8 @@ CASES = [
     (("store", "config"), "embed_dim", _DELETE, "store.config.embed_dim"),
     (("store", "config"), "key_dtype", "complex128", "store.config.key_dtype"),
     (("store", "config"), "eviction", "fifo", "store.config.eviction"),
+    (("store", "config", "eviction"), "type", "bogus", "store.config.eviction.type"),
+    (("store", "config", "index"), "type", "os.system", "store.config.index.type"),
     (("sampling",), "top_k", 0, "sampling.top_k"),
     (("sampling",), "top_k", 2.5, "sampling.top_k"),
     (("sampling",), "alpha", -1.0, "sampling.alpha"),
