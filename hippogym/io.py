@@ -31,6 +31,7 @@ import torch
 
 import hippo_format
 from hippo_format.errors import ManifestError, SchemaError
+from hippogym import io_checks
 
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.encoders.dual import DualEncoder
@@ -245,9 +246,12 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
         store_section = _section(manifest, "store")
         sampling = _section(manifest, "sampling")
         encoder_config = _section(manifest, "encoder")
+        store_config = io_checks.store_config(store_section.get("config"))
+        io_checks.check_store_allocation(reader, store_config)
+        sampling_kwargs = io_checks.sampling_kwargs(sampling)
         try:
             encoder = DualEncoder.from_config(encoder_config)
-            memory = MemoryStore.from_config(store_section["config"])
+            memory = MemoryStore.from_config(store_config)
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"Expected valid `encoder` and `store.config` sections in the manifest: {exc}") from exc
         encoder_state = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("encoder").items()}
@@ -257,12 +261,7 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
             consolidator = Consolidator.from_config(encoder, store_section["consolidator"])
         buffer = HippocampalReplayBuffer(
             memory=memory, encoder=encoder, consolidator=consolidator,
-            mixture_ratio=sampling.get("mixture_ratio", 0.5) if sampling.get("mixture_ratio", {}).get("type") != "callable" else 0.5,
-            top_k=int(sampling.get("top_k", 5)), retrieval_temperature=float(sampling.get("retrieval_temperature", 0.1)),
-            prioritized=bool(sampling.get("prioritized", False)), alpha=float(sampling.get("alpha", 0.6)),
-            beta=float(sampling.get("beta", 0.0)), num_actions=sampling.get("num_actions"),
-            key_action=bool(sampling.get("key_action", False)), context=int(sampling.get("context", 1)),
-            exact_sampling=bool(sampling.get("exact_sampling", False)), device=device,
+            device=device, **sampling_kwargs,
         )
         state_tensors = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("state").items()}
         mem_state = _memory_state(reader, store_section)
@@ -290,7 +289,10 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
         buffer.segmenter_config = dict(manifest.get("segmenter") or {})
         spaces = manifest.get("spaces") or {}
         if spaces:
-            buffer.spaces = {name: hippo_format.space_from_json(value) for name, value in spaces.items()}
+            buffer.spaces = {
+                name: hippo_format.space_from_json(value, limits=reader.limits, where=f"spaces.{name}")
+                for name, value in spaces.items()
+            }
     logger.info("loaded %d transitions in %d units from %s", len(buffer), buffer.num_episodes, path)
     return buffer
 

@@ -27,6 +27,7 @@ from hippogym.episode import Episode
 from hippogym.errors import DimensionMismatchError, EmptyMemoryError, HippoError, ValidationError, describe
 from hippogym.memory.samplers import PrioritizedSampler
 from hippogym.memory.store import MemoryStore
+from hippogym.replay import checks
 from hippogym.replay.batch import ReplayBatch, SampleMode
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
@@ -223,6 +224,7 @@ class HippocampalReplayBuffer:
             ValidationError: The episode does not match the memory's layout or the encoder.
             CapacityError: It is longer than the memory's capacity.
         """
+        checks.check_episode_values(episode)
         self.memory.check_episode(episode)
         if self.featurizer is None:
             self._make_featurizer(ObservationLayout.infer(episode.states), tuple(episode.actions.shape[1:]))
@@ -421,7 +423,8 @@ class HippocampalReplayBuffer:
                 eviction policy). Turn off for lookups that are not recall, e.g. per-step
                 observation augmentation.
         """
-        k = self.top_k if top_k is None else int(top_k)
+        checks.check_query(query_state)
+        k = self.top_k if top_k is None else checks.check_top_k(top_k)
         scores, slots = self.memory.search(self.embed_queries(query_state), k, exact=exact)
         if record_hits:
             self.memory.record_hits(slots[slots >= 0])
@@ -447,8 +450,8 @@ class HippocampalReplayBuffer:
             ValidationError: Bad batch size or query.
         """
         self._need()
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError("batch_size", "an int >= 1", describe(batch_size))
+        batch_size, top_k = checks.check_batch_size(batch_size), checks.check_top_k(top_k)
+        checks.check_query(query_state)
         store = self.memory
         ratio = self.mixture_ratio if query_state is not None else 0.0
         n_sem = int(round(ratio * batch_size)) if query_state is not None else 0
