@@ -148,6 +148,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     import hippo_format
     from hippogym.integrations.hub import download_memory
 
+    _check_output_dir(Path(args.out))  # refuse before anything is fetched (and before the Hub cache is touched)
     path = download_memory(args.repo_id, args.out, revision=args.revision, token=args.token,
                            endpoint=args.endpoint, force_download=args.force_download)
     counts = hippo_format.summarize(path, verify=False).get("counts", {})

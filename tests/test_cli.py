@@ -248,3 +248,20 @@ def test_push_and_pull(saved_memory, hub, tmp_path, capsys):
     code, _, err = _run(capsys, "push", str(saved_memory), "alice/other", "--token", "wrong", "--endpoint", hub.endpoint)
     assert code == 1 and err.startswith("error:")
     assert os.listdir(tmp_path / "pulled")
+
+
+def test_refused_pull_keeps_the_cache_for_an_offline_pull(saved_memory, hub, tmp_path, capsys, monkeypatch):
+    import huggingface_hub.constants
+
+    assert _run(capsys, "push", str(saved_memory), "alice/cached", "--token", TOKEN, "--endpoint", hub.endpoint)[0] == 0
+    assert _run(capsys, "pull", "alice/cached", str(tmp_path / "a"), "--token", TOKEN, "--endpoint", hub.endpoint)[0] == 0
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    code, _, err = _run(capsys, "pull", "alice/cached", str(junk), "--token", TOKEN, "--endpoint", hub.endpoint)
+    assert code == 1 and "not a memory" in err and "corrupt" not in err
+    assert os.listdir(junk) == ["notes.txt"]
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    code, out, err = _run(capsys, "pull", "alice/cached", str(tmp_path / "b"), "--token", TOKEN, "--endpoint", hub.endpoint)
+    assert code == 0, err
+    assert "60 transitions" in out

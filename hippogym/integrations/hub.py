@@ -21,8 +21,9 @@ Guarantees:
   ``revision`` pinning, tokens and offline mode all apply) and every file is checked against the
   SHA-256 and size recorded in ``manifest.json`` before anything is decoded. A corrupted or
   tampered file raises :class:`hippo_format.ChecksumMismatchError` (or another
-  :class:`hippo_format.FormatError`), nothing is returned, and the corrupt copy is evicted from
-  the cache so that the next call downloads it again.
+  :class:`hippo_format.FormatError`) and nothing is returned; only the cached files that fail
+  their checksum are evicted from the cache, so that the next call downloads them again (a refusal
+  for any other reason, e.g. an output directory that is not a memory, never touches the cache).
 * **Atomic placement.** :func:`download_memory` copies into a temporary sibling of the target,
   verifies the copy, then renames it into place (an existing memory there is replaced atomically).
 
@@ -51,7 +52,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import hippo_format
-from hippo_format.errors import FormatError, MissingFileError
+from hippo_format.errors import ChecksumMismatchError, MissingFileError, TruncatedFileError
 from hippogym.errors import (  # the Hub errors are defined in hippogym.errors, re-exported here
     HubAuthError,
     HubError,
@@ -745,8 +746,22 @@ def push_memory_to_hub(
 
 
 def _evict_corrupt(snapshot: Path, files: Mapping[str, Mapping[str, Any]]) -> None:
-    """Remove cached files of ``snapshot`` that do not match the manifest (or the manifest itself)."""
+    """Remove the cached files of ``snapshot`` that really are corrupt, so the next call fetches them again.
+
+    Called only after a checksum failure. Each listed file is hashed again and removed only if its
+    SHA-256 or size differs from the manifest; the manifest itself is removed only if its own
+    digest (``manifest_sha256``) does not match. A good file is never removed.
+    """
+    from hippo_format._manifest import check_self_digest
+
     bad = []
+    try:
+        raw = (snapshot / MANIFEST_FILE).read_bytes()
+        check_self_digest(raw, json.loads(raw))
+    except ChecksumMismatchError:
+        bad.append(MANIFEST_FILE)
+    except (OSError, ValueError):  # unreadable or malformed: not a checksum failure, leave it
+        pass
     for name, entry in files.items():
         path = snapshot / name
         try:
@@ -760,7 +775,7 @@ def _evict_corrupt(snapshot: Path, files: Mapping[str, Mapping[str, Any]]) -> No
             continue
         if h.hexdigest() != entry.get("sha256") or size != entry.get("bytes"):
             bad.append(name)
-    for name in bad or [MANIFEST_FILE]:
+    for name in bad:
         pointer = snapshot / name
         blob = Path(os.path.realpath(pointer))
         for p in {pointer, blob}:
@@ -779,7 +794,8 @@ def _fetched(
     The staging directory is private to this call and holds hard links (or copies) of the
     manifest and of the files it lists: the Hub cache's snapshot is made of symbolic links into
     its blob store, which the format reader rightly refuses to follow out of a memory directory.
-    A :class:`hippo_format.FormatError` raised by the caller evicts the corrupt cached files.
+    A checksum failure (:class:`hippo_format.ChecksumMismatchError`, or a truncated file) raised
+    by the caller evicts the cached files that fail their checksum; no other error touches the cache.
     """
     with _hub_errors(
         hf, repo_id=repo_id, repo_type=repo_type, revision=revision, token=token, endpoint=endpoint, action="download"
@@ -807,7 +823,7 @@ def _fetched(
             _link_or_copy(Path(os.path.realpath(source)), staging / name)
         logger.debug("staged %s in %s", where, staging)
         yield staging, commit
-    except FormatError:
+    except (ChecksumMismatchError, TruncatedFileError):
         _evict_corrupt(snapshot, files)
         raise
     finally:
@@ -932,10 +948,11 @@ def download_memory(
         hippo_format.FormatError: Any other problem with the memory.
         HubNotFoundError, HubAuthError, HubError: As for :func:`load_memory_from_hub`.
     """
-    from hippo_format._atomic import atomic_replace_dir
+    from hippo_format._atomic import atomic_replace_dir, check_replaceable
     from hippo_format._io import fsync_dir
 
     target = Path(out_dir).expanduser()
+    check_replaceable(target)  # refuse before fetching anything (atomic_replace_dir checks again under its lock)
     local = _local_path(repo_id_or_path)
     if local is not None:
         if revision is not None:

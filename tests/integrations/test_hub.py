@@ -386,6 +386,45 @@ def test_download_memory_places_a_conformant_copy(hub, buffer, tmp_path):
     assert os.listdir(junk) == ["notes.txt"]
 
 
+def test_refused_pull_leaves_the_cache_complete(hub, buffer, tmp_path, monkeypatch):
+    repo = "alice/keep-cache"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    cache = tmp_path / "cache"
+    download_memory(repo, tmp_path / "first", endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    seen = len(hub.requests)
+    with pytest.raises(TargetExistsError):
+        download_memory(repo, junk, endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    assert len(hub.requests) == seen  # refused before anything is fetched
+    assert os.listdir(junk) == ["notes.txt"]
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()) == cached
+    # The cache is still complete: an offline pull is served from it.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    out = download_memory(repo, tmp_path / "offline", endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    _assert_same_memory(buffer, HippocampalReplayBuffer.load(out))
+
+
+def test_format_errors_other_than_checksums_never_evict(hub, buffer, tmp_path, monkeypatch):
+    import hippogym.integrations.hub as hub_module
+
+    repo = "alice/no-evict"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    cache = tmp_path / "cache"
+    _load(hub, repo, cache)
+    cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
+
+    def refuse(*args, **kwargs):
+        raise hippo_format.SchemaError("refused by the reader, not corrupt")
+
+    monkeypatch.setattr(hub_module, "_load_directory", refuse)
+    with pytest.raises(hippo_format.SchemaError):
+        _load(hub, repo, cache)
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()) == cached
+
+
 def test_local_paths_and_file_urls(buffer, tmp_path, monkeypatch):
     saved = buffer.save(tmp_path / "mem")
     monkeypatch.chdir(tmp_path)
