@@ -136,7 +136,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
         raise CommandError(f"{path}: no such file or directory")
     commit = push_memory_to_hub(
         path, args.repo_id, private=args.private, token=args.token, revision=args.revision,
-        commit_message=args.message, endpoint=args.endpoint,
+        commit_message=args.message, endpoint=args.endpoint, repo_type=args.repo_type, license=args.license,
     )
     url = getattr(commit, "commit_url", None)
     print(f"pushed {path} to {args.repo_id}" + (f"@{args.revision}" if args.revision else "")
@@ -150,7 +150,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     _check_output_dir(Path(args.out))  # refuse before anything is fetched (and before the Hub cache is touched)
     path = download_memory(args.repo_id, args.out, revision=args.revision, token=args.token,
-                           endpoint=args.endpoint, force_download=args.force_download)
+                           endpoint=args.endpoint, force_download=args.force_download, repo_type=args.repo_type)
     counts = hippo_format.summarize(path, verify=False).get("counts", {})
     print(f"pulled {args.repo_id}" + (f"@{args.revision}" if args.revision else "")
           + f" to {path}: {counts.get('transitions', 0):,} transitions in {counts.get('episodes', 0):,} episodes")
@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default=None, metavar="BRANCH", help="branch to push to (created if missing)")
     p.add_argument("-m", "--message", default=None, help="commit message")
     p.add_argument("--endpoint", default=None, metavar="URL", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--repo-type", choices=("model", "dataset"), default="model",
+                   help="repository type (default model; a dataset repo is readable with datasets.load_dataset)")
+    p.add_argument("--license", default=None, metavar="ID",
+                   help="license of the data for the card, e.g. cc-by-4.0 (default: provenance, else unknown)")
     p.set_defaults(func=_cmd_push)
 
     p = sub.add_parser(
@@ -251,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="Hub token (default: the stored login or HF_TOKEN)")
     p.add_argument("--endpoint", default=None, metavar="URL", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
     p.add_argument("--force-download", action="store_true", help="download again even if cached")
+    p.add_argument("--repo-type", choices=("model", "dataset"), default="model", help="repository type (default model)")
     p.set_defaults(func=_cmd_pull)
     return parser
 

@@ -265,3 +265,18 @@ def test_refused_pull_keeps_the_cache_for_an_offline_pull(saved_memory, hub, tmp
     code, out, err = _run(capsys, "pull", "alice/cached", str(tmp_path / "b"), "--token", TOKEN, "--endpoint", hub.endpoint)
     assert code == 0, err
     assert "60 transitions" in out
+
+
+def test_push_and_pull_a_dataset_repo_with_a_license(saved_memory, hub, tmp_path, capsys):
+    import huggingface_hub
+
+    code, _, err = _run(capsys, "push", str(saved_memory), "alice/cli-data", "--token", TOKEN, "--endpoint", hub.endpoint,
+                        "--repo-type", "dataset", "--license", "cc-by-4.0")
+    assert code == 0, err
+    card = huggingface_hub.DatasetCard.load(huggingface_hub.hf_hub_download(
+        "alice/cli-data", "README.md", repo_type="dataset", endpoint=hub.endpoint, token=TOKEN, cache_dir=tmp_path / "c"))
+    assert card.data.license == "cc-by-4.0"
+    code, out, err = _run(capsys, "pull", "alice/cli-data", str(tmp_path / "p"), "--repo-type", "dataset", "--token",
+                          TOKEN, "--endpoint", hub.endpoint)
+    assert code == 0, err
+    assert "60 transitions" in out

@@ -90,16 +90,19 @@ logger = logging.getLogger(__name__)
 LIBRARY_NAME = "hippogym"
 CARD_FILE = "README.md"
 MANIFEST_FILE = "manifest.json"
+TRANSITIONS_FILE = "transitions.arrow"
+EPISODES_FILE = "episodes.arrow"
 _REPO_TYPES = ("model", "dataset", "space")
 #: Statuses retried by :func:`push_memory_to_hub` (the commit carries its parent, so a retry can
 #: never create a duplicate commit: the Hub answers 412 if the first attempt had landed).
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 _PUSH_ATTEMPTS = 3
 _RETRY_DELAY_S = 0.5
-# A Hub repo id: "name" or "namespace/name" (letters, digits, "-", "_", ".").
-_REPO_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$")
+# The shape of a Hub repo id ("name" or "namespace/name"), used only when huggingface_hub (whose
+# validate_repo_id is the authority) is not installed. "\Z", not "$": "$" also matches before a final "\n".
+_REPO_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,95})?\Z")
 # A manifest file name (SPEC D4); only such names are ever joined to a directory here.
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*\Z")
 _MAX_MANIFEST_BYTES = 64 << 20
 
 
@@ -128,13 +131,35 @@ def _api(hf: Any, endpoint: str | None, token: str | bool | None) -> HfApi:
     return hf.HfApi(endpoint=endpoint, token=token, library_name=LIBRARY_NAME, library_version=_hippogym_version())
 
 
-def _check_repo_id(repo_id: Any) -> str:
-    if not isinstance(repo_id, str) or not _REPO_ID_RE.match(repo_id) or ".." in repo_id or "--" in repo_id:
+def _repo_id_problem(repo_id: str) -> str | None:
+    """Why ``repo_id`` is not a valid Hub repo id (``huggingface_hub``'s own validator), or ``None``."""
+    try:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+    except ImportError:  # the caller reports the missing dependency; check the shape meanwhile
+        ok = _REPO_ID_RE.match(repo_id) and ".." not in repo_id and "--" not in repo_id and not repo_id.endswith(".git")
+        return None if ok else "it is not of the form 'name' or 'namespace/name' (letters, digits, '-', '_', '.')"
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        return str(exc)
+    return None
+
+
+def _check_repo_id(repo_id: Any, *, readable: bool = False) -> str:
+    """Return ``repo_id`` if ``huggingface_hub.utils.validate_repo_id`` accepts it, else raise ValidationError."""
+    problem = _repo_id_problem(repo_id) if isinstance(repo_id, str) else f"it is {describe(repo_id)}"
+    if problem is None:
+        return repo_id
+    if readable:
         raise ValidationError(
-            "repo_id", "a Hub repository id such as 'namespace/name'", describe(repo_id),
-            hint="Local directories are accepted where a memory is read, not as a push target.",
+            "repo_id_or_path", "a Hub repo id ('namespace/name'), an existing local memory directory or a file:// URL",
+            f"{repo_id!r}", hint=f"No local directory of that name exists, and it is no valid repo id: {problem}",
         )
-    return repo_id
+    raise ValidationError(
+        "repo_id", "a Hub repository id such as 'namespace/name'", f"{repo_id!r} ({problem})",
+        hint="Local directories are accepted where a memory is read, not as a push target.",
+    )
 
 
 def _check_repo_type(repo_type: Any) -> str:
@@ -146,8 +171,10 @@ def _check_repo_type(repo_type: Any) -> str:
 def _local_path(ref: Any) -> Path | None:
     """Return the local directory ``ref`` names, or ``None`` when it is a Hub repo id.
 
-    ``os.PathLike`` objects, ``file://`` URLs, existing directories and strings that cannot be
-    repo ids (``./x``, ``/abs/x``, ``~/x``, ``a/b/c``) are local; anything else is a repo id.
+    ``os.PathLike`` objects, ``file://`` URLs, paths that exist and strings spelled as paths
+    (``./x``, ``/abs/x``, ``~/x``, ``a/b/c``, ``x/``) are local; anything else must be a valid
+    Hub repo id (checked with ``huggingface_hub``'s validator), or :class:`ValidationError` says
+    it is neither, instead of treating it as a missing directory.
     """
     if isinstance(ref, os.PathLike):
         return Path(ref).expanduser()
@@ -161,8 +188,13 @@ def _local_path(ref: Any) -> Path | None:
             raise ValidationError("repo_id_or_path", "a file:// URL of a local directory, e.g. file:///data/memory", repr(ref))
         return Path(url2pathname(parts.path))
     expanded = os.path.expanduser(ref)
-    if os.path.isdir(expanded) or not _REPO_ID_RE.match(ref) or ref.startswith((".", "~")):
+    spelled_as_path = (
+        os.path.isabs(expanded) or ref.startswith((".", "~")) or ref.endswith(("/", os.sep)) or ref.count("/") > 1
+        or (os.sep != "/" and os.sep in ref)
+    )
+    if os.path.lexists(expanded) or spelled_as_path:
         return Path(expanded)
+    _check_repo_id(ref, readable=True)
     return None
 
 
@@ -336,23 +368,50 @@ def _encoder_summary(encoder: Mapping[str, Any] | None) -> dict[str, Any] | None
     return {k: v for k, v in summary.items() if v is not None}
 
 
-def memory_card(memory: str | os.PathLike[str] | Mapping[str, Any], *, repo_id: str | None = None) -> str:
-    """Write the model card (``README.md``) of a memory: YAML metadata, a summary and how to load it.
+def _data_configs(files: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The card's ``configs:`` block: ``datasets.load_dataset(repo)`` reads the transitions table.
 
-    The metadata holds ``library_name: hippogym``, ``pipeline_tag: reinforcement-learning``, tags
+    ``datasets`` picks its Arrow builder from the ``.arrow`` extension (it reads IPC files as
+    well as IPC streams); the first config (``default``) is what ``load_dataset(repo)`` loads,
+    ``load_dataset(repo, "episodes")`` reads the per-episode table.
+    """
+    configs = []
+    for name, table in (("default", TRANSITIONS_FILE), ("episodes", EPISODES_FILE)):
+        if table in files:
+            configs.append({"config_name": name, "data_files": [{"split": "train", "path": table}]})
+    return configs
+
+
+def memory_card(
+    memory: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    repo_id: str | None = None,
+    repo_type: str = "model",
+    license: str | None = None,
+) -> str:
+    """Write the card (``README.md``) of a memory: YAML metadata, a summary and how to load it.
+
+    The metadata holds ``library_name: hippogym``, ``license``, ``pipeline_tag:
+    reinforcement-learning`` (``task_categories`` in a dataset card), tags
     (``reinforcement-learning``, ``episodic-memory``, ``hippogym``, the environment id and
-    ``minari`` for offline data) and a ``hippogym`` section: format version, environment and
-    source dataset (from the manifest's ``provenance``), counts, return min/mean/max, success
-    rate, key width, encoder summary and total size.
+    ``minari`` for offline data), a ``configs:`` block naming the Arrow tables so that
+    ``datasets.load_dataset(repo)`` reads the transitions (``load_dataset(repo, "episodes")``
+    the episodes), and a ``hippogym`` section: format version, environment and source dataset
+    (from the manifest's ``provenance``), counts, return min/mean/max, success rate, key width,
+    encoder summary and total size.
 
     Args:
         memory: A memory directory, or the dict :func:`hippo_format.summarize` returns for one.
         repo_id: Repository the card is written for (used in the loading snippet).
+        repo_type: ``"model"`` (a model card) or ``"dataset"`` (a dataset card).
+        license: License identifier of the data (a Hub license id such as ``"cc-by-4.0"``); default:
+            the manifest's ``provenance["license"]``, else ``"unknown"``.
 
     Returns:
         The card text (YAML front matter, then Markdown).
     """
     hf = _import_hub("Writing a memory card")
+    _check_repo_type(repo_type)
     summary = dict(memory) if isinstance(memory, Mapping) else hippo_format.summarize(memory, verify=False)
     provenance = summary.get("provenance") or {}
     env_id = provenance.get("env_id")
@@ -383,9 +442,21 @@ def memory_card(memory: str | os.PathLike[str] | Mapping[str, Any], *, repo_id: 
         "producer": f"{producer.get('name')} {producer.get('version')}" if producer else None,
     }
     section = {k: v for k, v in section.items() if v is not None}
-    data = hf.ModelCardData(
-        library_name=LIBRARY_NAME, pipeline_tag="reinforcement-learning", tags=tags, **{LIBRARY_NAME: section}
-    )
+    license = license or provenance.get("license") or "unknown"
+    if not isinstance(license, str) or not license.strip() or any(c.isspace() for c in license):
+        raise ValidationError("license", "a Hub license identifier such as 'cc-by-4.0' or 'mit'", describe(license))
+    configs = _data_configs(summary.get("files") or {})
+    if repo_type == "dataset":
+        data: Any = hf.DatasetCardData(
+            license=license, task_categories=["reinforcement-learning"], pretty_name=f"hippogym memory of {env_id}"
+            if env_id else "hippogym memory", tags=tags, library_name=LIBRARY_NAME, configs=configs,
+            **{LIBRARY_NAME: section},
+        )
+    else:
+        data = hf.ModelCardData(
+            library_name=LIBRARY_NAME, license=license, pipeline_tag="reinforcement-learning", tags=tags,
+            configs=configs, **{LIBRARY_NAME: section},
+        )
 
     name = repo_id or "NAMESPACE/NAME"
     rate = episodes.get("success_rate")
@@ -403,6 +474,8 @@ def memory_card(memory: str | os.PathLike[str] | Mapping[str, Any], *, repo_id: 
                     f"{len(summary.get('files') or {})} files, {(summary.get('total_bytes') or 0) / 2**20:.1f} MiB")),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    type_arg = "" if repo_type == "model" else f', repo_type="{repo_type}"'
+    type_flag = "" if repo_type == "model" else f" --repo-type {repo_type}"
     body = f"""
 # hippogym memory{f' for {env_id}' if env_id else ''}
 
@@ -420,16 +493,18 @@ SHA-256 and size of every file).
 ```python
 from hippogym.integrations.hub import load_memory_from_hub
 
-buffer = load_memory_from_hub("{name}")   # checks every file's SHA-256 before use
+buffer = load_memory_from_hub("{name}"{type_arg})   # checks every file's SHA-256 before use
 batch = buffer.sample(256)
 ```
 
-Pin a version with `revision=` (a branch, tag or commit id). To keep learning online with
+Pin a version with `revision=` (a branch, tag or commit id). The transitions are a plain Arrow
+table: in a dataset repository, `datasets.load_dataset("{name}")` reads them
+(`load_dataset("{name}", "episodes")` reads one row per episode). To keep learning online with
 Stable-Baselines3, pass it as `replay_buffer_kwargs=dict(buffer=buffer)` of
 `hippogym.integrations.sb3.HippoReplayBuffer`. From the shell:
 
 ```bash
-hippogym pull {name} ./memory
+hippogym pull {name} ./memory{type_flag}
 ```
 """
     return f"---\n{data.to_yaml()}\n---\n{body}"
@@ -653,6 +728,7 @@ def push_memory_to_hub(
     repo_type: str = "model",
     create_pr: bool = False,
     compression: str | None = None,
+    license: str | None = None,
 ) -> CommitInfo:
     """Push a memory and its model card to a Hub repository as one commit.
 
@@ -678,6 +754,7 @@ def push_memory_to_hub(
         repo_type: ``"model"`` (default), ``"dataset"`` or ``"space"``.
         create_pr: Open a pull request with the commit instead of committing to the branch.
         compression: Arrow compression when saving a buffer or store (``None``, ``"zstd"``, ``"lz4"``).
+        license: License of the data, written into the card (see :func:`memory_card`).
 
     Returns:
         The ``huggingface_hub.CommitInfo`` of the commit: a ``str`` (the commit URL) whose
@@ -706,7 +783,7 @@ def push_memory_to_hub(
         with hippo_format.open_memory(directory, verify="none") as reader:
             summary = hippo_format.summarize(reader, verify=False)
             names = sorted(reader.files)
-        card = memory_card(summary, repo_id=repo_id)
+        card = memory_card(summary, repo_id=repo_id, repo_type=repo_type, license=license)
         with _hub_errors(**errors, action="push to"):
             repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type).repo_id
             head, is_private = _branch_head(api, hf, repo_id, repo_type, None if create_pr else revision)
