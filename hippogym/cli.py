@@ -3,7 +3,7 @@
 Subcommands::
 
     hippogym demo    [--steps N] [--out DIR] [--seed S]          record, consolidate, save, retrieve
-    hippogym inspect PATH [--json] [--no-verify]                 summarise a saved memory
+    hippogym inspect PATH [--json] [--no-verify] [--all]         summarise a saved memory
     hippogym convert DATASET_ID OUT [--segmenter SPEC] ...       Minari dataset -> saved memory
     hippogym push    PATH REPO_ID [--private] [--token T] ...    saved memory -> Hugging Face Hub
     hippogym pull    REPO_ID OUT [--revision R] ...              Hub -> saved memory (verified)
@@ -22,6 +22,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hippogym.errors import CommandError, HippoError
 
@@ -93,6 +94,186 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _space_text(space: Any) -> str:
+    """One line for a space as the manifest stores it (``hippo_format.space_to_json``), bounds included."""
+    if not isinstance(space, dict):
+        return json.dumps(space, default=str)
+    kind = space.get("type")
+
+    def bound(value: Any) -> str:
+        if isinstance(value, list):
+            flat = _flatten(value)
+            if len(flat) <= 6:
+                return json.dumps(value)
+            return f"[{min(flat) + 0.0:g} .. {max(flat) + 0.0:g}] per element" if flat else "[]"
+        return f"{value + 0.0:g}" if isinstance(value, (int, float)) else str(value)  # + 0.0: no "-0"
+
+    if kind == "Box":
+        shape = tuple(space.get("shape") or ())
+        return f"Box({bound(space.get('low'))}, {bound(space.get('high'))}, shape={shape}, {space.get('dtype')})"
+    if kind == "Discrete":
+        start = space.get("start", 0)
+        return f"Discrete({space.get('n')}" + (f", start={start}" if start else "") + ")"
+    if kind == "MultiDiscrete":
+        return f"MultiDiscrete({bound(space.get('nvec'))})"
+    if kind == "MultiBinary":
+        return f"MultiBinary({space.get('n')})"
+    if kind == "Dict":
+        parts = ", ".join(f"{k}: {_space_text(v)}" for k, v in (space.get("spaces") or {}).items())
+        return f"Dict({parts})"
+    return json.dumps(space, default=str)
+
+
+def _flatten(value: Any) -> list[float]:
+    if isinstance(value, list):
+        return [x for v in value for x in _flatten(v)]
+    return [float(value)] if isinstance(value, (int, float)) else []
+
+
+def _is_internal(file_stem: str, name: str) -> bool:
+    """Optimizer moments and RNG states: saved so training resumes exactly, of no use to read."""
+    return file_stem == "state" and ("optimizer" in name or name.startswith("generator."))
+
+
+def _settings(manifest: dict[str, Any], summary: dict[str, Any]) -> list[tuple[str, str]]:
+    store = manifest.get("store") if isinstance(manifest.get("store"), dict) else {}
+    config = store.get("config") or {}
+    sampling = summary.get("sampling") or {}
+    encoder = summary.get("encoder") or {}
+    backbone = encoder.get("backbone") or {}
+    consolidator = store.get("consolidator") or {}
+    rows: list[tuple[str, Any]] = [
+        ("capacity", f"{config['capacity']:,} transitions" if isinstance(config.get("capacity"), int) else None),
+        ("keys", f"{summary.get('embed_dim')}-d, {config.get('key_dtype', 'float32')}" if summary.get("embed_dim") else None),
+        ("encoder", ", ".join(f"{k} {v}" for k, v in (("backbone", backbone.get("type")), ("hidden", backbone.get("hidden")),
+                                                      ("momentum", encoder.get("momentum"))) if v is not None) or None),
+        ("eviction", (config.get("eviction") or {}).get("type")),
+        ("index", (config.get("index") or {}).get("type")),
+        ("segmenter", json.dumps(summary.get("segmenter")) if summary.get("segmenter") else None),
+        ("sampling", ", ".join(
+            f"{k} {' '.join(map(str, v.values())) if isinstance(v, dict) else v}" for k, v in sampling.items()
+            if k in ("mixture_ratio", "top_k", "retrieval_temperature", "prioritized") and v is not None) or None),
+        ("consolidation", ", ".join(f"{k} {v}" for k, v in consolidator.items()
+                                    if k in ("lr", "temperature", "reward_weight", "refresh") and v is not None) or None),
+        ("compression", summary.get("compression")),
+    ]
+    return [(k, str(v)) for k, v in rows if v is not None]
+
+
+def _health(path: Path, manifest: dict[str, Any], summary: dict[str, Any], verified: bool) -> list[tuple[str, str]]:
+    import numpy as np
+
+    import hippo_format
+
+    rows = []
+    if not verified:
+        rows.append(("checksums", "not verified (--no-verify)"))
+    elif summary.get("checksums_ok"):
+        rows.append(("checksums", "OK (SHA-256 of every file)"))
+    else:
+        rows.append(("checksums", f"FAILED: {summary.get('verify_error') or 'checksum mismatch'}"))
+    store = manifest.get("store") if isinstance(manifest.get("store"), dict) else {}
+    capacity = (store.get("config") or {}).get("capacity")
+    transitions = (summary.get("counts") or {}).get("transitions", 0)
+    if isinstance(capacity, int) and capacity > 0:
+        rows.append(("fill", f"{transitions / capacity:.1%} of capacity"))
+    steps = (store.get("consolidator_scalars") or {}).get("steps_done")
+    if steps is not None:
+        rows.append(("consolidated", f"{steps:,} steps" + (" (keys are the initial encoder's)" if steps == 0 else "")))
+    tensors = summary.get("tensors") or {}
+    if "key_version" in (tensors.get("keys") or {}) and "version" in (tensors.get("encoder") or {}):
+        try:
+            with hippo_format.open_memory(path, verify="none") as reader:
+                versions = reader.tensor("keys", "key_version")
+                current = int(reader.tensor("encoder", "version"))
+        except (hippo_format.FormatError, OSError, ValueError, TypeError) as exc:
+            rows.append(("key freshness", f"unreadable ({exc})"))
+        else:
+            if versions.size:
+                fresh = float(np.mean(versions == current))
+                rows.append(("key freshness", f"{fresh:.1%} of keys made by the current encoder (version {current})"))
+    episodes = summary.get("episodes") or {}
+    units = (summary.get("counts") or {}).get("episodes", 0)
+    if units:
+        rows.append(("outcomes", f"{episodes.get('success_known', 0):,} of {units:,} units have a known success"))
+    return rows
+
+
+def _format_inspect(path: Path, summary: dict[str, Any], manifest: dict[str, Any], *, show_all: bool, verified: bool) -> str:
+    import hippo_format
+
+    counts = summary.get("counts") or {}
+    episodes = summary.get("episodes") or {}
+    provenance = summary.get("provenance") or {}
+    files = summary.get("files") or {}
+    total = summary.get("total_bytes") or sum(files.values())
+    producer = summary.get("producer") or {}
+    lines = [
+        f"memory        {path}",
+        f"format        {hippo_format.FORMAT_NAME} v{summary.get('format_version_on_disk', summary.get('format_version'))}"
+        + (f", written by {producer.get('name')} {producer.get('version')}" if producer else "")
+        + (f" on {summary['created']}" if summary.get("created") else ""),
+        f"size          {counts.get('transitions', 0):,} transitions in {counts.get('episodes', 0):,} units, "
+        f"{total / 2**20:.1f} MiB in {len(files)} files",
+    ]
+
+    def stats(name: str) -> str | None:
+        value = episodes.get(name)
+        if not isinstance(value, dict):
+            return None
+        return "  ".join(f"{k} {value[k]:.4g}" for k in ("min", "mean", "max") if isinstance(value.get(k), (int, float)))
+
+    lines.append("units")
+    for label, key in (("length", "length"), ("return", "return")):
+        text = stats(key)
+        if text:
+            lines.append(f"  {label:<12}{text}")
+    rate = episodes.get("success_rate")
+    lines.append(f"  {'success':<12}" + ("unknown" if rate is None else
+                 f"{rate:.1%} of {episodes.get('success_known', 0):,} units with a known outcome"))
+    lines.append(f"env           {provenance.get('env_id') or 'unknown'}")
+    spaces = summary.get("spaces") or {}
+    lines.append("spaces" + ("" if spaces else "        unknown (not recorded)"))
+    for name, space in spaces.items():
+        lines.append(f"  {name.removesuffix('_space'):<12}{_space_text(space)}")
+    lines.append("provenance" + ("" if provenance else "    none"))
+    width = max((len(k) for k in provenance), default=0)
+    for key, value in provenance.items():
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        lines.append(f"  {key:<{max(width, 12)}}{text}")
+    lines.append("settings")
+    lines += [f"  {k:<14}{v}" for k, v in _settings(manifest, summary)]
+    lines.append("health")
+    lines += [f"  {k:<14}{v}" for k, v in _health(path, manifest, summary, verified)]
+    lines.append("columns")
+    for name, spec in (summary.get("columns") or {}).items():
+        shape = spec.get("shape") or []
+        lines.append(f"  {name:<24} {spec.get('dtype')}[{', '.join(map(str, shape))}]")
+    lines.append("tensors")
+    hidden = 0
+    for stem, tensors in (summary.get("tensors") or {}).items():
+        shown = {n: t for n, t in tensors.items() if show_all or not _is_internal(stem, n)}
+        hidden += len(tensors) - len(shown)
+        values = sum(int(_prod(t.get("shape") or [])) for t in tensors.values())
+        lines.append(f"  {stem:<24} {len(tensors)} tensors, {values:,} values")
+        if show_all or stem != "encoder":  # encoder layers: one line unless --all
+            for name, t in shown.items():
+                lines.append(f"    {name:<30} {t.get('dtype')}{list(t.get('shape') or [])}")
+    if hidden:
+        lines.append(f"  ({hidden} optimizer and RNG-state tensors hidden; --all lists them)")
+    lines.append("files")
+    for name, size in files.items():
+        lines.append(f"  {name:<24} {size / 1024:.1f} KiB")
+    return "\n".join(lines)
+
+
+def _prod(shape: list[int]) -> int:
+    out = 1
+    for n in shape:
+        out *= int(n)
+    return out
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import hippo_format
 
@@ -100,7 +281,18 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if not path.exists():
         raise CommandError(f"{path}: no such file or directory")
     summary = hippo_format.summarize(path, verify=not args.no_verify)
-    print(json.dumps(summary, indent=2, default=str) if args.json else hippo_format.format_summary(summary))
+    with hippo_format.open_memory(path, verify="none") as reader:
+        manifest = reader.manifest
+    if args.json:
+        if not args.all:
+            state = (summary.get("tensors") or {}).get("state")
+            if isinstance(state, dict):
+                summary["tensors"]["state"] = {n: t for n, t in state.items() if not _is_internal("state", n)}
+        summary["settings"] = dict(_settings(manifest, summary))
+        summary["health"] = dict(_health(path, manifest, summary, not args.no_verify))
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(_format_inspect(path, summary, manifest, show_all=args.all, verified=not args.no_verify))
     if summary.get("checksums_ok") is False:
         raise CommandError(f"{path}: verification failed: {summary.get('verify_error') or 'checksum mismatch'}")
     return 0
@@ -195,12 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "inspect", parents=[common], help="summarise a saved memory",
-        description="Print a summary of a saved memory (hippo_format directory): counts, returns, spaces, "
-                    "provenance, columns, files; every file's checksum is verified.",
+        description="Print a summary of a saved memory (hippo_format directory): size, units, env id, spaces "
+                    "with bounds, provenance, key settings and health (checksums, key freshness); every "
+                    "file's checksum is verified. Optimizer and RNG-state tensors are listed with --all.",
     )
     p.add_argument("path", metavar="PATH", help="memory directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-verify", action="store_true", help="skip the full checksum verification")
+    p.add_argument("--all", action="store_true", help="also list optimizer and RNG-state tensors and every encoder layer")
     p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser(

@@ -40,6 +40,27 @@ __all__ = ["RecordEpisodes", "RecordEpisodesVector", "ingest_pending"]
 SUCCESS_INFO_KEYS = ("is_success", "success")
 
 
+def _note_source(buffer: Any, spec: Any, observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Fill what the recorder knows into a buffer's manifest sections: env id and (saveable) spaces.
+
+    Only empty fields of ``buffer.provenance`` / ``buffer.spaces`` are set (what a user set wins);
+    buffers without those dicts (e.g. a bare store) are left alone.
+    """
+    import hippo_format
+
+    provenance, known = getattr(buffer, "provenance", None), getattr(buffer, "spaces", None)
+    env_id = getattr(spec, "id", None)
+    if isinstance(provenance, dict) and isinstance(env_id, str):
+        provenance.setdefault("env_id", env_id)
+    if isinstance(known, dict) and not known:
+        try:  # only spaces the manifest can hold: an exotic space must not make save() fail later
+            for space in (observation_space, action_space):
+                hippo_format.space_to_json(space)
+        except hippo_format.FormatError:
+            return
+        known.update(observation_space=observation_space, action_space=action_space)
+
+
 def _success_alias(info: Mapping[str, Any]) -> Mapping[str, Any]:
     """Return ``info`` with ``is_success`` taken from ``success`` when only the latter is present.
 
@@ -302,6 +323,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
         self.segmenter = _make_segmenter(segmenter, info_keys)
         self._obs_conv = SpaceConverter(env.observation_space, "observation_space")
         self._act_conv = SpaceConverter(env.action_space, "action_space")
+        _note_source(self.buffer, getattr(env, "spec", None), env.observation_space, env.action_space)
         self._record = bool(record)
         self._obs: StoredArray | None = None  # observation the next step starts from; None = not recording
         # The segmenter whose stored layout was found to match the converters (checked once): its
@@ -462,6 +484,8 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
         self._n = int(env.num_envs)
         self._obs_conv = SpaceConverter(env.single_observation_space, "observation_space")
         self._act_conv = SpaceConverter(env.single_action_space, "action_space")
+        spec = getattr(env, "spec", None) or getattr((getattr(env, "envs", None) or [None])[0], "spec", None)
+        _note_source(self.buffer, spec, env.single_observation_space, env.single_action_space)
         self._obs: StoredArray | None = None  # [N, ...] observations the next step starts from
         self._live = np.zeros(self._n, dtype=bool)  # the next step of sub-env i is a real transition
         self._warned = False

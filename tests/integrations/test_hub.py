@@ -430,7 +430,8 @@ def test_a_hub_cache_snapshot_directory_loads_directly(hub, buffer, tmp_path):
     """The usual idiom: ``load(snapshot_download(repo))``, on the cache's symlinks into its blobs."""
     repo = "alice/snapshot-idiom"
     push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
-    snapshot = Path(huggingface_hub.snapshot_download(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "c", token=TOKEN))
+    snapshot = huggingface_hub.snapshot_download(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "c", token=TOKEN)
+    snapshot = Path(snapshot)
     assert (snapshot / "manifest.json").is_symlink()
     _assert_same_memory(buffer, load_memory_from_hub(snapshot))
     _assert_same_memory(buffer, load_memory_from_hub(str(snapshot)))
@@ -489,7 +490,8 @@ def test_memory_card_from_a_directory(buffer, tmp_path):
     assert {"reinforcement-learning", "episodic-memory", "hippogym"} <= set(meta["tags"])
     files = json.loads((saved / "manifest.json").read_text())["files"]
     # configs: the first (default) config names the transitions table, which the memory holds.
-    assert meta["configs"][0] == {"config_name": "default", "data_files": [{"split": "train", "path": "transitions.arrow"}]}
+    default = {"config_name": "default", "data_files": [{"split": "train", "path": "transitions.arrow"}]}
+    assert meta["configs"][0] == default
     assert [c["config_name"] for c in meta["configs"]] == ["default", "episodes"]
     assert all(f["path"] in files for c in meta["configs"] for f in c["data_files"])
     dataset = _card_metadata(memory_card(saved, repo_id="alice/x", repo_type="dataset", license="cc-by-4.0"))

@@ -264,3 +264,32 @@ def test_success_is_read_from_the_success_key_too():
         venv.flush()
         ended = [u.success for u in vbuffer.memory.episodes() if bool(u.terminated[-1])]
         assert len(ended) >= 2 and all(s is True for s in ended), (mode, ended)
+
+
+def test_recorders_fill_env_id_and_spaces_into_the_manifest(tmp_path):
+    register_envs()
+    import json
+
+    from gymnasium.vector import SyncVectorEnv
+
+    from hippogym import HippocampalReplayBuffer, RecordEpisodesVector
+
+    buffer = HippocampalReplayBuffer(capacity=500, embed_dim=8, seed=0)
+    env = RecordEpisodes(gym.make("hippogym/SparseCorridor-v0", length=4), buffer)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(1)
+    assert buffer.provenance["env_id"] == "hippogym/SparseCorridor-v0"
+    assert buffer.spaces == {"observation_space": env.observation_space, "action_space": env.action_space}
+    manifest = json.loads((buffer.save(tmp_path / "m") / "manifest.json").read_text())
+    assert manifest["provenance"]["env_id"] == "hippogym/SparseCorridor-v0"
+    assert manifest["spaces"]["action_space"]["type"] == "Discrete"
+    assert manifest["spaces"]["observation_space"]["type"] == "Box"
+
+    # What the user set wins; the vector recorder reads the sub-envs' spec and single spaces.
+    mine = HippocampalReplayBuffer(capacity=500, embed_dim=8, seed=0)
+    mine.provenance["env_id"] = "mine/Env-v0"
+    venv = SyncVectorEnv([lambda: gym.make("hippogym/CueRecall-v0", length=3)] * 2)
+    RecordEpisodesVector(venv, mine)
+    assert mine.provenance["env_id"] == "mine/Env-v0"
+    assert mine.spaces["observation_space"] == venv.single_observation_space
