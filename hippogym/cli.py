@@ -8,7 +8,8 @@ Subcommands::
     hippogym push    PATH REPO_ID [--private] [--token T] ...    saved memory -> Hugging Face Hub
     hippogym pull    REPO_ID OUT [--revision R] ...              Hub -> saved memory (verified)
 
-Logging goes to stderr: warnings by default, progress with ``-v``, everything with ``--debug``.
+Logging goes to stderr: warnings by default, progress with ``-v``, also the HTTP requests of the
+Hub client with ``-vv``, everything with ``--debug``.
 Exit codes: ``0`` success, ``1`` the command failed (bad data, missing file, network, ...),
 ``2`` bad usage (unknown option, malformed value), ``130`` interrupted. Errors are printed as one
 ``error: ...`` line on stderr; ``--debug`` shows the traceback instead.
@@ -342,7 +343,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     _check_output_dir(Path(args.out))  # refuse before anything is fetched (and before the Hub cache is touched)
     path = download_memory(args.repo_id, args.out, revision=args.revision, token=args.token,
-                           endpoint=args.endpoint, force_download=args.force_download, repo_type=args.repo_type)
+                           endpoint=args.endpoint, force_download=args.force_download, repo_type=args.repo_type,
+                           progress=True)
     counts = hippo_format.summarize(path, verify=False).get("counts", {})
     print(f"pulled {args.repo_id}" + (f"@{args.revision}" if args.revision else "")
           + f" to {path}: {counts.get('transitions', 0):,} transitions in {counts.get('episodes', 0):,} episodes")
@@ -359,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and debug logging")
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log progress (INFO) to stderr")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="log progress (INFO) to stderr; -vv also logs the HTTP requests of the Hub client")
 
     parser = argparse.ArgumentParser(
         prog="hippogym", parents=[common],
@@ -462,17 +464,25 @@ class _Formatter(logging.Formatter):
         return message
 
 
-def _configure_logging(debug: bool, verbose: bool) -> Callable[[], None]:
-    """Log to stderr for the duration of a command; returns the function that undoes it."""
+#: Loggers of libraries whose INFO records are noise at ``-v`` (every HTTP request, lock, file).
+_THIRD_PARTY_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "huggingface_hub", "h5py", "fsspec")
+
+
+def _configure_logging(debug: bool, verbosity: int) -> Callable[[], None]:
+    """Log to stderr for the duration of a command; returns the function that undoes it.
+
+    Levels: warnings by default; ``-v`` INFO from hippogym; ``-vv`` INFO from the third-party
+    libraries too (HTTP requests of the Hub client); ``--debug`` everything at DEBUG.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    root.setLevel(logging.DEBUG if debug else logging.INFO if verbosity >= 1 else logging.WARNING)
     quieted = []
-    if not debug:
-        for name in ("httpx", "httpcore", "urllib3", "filelock", "huggingface_hub", "h5py"):
+    if not debug and verbosity < 2:
+        for name in _THIRD_PARTY_LOGGERS:
             lg = logging.getLogger(name)
             quieted.append((lg, lg.level))
             lg.setLevel(logging.WARNING)
@@ -508,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help/--version (0) or a usage error (2), already printed
         return int(exc.code) if isinstance(exc.code, int) else 2
     debug = bool(getattr(args, "debug", False))
-    undo_logging = _configure_logging(debug, bool(getattr(args, "verbose", False)))
+    undo_logging = _configure_logging(debug, int(getattr(args, "verbose", 0) or 0))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -322,3 +322,15 @@ def test_push_and_pull_a_dataset_repo_with_a_license(saved_memory, hub, tmp_path
                           TOKEN, "--endpoint", hub.endpoint)
     assert code == 0, err
     assert "60 transitions" in out
+
+
+def test_http_request_logs_only_with_vv(saved_memory, hub, tmp_path, capsys):
+    hub_args = ("--token", TOKEN, "--endpoint", hub.endpoint)
+    code, _, err = _run(capsys, "push", str(saved_memory), "alice/logs", "-v", *hub_args)
+    assert code == 0, err
+    assert "pushed" in err and "HTTP Request" not in err  # hippogym's INFO, not the client's requests
+    code, _, err = _run(capsys, "pull", "alice/logs", str(tmp_path / "p"), "-vv", *hub_args)
+    assert code == 0, err
+    assert "HTTP Request" in err and "placed alice/logs" in err
+    code, _, err = _run(capsys, "pull", "alice/logs", str(tmp_path / "q"), *hub_args)
+    assert code == 0 and "placed" not in err and "HTTP Request" not in err

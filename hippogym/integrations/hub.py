@@ -63,6 +63,7 @@ from hippogym.errors import (  # the Hub errors are defined in hippogym.errors, 
     ValidationError,
     describe,
 )
+from hippogym.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -104,6 +105,7 @@ _REPO_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_][A-Za-z
 # A manifest file name (SPEC D4); only such names are ever joined to a directory here.
 _FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*\Z")
 _MAX_MANIFEST_BYTES = 64 << 20
+_PROGRESS_MIN_BYTES = 64 << 20  # smaller memories are copied too fast for a bar to help
 
 
 # --------------------------------------------------------------------------- helpers
@@ -997,6 +999,7 @@ def download_memory(
     cache_dir: str | os.PathLike[str] | None = None,
     repo_type: str = "model",
     force_download: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Download a memory, verify it and place it at ``out_dir`` atomically (``hippogym pull``).
 
@@ -1015,6 +1018,8 @@ def download_memory(
         cache_dir: Hub cache directory.
         repo_type: ``"model"`` (default), ``"dataset"`` or ``"space"``.
         force_download: Download again even if the cache holds the files.
+        progress: Show a bar (tqdm, else INFO log lines) while a memory of 64 MiB or more is copied
+            into place (the Hub client shows its own bars for the download).
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -1050,7 +1055,12 @@ def download_memory(
             for name in names:
                 if not (directory / name).is_file():
                     raise MissingFileError(f"{directory / name}: missing, but {MANIFEST_FILE} lists it")
-                _copy_file(directory / name, tmp / name, durable=True)
+            total = sum((directory / n).stat().st_size for n in names)
+            with progress_bar(total=total, desc=f"copy to {target.name}", unit="B",
+                              enabled=progress and total >= _PROGRESS_MIN_BYTES) as bar:
+                for name in names:
+                    _copy_file(directory / name, tmp / name, durable=True)
+                    bar.update((tmp / name).stat().st_size)
             for sub in {(tmp / n).parent for n in names} - {tmp}:
                 fsync_dir(sub)
             with hippo_format.open_memory(tmp, verify="full"):
