@@ -1,7 +1,10 @@
 """hippogym: a learnable episodic memory that replaces the RL replay buffer.
 
 Public names are imported lazily, so ``import hippogym`` is cheap and optional integrations
-(Gymnasium wrappers, Stable-Baselines3, Minari, the Hub, FAISS) load only when used.
+(Gymnasium wrappers, Stable-Baselines3, Minari, the Hub, FAISS) load only when used. The one
+thing importing does is register the built-in environments with Gymnasium (ids and entry-point
+strings only; no torch and no environment code is imported), so that ``gym.make("hippogym/...")``
+and ``gym.register_envs(hippogym)`` work as for any Gymnasium environment package.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return __all__
 
+
+from hippogym.envs._registration import register_envs as _register_envs  # noqa: E402 - after the lazy table
+
+_register_envs()
 
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.consolidation.consolidator import Consolidator

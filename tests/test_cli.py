@@ -137,7 +137,7 @@ def test_runtime_errors_exit_1(tmp_path, capsys, monkeypatch):
 
 def test_inspect_prints_summary_and_fails_cleanly_on_corruption(saved_memory, tmp_path, capsys):
     code, out, _ = _run(capsys, "inspect", str(saved_memory))
-    assert code == 0 and "transitions   60" in out and "checksums" in out
+    assert code == 0 and "size          60 transitions in 6 units" in out and "checksums     OK" in out
     code, out, _ = _run(capsys, "inspect", str(saved_memory), "--json", "--no-verify")
     assert code == 0 and json.loads(out)["counts"]["episodes"] == 6
     broken = tmp_path / "broken"
@@ -151,6 +151,47 @@ def test_inspect_prints_summary_and_fails_cleanly_on_corruption(saved_memory, tm
     (broken / "manifest.json").write_text("{")
     code, _, err = _run(capsys, "inspect", str(broken))
     assert code == 1 and err.startswith("error:") and "manifest" in err
+
+
+def test_inspect_shows_what_a_user_needs_and_hides_optimizer_state(tmp_path, capsys):
+    import gymnasium as gym
+
+    from hippogym import RecordEpisodes
+
+    buffer = HippocampalReplayBuffer(capacity=400, embed_dim=8, seed=0)
+    env = RecordEpisodes(gym.make("hippogym/SparseCorridor-v0", length=5, obs_mode="scalar"), buffer)
+    for seed in range(6):
+        env.reset(seed=seed)
+        done = False
+        while not done:
+            *_, terminated, truncated, _ = env.step(1)
+            done = terminated or truncated
+    buffer.consolidate(steps=2, batch_size=8)
+    buffer.provenance["note"] = "x" * 300  # never truncated
+    path = buffer.save(tmp_path / "m")
+    code, out, err = _run(capsys, "inspect", str(path))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert f"size          {len(buffer)} transitions in {buffer.num_episodes} units" in out and buffer.num_episodes == 6
+    assert "env           hippogym/SparseCorridor-v0" in lines
+    space = env.observation_space
+    assert f"  observation Box({space.low.item() + 0.0:g}, {space.high.item():g}, shape=(1,), float32)" in lines
+    assert "  action      Discrete(2)" in lines
+    assert "  note        " + "x" * 300 in lines
+    assert "  capacity      400 transitions" in lines and "  consolidated  2 steps" in lines
+    assert any(line.startswith("  key freshness 100.0%") for line in lines)
+    assert "optimizer" not in out.replace("optimizer and RNG-state tensors hidden", "")
+    assert "hidden; --all lists them" in out
+    code, full, _ = _run(capsys, "inspect", str(path), "--all", "--no-verify")
+    assert code == 0 and "consolidator.optimizer.0.exp_avg" in full
+    assert "online.net.0.weight" in full and "online.net.0.weight" not in out  # encoder layers: --all only
+    assert "  checksums     not verified (--no-verify)" in full.splitlines()
+    code, text, _ = _run(capsys, "inspect", str(path), "--json")
+    doc = json.loads(text)
+    assert doc["health"]["checksums"].startswith("OK") and doc["settings"]["capacity"] == "400 transitions"
+    assert not [n for n in doc["tensors"]["state"] if "optimizer" in n]
+    doc_all = json.loads(_run(capsys, "inspect", str(path), "--json", "--all")[1])
+    assert [n for n in doc_all["tensors"]["state"] if "optimizer" in n]
 
 
 # --------------------------------------------------------------------------- demo
@@ -217,7 +258,6 @@ def test_convert_then_inspect(corridor_dataset, tmp_path, capsys):
 def hub(tmp_path, monkeypatch):
     pytest.importorskip("huggingface_hub")
     import huggingface_hub.constants
-
     from hubserver import LocalHubServer
 
     home = tmp_path / "hf_home"
@@ -248,3 +288,49 @@ def test_push_and_pull(saved_memory, hub, tmp_path, capsys):
     code, _, err = _run(capsys, "push", str(saved_memory), "alice/other", "--token", "wrong", "--endpoint", hub.endpoint)
     assert code == 1 and err.startswith("error:")
     assert os.listdir(tmp_path / "pulled")
+
+
+def test_refused_pull_keeps_the_cache_for_an_offline_pull(saved_memory, hub, tmp_path, capsys, monkeypatch):
+    import huggingface_hub.constants
+
+    assert _run(capsys, "push", str(saved_memory), "alice/cached", "--token", TOKEN, "--endpoint", hub.endpoint)[0] == 0
+    hub_args = ("--token", TOKEN, "--endpoint", hub.endpoint)
+    assert _run(capsys, "pull", "alice/cached", str(tmp_path / "a"), *hub_args)[0] == 0
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    code, _, err = _run(capsys, "pull", "alice/cached", str(junk), "--token", TOKEN, "--endpoint", hub.endpoint)
+    assert code == 1 and "not a memory" in err and "corrupt" not in err
+    assert os.listdir(junk) == ["notes.txt"]
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    code, out, err = _run(capsys, "pull", "alice/cached", str(tmp_path / "b"), *hub_args)
+    assert code == 0, err
+    assert "60 transitions" in out
+
+
+def test_push_and_pull_a_dataset_repo_with_a_license(saved_memory, hub, tmp_path, capsys):
+    import huggingface_hub
+
+    code, _, err = _run(capsys, "push", str(saved_memory), "alice/cli-data", "--token", TOKEN,
+                        "--endpoint", hub.endpoint, "--repo-type", "dataset", "--license", "cc-by-4.0")
+    assert code == 0, err
+    card = huggingface_hub.DatasetCard.load(huggingface_hub.hf_hub_download(
+        "alice/cli-data", "README.md", repo_type="dataset", endpoint=hub.endpoint, token=TOKEN,
+        cache_dir=tmp_path / "c"))
+    assert card.data.license == "cc-by-4.0"
+    code, out, err = _run(capsys, "pull", "alice/cli-data", str(tmp_path / "p"), "--repo-type", "dataset", "--token",
+                          TOKEN, "--endpoint", hub.endpoint)
+    assert code == 0, err
+    assert "60 transitions" in out
+
+
+def test_http_request_logs_only_with_vv(saved_memory, hub, tmp_path, capsys):
+    hub_args = ("--token", TOKEN, "--endpoint", hub.endpoint)
+    code, _, err = _run(capsys, "push", str(saved_memory), "alice/logs", "-v", *hub_args)
+    assert code == 0, err
+    assert "pushed" in err and "HTTP Request" not in err  # hippogym's INFO, not the client's requests
+    code, _, err = _run(capsys, "pull", "alice/logs", str(tmp_path / "p"), "-vv", *hub_args)
+    assert code == 0, err
+    assert "HTTP Request" in err and "placed alice/logs" in err
+    code, _, err = _run(capsys, "pull", "alice/logs", str(tmp_path / "q"), *hub_args)
+    assert code == 0 and "placed" not in err and "HTTP Request" not in err

@@ -31,6 +31,7 @@ from hippogym.consolidation.quality import memory_quality
 from hippogym.encoders.dual import DualEncoder
 from hippogym.encoders.features import TransitionFeaturizer
 from hippogym.errors import EmptyMemoryError, ValidationError, describe
+from hippogym.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
@@ -150,8 +151,12 @@ class Consolidator:
         steps: int = 50,
         batch_size: int = 64,
         report_quality: bool = False,
+        progress: bool = False,
     ) -> dict[str, Any]:
         """Run ``steps`` training steps, then refresh keys.
+
+        With ``progress=True`` a bar (tqdm if installed, else INFO log lines) counts the steps and
+        shows the running loss.
 
         Returns:
             Metrics: ``loss``, ``temporal_loss``, ``reward_loss`` (means over the steps),
@@ -178,6 +183,7 @@ class Consolidator:
         self.encoder.train(True)
         sums = {"loss": 0.0, "temporal_loss": 0.0, "reward_loss": 0.0}
         first = last = math.nan
+        bar = progress_bar(total=steps, desc="consolidate", unit="step", enabled=progress)
         for i in range(steps):
             parts = self.loss(store, featurizer, batch_size)
             self.optimizer.zero_grad(set_to_none=True)
@@ -189,6 +195,10 @@ class Consolidator:
             last = value
             for key in sums:
                 sums[key] += float(parts[key].detach())
+            bar.update(1)
+            if progress and (i % 10 == 0 or i == steps - 1):
+                bar.set_postfix_str(f"loss {value:.4f}")
+        bar.close()
         self.encoder.train(False)
         self.steps_done += steps
         t1 = time.perf_counter()

@@ -7,16 +7,18 @@
 * :class:`CurriculumCorridorEnv` (``hippogym/CurriculumCorridor-v0``): a sparse
   corridor whose length grows with the agent's success rate.
 
-Call :func:`register_envs` to make the ids available to ``gymnasium.make``. All
-environments truncate internally, so no ``TimeLimit`` is registered.
+The ids are registered by ``import hippogym`` (the usual Gymnasium convention, so
+``gymnasium.register_envs(hippogym)`` and ``gymnasium.make("hippogym/SparseCorridor-v0")``
+work); :func:`register_envs` does it explicitly. All environments truncate internally,
+so no ``TimeLimit`` is registered. The environment classes are imported on first use.
 """
 
 from __future__ import annotations
 
-import gymnasium
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from hippogym.envs.corridor import CurriculumCorridorEnv, SparseCorridorEnv
-from hippogym.envs.cue_recall import CueRecallCorridorEnv
+from hippogym.envs._registration import ENV_IDS, register_envs
 
 __all__ = [
     "ENV_IDS",
@@ -26,29 +28,26 @@ __all__ = [
     "register_envs",
 ]
 
-#: Registered environment ids mapped to their ``"module:Class"`` entry points.
-ENV_IDS: dict[str, str] = {
-    "hippogym/SparseCorridor-v0": "hippogym.envs.corridor:SparseCorridorEnv",
-    "hippogym/CueRecall-v0": "hippogym.envs.cue_recall:CueRecallCorridorEnv",
-    "hippogym/CurriculumCorridor-v0": "hippogym.envs.corridor:CurriculumCorridorEnv",
+_CLASSES = {
+    "SparseCorridorEnv": "hippogym.envs.corridor",
+    "CurriculumCorridorEnv": "hippogym.envs.corridor",
+    "CueRecallCorridorEnv": "hippogym.envs.cue_recall",
 }
 
 
-def register_envs() -> list[str]:
-    """Register the built-in environments with Gymnasium.
+def __getattr__(name: str) -> Any:
+    module = _CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hippogym.envs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    Safe to call any number of times: ids already present in
-    ``gymnasium.registry`` are left untouched. No ``max_episode_steps`` is set
-    because every environment truncates itself at its ``max_steps``.
 
-    Returns:
-        The ids that were newly registered by this call (empty if all of them
-        were registered already).
-    """
-    added: list[str] = []
-    for env_id, entry_point in ENV_IDS.items():
-        if env_id in gymnasium.registry:
-            continue
-        gymnasium.register(id=env_id, entry_point=entry_point)
-        added.append(env_id)
-    return added
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hippogym.envs.corridor import CurriculumCorridorEnv, SparseCorridorEnv
+    from hippogym.envs.cue_recall import CueRecallCorridorEnv

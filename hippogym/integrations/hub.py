@@ -21,8 +21,9 @@ Guarantees:
   ``revision`` pinning, tokens and offline mode all apply) and every file is checked against the
   SHA-256 and size recorded in ``manifest.json`` before anything is decoded. A corrupted or
   tampered file raises :class:`hippo_format.ChecksumMismatchError` (or another
-  :class:`hippo_format.FormatError`), nothing is returned, and the corrupt copy is evicted from
-  the cache so that the next call downloads it again.
+  :class:`hippo_format.FormatError`) and nothing is returned; only the cached files that fail
+  their checksum are evicted from the cache, so that the next call downloads them again (a refusal
+  for any other reason, e.g. an output directory that is not a memory, never touches the cache).
 * **Atomic placement.** :func:`download_memory` copies into a temporary sibling of the target,
   verifies the copy, then renames it into place (an existing memory there is replaced atomically).
 
@@ -51,7 +52,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import hippo_format
-from hippo_format.errors import FormatError, MissingFileError
+from hippo_format.errors import ChecksumMismatchError, MissingFileError, TruncatedFileError
 from hippogym.errors import (  # the Hub errors are defined in hippogym.errors, re-exported here
     HubAuthError,
     HubError,
@@ -62,6 +63,7 @@ from hippogym.errors import (  # the Hub errors are defined in hippogym.errors, 
     ValidationError,
     describe,
 )
+from hippogym.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -89,17 +91,21 @@ logger = logging.getLogger(__name__)
 LIBRARY_NAME = "hippogym"
 CARD_FILE = "README.md"
 MANIFEST_FILE = "manifest.json"
+TRANSITIONS_FILE = "transitions.arrow"
+EPISODES_FILE = "episodes.arrow"
 _REPO_TYPES = ("model", "dataset", "space")
 #: Statuses retried by :func:`push_memory_to_hub` (the commit carries its parent, so a retry can
 #: never create a duplicate commit: the Hub answers 412 if the first attempt had landed).
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 _PUSH_ATTEMPTS = 3
 _RETRY_DELAY_S = 0.5
-# A Hub repo id: "name" or "namespace/name" (letters, digits, "-", "_", ".").
-_REPO_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$")
+# The shape of a Hub repo id ("name" or "namespace/name"), used only when huggingface_hub (whose
+# validate_repo_id is the authority) is not installed. "\Z", not "$": "$" also matches before a final "\n".
+_REPO_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,95})?\Z")
 # A manifest file name (SPEC D4); only such names are ever joined to a directory here.
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*\Z")
 _MAX_MANIFEST_BYTES = 64 << 20
+_PROGRESS_MIN_BYTES = 64 << 20  # smaller memories are copied too fast for a bar to help
 
 
 # --------------------------------------------------------------------------- helpers
@@ -127,13 +133,35 @@ def _api(hf: Any, endpoint: str | None, token: str | bool | None) -> HfApi:
     return hf.HfApi(endpoint=endpoint, token=token, library_name=LIBRARY_NAME, library_version=_hippogym_version())
 
 
-def _check_repo_id(repo_id: Any) -> str:
-    if not isinstance(repo_id, str) or not _REPO_ID_RE.match(repo_id) or ".." in repo_id or "--" in repo_id:
+def _repo_id_problem(repo_id: str) -> str | None:
+    """Why ``repo_id`` is not a valid Hub repo id (``huggingface_hub``'s own validator), or ``None``."""
+    try:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+    except ImportError:  # the caller reports the missing dependency; check the shape meanwhile
+        ok = _REPO_ID_RE.match(repo_id) and ".." not in repo_id and "--" not in repo_id and not repo_id.endswith(".git")
+        return None if ok else "it is not of the form 'name' or 'namespace/name' (letters, digits, '-', '_', '.')"
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        return str(exc)
+    return None
+
+
+def _check_repo_id(repo_id: Any, *, readable: bool = False) -> str:
+    """Return ``repo_id`` if ``huggingface_hub.utils.validate_repo_id`` accepts it, else raise ValidationError."""
+    problem = _repo_id_problem(repo_id) if isinstance(repo_id, str) else f"it is {describe(repo_id)}"
+    if problem is None:
+        return repo_id
+    if readable:
         raise ValidationError(
-            "repo_id", "a Hub repository id such as 'namespace/name'", describe(repo_id),
-            hint="Local directories are accepted where a memory is read, not as a push target.",
+            "repo_id_or_path", "a Hub repo id ('namespace/name'), an existing local memory directory or a file:// URL",
+            f"{repo_id!r}", hint=f"No local directory of that name exists, and it is no valid repo id: {problem}",
         )
-    return repo_id
+    raise ValidationError(
+        "repo_id", "a Hub repository id such as 'namespace/name'", f"{repo_id!r} ({problem})",
+        hint="Local directories are accepted where a memory is read, not as a push target.",
+    )
 
 
 def _check_repo_type(repo_type: Any) -> str:
@@ -145,8 +173,10 @@ def _check_repo_type(repo_type: Any) -> str:
 def _local_path(ref: Any) -> Path | None:
     """Return the local directory ``ref`` names, or ``None`` when it is a Hub repo id.
 
-    ``os.PathLike`` objects, ``file://`` URLs, existing directories and strings that cannot be
-    repo ids (``./x``, ``/abs/x``, ``~/x``, ``a/b/c``) are local; anything else is a repo id.
+    ``os.PathLike`` objects, ``file://`` URLs, paths that exist and strings spelled as paths
+    (``./x``, ``/abs/x``, ``~/x``, ``a/b/c``, ``x/``) are local; anything else must be a valid
+    Hub repo id (checked with ``huggingface_hub``'s validator), or :class:`ValidationError` says
+    it is neither, instead of treating it as a missing directory.
     """
     if isinstance(ref, os.PathLike):
         return Path(ref).expanduser()
@@ -160,8 +190,13 @@ def _local_path(ref: Any) -> Path | None:
             raise ValidationError("repo_id_or_path", "a file:// URL of a local directory, e.g. file:///data/memory", repr(ref))
         return Path(url2pathname(parts.path))
     expanded = os.path.expanduser(ref)
-    if os.path.isdir(expanded) or not _REPO_ID_RE.match(ref) or ref.startswith((".", "~")):
+    spelled_as_path = (
+        os.path.isabs(expanded) or ref.startswith((".", "~")) or ref.endswith(("/", os.sep)) or ref.count("/") > 1
+        or (os.sep != "/" and os.sep in ref)
+    )
+    if os.path.lexists(expanded) or spelled_as_path:
         return Path(expanded)
+    _check_repo_id(ref, readable=True)
     return None
 
 
@@ -335,23 +370,50 @@ def _encoder_summary(encoder: Mapping[str, Any] | None) -> dict[str, Any] | None
     return {k: v for k, v in summary.items() if v is not None}
 
 
-def memory_card(memory: str | os.PathLike[str] | Mapping[str, Any], *, repo_id: str | None = None) -> str:
-    """Write the model card (``README.md``) of a memory: YAML metadata, a summary and how to load it.
+def _data_configs(files: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The card's ``configs:`` block: ``datasets.load_dataset(repo)`` reads the transitions table.
 
-    The metadata holds ``library_name: hippogym``, ``pipeline_tag: reinforcement-learning``, tags
+    ``datasets`` picks its Arrow builder from the ``.arrow`` extension (it reads IPC files as
+    well as IPC streams); the first config (``default``) is what ``load_dataset(repo)`` loads,
+    ``load_dataset(repo, "episodes")`` reads the per-episode table.
+    """
+    configs = []
+    for name, table in (("default", TRANSITIONS_FILE), ("episodes", EPISODES_FILE)):
+        if table in files:
+            configs.append({"config_name": name, "data_files": [{"split": "train", "path": table}]})
+    return configs
+
+
+def memory_card(
+    memory: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    repo_id: str | None = None,
+    repo_type: str = "model",
+    license: str | None = None,
+) -> str:
+    """Write the card (``README.md``) of a memory: YAML metadata, a summary and how to load it.
+
+    The metadata holds ``library_name: hippogym``, ``license``, ``pipeline_tag:
+    reinforcement-learning`` (``task_categories`` in a dataset card), tags
     (``reinforcement-learning``, ``episodic-memory``, ``hippogym``, the environment id and
-    ``minari`` for offline data) and a ``hippogym`` section: format version, environment and
-    source dataset (from the manifest's ``provenance``), counts, return min/mean/max, success
-    rate, key width, encoder summary and total size.
+    ``minari`` for offline data), a ``configs:`` block naming the Arrow tables so that
+    ``datasets.load_dataset(repo)`` reads the transitions (``load_dataset(repo, "episodes")``
+    the episodes), and a ``hippogym`` section: format version, environment and source dataset
+    (from the manifest's ``provenance``), counts, return min/mean/max, success rate, key width,
+    encoder summary and total size.
 
     Args:
         memory: A memory directory, or the dict :func:`hippo_format.summarize` returns for one.
         repo_id: Repository the card is written for (used in the loading snippet).
+        repo_type: ``"model"`` (a model card) or ``"dataset"`` (a dataset card).
+        license: License identifier of the data (a Hub license id such as ``"cc-by-4.0"``); default:
+            the manifest's ``provenance["license"]``, else ``"unknown"``.
 
     Returns:
         The card text (YAML front matter, then Markdown).
     """
     hf = _import_hub("Writing a memory card")
+    _check_repo_type(repo_type)
     summary = dict(memory) if isinstance(memory, Mapping) else hippo_format.summarize(memory, verify=False)
     provenance = summary.get("provenance") or {}
     env_id = provenance.get("env_id")
@@ -382,9 +444,21 @@ def memory_card(memory: str | os.PathLike[str] | Mapping[str, Any], *, repo_id: 
         "producer": f"{producer.get('name')} {producer.get('version')}" if producer else None,
     }
     section = {k: v for k, v in section.items() if v is not None}
-    data = hf.ModelCardData(
-        library_name=LIBRARY_NAME, pipeline_tag="reinforcement-learning", tags=tags, **{LIBRARY_NAME: section}
-    )
+    license = license or provenance.get("license") or "unknown"
+    if not isinstance(license, str) or not license.strip() or any(c.isspace() for c in license):
+        raise ValidationError("license", "a Hub license identifier such as 'cc-by-4.0' or 'mit'", describe(license))
+    configs = _data_configs(summary.get("files") or {})
+    if repo_type == "dataset":
+        data: Any = hf.DatasetCardData(
+            license=license, task_categories=["reinforcement-learning"], pretty_name=f"hippogym memory of {env_id}"
+            if env_id else "hippogym memory", tags=tags, library_name=LIBRARY_NAME, configs=configs,
+            **{LIBRARY_NAME: section},
+        )
+    else:
+        data = hf.ModelCardData(
+            library_name=LIBRARY_NAME, license=license, pipeline_tag="reinforcement-learning", tags=tags,
+            configs=configs, **{LIBRARY_NAME: section},
+        )
 
     name = repo_id or "NAMESPACE/NAME"
     rate = episodes.get("success_rate")
@@ -402,6 +476,8 @@ def memory_card(memory: str | os.PathLike[str] | Mapping[str, Any], *, repo_id: 
                     f"{len(summary.get('files') or {})} files, {(summary.get('total_bytes') or 0) / 2**20:.1f} MiB")),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    type_arg = "" if repo_type == "model" else f', repo_type="{repo_type}"'
+    type_flag = "" if repo_type == "model" else f" --repo-type {repo_type}"
     body = f"""
 # hippogym memory{f' for {env_id}' if env_id else ''}
 
@@ -419,16 +495,18 @@ SHA-256 and size of every file).
 ```python
 from hippogym.integrations.hub import load_memory_from_hub
 
-buffer = load_memory_from_hub("{name}")   # checks every file's SHA-256 before use
+buffer = load_memory_from_hub("{name}"{type_arg})   # checks every file's SHA-256 before use
 batch = buffer.sample(256)
 ```
 
-Pin a version with `revision=` (a branch, tag or commit id). To keep learning online with
+Pin a version with `revision=` (a branch, tag or commit id). The transitions are a plain Arrow
+table: in a dataset repository, `datasets.load_dataset("{name}")` reads them
+(`load_dataset("{name}", "episodes")` reads one row per episode). To keep learning online with
 Stable-Baselines3, pass it as `replay_buffer_kwargs=dict(buffer=buffer)` of
 `hippogym.integrations.sb3.HippoReplayBuffer`. From the shell:
 
 ```bash
-hippogym pull {name} ./memory
+hippogym pull {name} ./memory{type_flag}
 ```
 """
     return f"---\n{data.to_yaml()}\n---\n{body}"
@@ -652,6 +730,7 @@ def push_memory_to_hub(
     repo_type: str = "model",
     create_pr: bool = False,
     compression: str | None = None,
+    license: str | None = None,
 ) -> CommitInfo:
     """Push a memory and its model card to a Hub repository as one commit.
 
@@ -677,6 +756,7 @@ def push_memory_to_hub(
         repo_type: ``"model"`` (default), ``"dataset"`` or ``"space"``.
         create_pr: Open a pull request with the commit instead of committing to the branch.
         compression: Arrow compression when saving a buffer or store (``None``, ``"zstd"``, ``"lz4"``).
+        license: License of the data, written into the card (see :func:`memory_card`).
 
     Returns:
         The ``huggingface_hub.CommitInfo`` of the commit: a ``str`` (the commit URL) whose
@@ -705,7 +785,7 @@ def push_memory_to_hub(
         with hippo_format.open_memory(directory, verify="none") as reader:
             summary = hippo_format.summarize(reader, verify=False)
             names = sorted(reader.files)
-        card = memory_card(summary, repo_id=repo_id)
+        card = memory_card(summary, repo_id=repo_id, repo_type=repo_type, license=license)
         with _hub_errors(**errors, action="push to"):
             repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type).repo_id
             head, is_private = _branch_head(api, hf, repo_id, repo_type, None if create_pr else revision)
@@ -745,8 +825,22 @@ def push_memory_to_hub(
 
 
 def _evict_corrupt(snapshot: Path, files: Mapping[str, Mapping[str, Any]]) -> None:
-    """Remove cached files of ``snapshot`` that do not match the manifest (or the manifest itself)."""
+    """Remove the cached files of ``snapshot`` that really are corrupt, so the next call fetches them again.
+
+    Called only after a checksum failure. Each listed file is hashed again and removed only if its
+    SHA-256 or size differs from the manifest; the manifest itself is removed only if its own
+    digest (``manifest_sha256``) does not match. A good file is never removed.
+    """
+    from hippo_format._manifest import check_self_digest
+
     bad = []
+    try:
+        raw = (snapshot / MANIFEST_FILE).read_bytes()
+        check_self_digest(raw, json.loads(raw))
+    except ChecksumMismatchError:
+        bad.append(MANIFEST_FILE)
+    except (OSError, ValueError):  # unreadable or malformed: not a checksum failure, leave it
+        pass
     for name, entry in files.items():
         path = snapshot / name
         try:
@@ -760,7 +854,7 @@ def _evict_corrupt(snapshot: Path, files: Mapping[str, Mapping[str, Any]]) -> No
             continue
         if h.hexdigest() != entry.get("sha256") or size != entry.get("bytes"):
             bad.append(name)
-    for name in bad or [MANIFEST_FILE]:
+    for name in bad:
         pointer = snapshot / name
         blob = Path(os.path.realpath(pointer))
         for p in {pointer, blob}:
@@ -779,7 +873,8 @@ def _fetched(
     The staging directory is private to this call and holds hard links (or copies) of the
     manifest and of the files it lists: the Hub cache's snapshot is made of symbolic links into
     its blob store, which the format reader rightly refuses to follow out of a memory directory.
-    A :class:`hippo_format.FormatError` raised by the caller evicts the corrupt cached files.
+    A checksum failure (:class:`hippo_format.ChecksumMismatchError`, or a truncated file) raised
+    by the caller evicts the cached files that fail their checksum; no other error touches the cache.
     """
     with _hub_errors(
         hf, repo_id=repo_id, repo_type=repo_type, revision=revision, token=token, endpoint=endpoint, action="download"
@@ -807,7 +902,7 @@ def _fetched(
             _link_or_copy(Path(os.path.realpath(source)), staging / name)
         logger.debug("staged %s in %s", where, staging)
         yield staging, commit
-    except FormatError:
+    except (ChecksumMismatchError, TruncatedFileError):
         _evict_corrupt(snapshot, files)
         raise
     finally:
@@ -904,6 +999,7 @@ def download_memory(
     cache_dir: str | os.PathLike[str] | None = None,
     repo_type: str = "model",
     force_download: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Download a memory, verify it and place it at ``out_dir`` atomically (``hippogym pull``).
 
@@ -922,6 +1018,8 @@ def download_memory(
         cache_dir: Hub cache directory.
         repo_type: ``"model"`` (default), ``"dataset"`` or ``"space"``.
         force_download: Download again even if the cache holds the files.
+        progress: Show a bar (tqdm, else INFO log lines) while a memory of 64 MiB or more is copied
+            into place (the Hub client shows its own bars for the download).
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -932,10 +1030,11 @@ def download_memory(
         hippo_format.FormatError: Any other problem with the memory.
         HubNotFoundError, HubAuthError, HubError: As for :func:`load_memory_from_hub`.
     """
-    from hippo_format._atomic import atomic_replace_dir
+    from hippo_format._atomic import atomic_replace_dir, check_replaceable
     from hippo_format._io import fsync_dir
 
     target = Path(out_dir).expanduser()
+    check_replaceable(target)  # refuse before fetching anything (atomic_replace_dir checks again under its lock)
     local = _local_path(repo_id_or_path)
     if local is not None:
         if revision is not None:
@@ -956,7 +1055,12 @@ def download_memory(
             for name in names:
                 if not (directory / name).is_file():
                     raise MissingFileError(f"{directory / name}: missing, but {MANIFEST_FILE} lists it")
-                _copy_file(directory / name, tmp / name, durable=True)
+            total = sum((directory / n).stat().st_size for n in names)
+            with progress_bar(total=total, desc=f"copy to {target.name}", unit="B",
+                              enabled=progress and total >= _PROGRESS_MIN_BYTES) as bar:
+                for name in names:
+                    _copy_file(directory / name, tmp / name, durable=True)
+                    bar.update((tmp / name).stat().st_size)
             for sub in {(tmp / n).parent for n in names} - {tmp}:
                 fsync_dir(sub)
             with hippo_format.open_memory(tmp, verify="full"):

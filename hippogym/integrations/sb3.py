@@ -725,6 +725,8 @@ class HippoReplayBuffer(ReplayBuffer):
             )
         else:
             self._check_loaded(buffer)
+        if isinstance(getattr(buffer, "spaces", None), dict) and not buffer.spaces:  # saved into the manifest
+            buffer.spaces.update(observation_space=observation_space, action_space=action_space)
         self.adapter = SB3ReplayBufferWrapper(
             buffer, segmenter, n_envs, self.device,
             handle_timeout_termination=self.handle_timeout_termination,
@@ -946,6 +948,15 @@ class HippoCallback(BaseCallback):
         buffer = self._buffer()
         if buffer is not None:
             buffer.set_logger(self.logger)
+            provenance = getattr(buffer.hippo, "provenance", None)
+            if isinstance(provenance, dict):  # what the model knows goes into the saved manifest
+                try:
+                    spec = self.training_env.get_attr("spec", [0])[0]
+                except (AttributeError, IndexError):  # a VecEnv without per-env specs
+                    spec = None
+                if getattr(spec, "id", None):
+                    provenance.setdefault("env_id", spec.id)
+                provenance.setdefault("algorithm", type(self.model).__name__)
 
     def _on_step(self) -> bool:
         if self.log_every and self.n_calls % self.log_every == 0:

@@ -36,6 +36,45 @@ from hippogym.wrappers.spaces import SpaceConverter, StoredArray
 
 __all__ = ["RecordEpisodes", "RecordEpisodesVector", "ingest_pending"]
 
+#: Info keys that report an episode's outcome, in order of preference (PointMaze & co. use ``success``).
+SUCCESS_INFO_KEYS = ("is_success", "success")
+
+
+def _note_source(buffer: Any, spec: Any, observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Fill what the recorder knows into a buffer's manifest sections: env id and (saveable) spaces.
+
+    Only empty fields of ``buffer.provenance`` / ``buffer.spaces`` are set (what a user set wins);
+    buffers without those dicts (e.g. a bare store) are left alone.
+    """
+    import hippo_format
+
+    provenance, known = getattr(buffer, "provenance", None), getattr(buffer, "spaces", None)
+    env_id = getattr(spec, "id", None)
+    if isinstance(provenance, dict) and isinstance(env_id, str):
+        provenance.setdefault("env_id", env_id)
+    if isinstance(known, dict) and not known:
+        try:  # only spaces the manifest can hold: an exotic space must not make save() fail later
+            for space in (observation_space, action_space):
+                hippo_format.space_to_json(space)
+        except hippo_format.FormatError:
+            return
+        known.update(observation_space=observation_space, action_space=action_space)
+
+
+def _success_alias(info: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return ``info`` with ``is_success`` taken from ``success`` when only the latter is present.
+
+    A vector info's ``_success`` mask becomes ``_is_success`` too; ``info`` itself is returned
+    (not copied) when there is nothing to alias.
+    """
+    key, alias = SUCCESS_INFO_KEYS
+    if key in info or alias not in info:
+        return info
+    out = {**info, key: info[alias]}
+    if f"_{alias}" in info:
+        out[f"_{key}"] = info[f"_{alias}"]
+    return out
+
 logger = logging.getLogger(__name__)
 
 
@@ -231,8 +270,8 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
         segmenter: How to cut units (default: :class:`~hippogym.segmentation.TerminalSegmenter`,
             one unit per episode). Uses stream ``0``; give each wrapper its own segmenter.
         info_keys: ``info`` keys recorded per step into ``Episode.infos`` (added to the
-            segmenter's own). ``info["is_success"]`` at the end of an episode always sets
-            ``Episode.success``.
+            segmenter's own). ``info["is_success"]`` (or ``info["success"]`` when that is
+            absent) at the end of an episode always sets ``Episode.success``.
         record: Whether to record from the start.
         ingest_every: Hand completed units to the buffer once at least this many of their
             transitions wait (see above). ``1`` (default): each unit at once, no latency.
@@ -284,6 +323,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
         self.segmenter = _make_segmenter(segmenter, info_keys)
         self._obs_conv = SpaceConverter(env.observation_space, "observation_space")
         self._act_conv = SpaceConverter(env.action_space, "action_space")
+        _note_source(self.buffer, getattr(env, "spec", None), env.observation_space, env.action_space)
         self._record = bool(record)
         self._obs: StoredArray | None = None  # observation the next step starts from; None = not recording
         # The segmenter whose stored layout was found to match the converters (checked once): its
@@ -318,13 +358,16 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the environment and record the transition (returns exactly what the env returned)."""
-        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, reward, terminated, truncated, env_info = self.env.step(action)
+        info = env_info
         if self._obs is not None:
             next_obs = self._obs_conv.single(obs)
             term, trunc = bool(terminated), bool(truncated)
             segmenter = self.segmenter
             episodes = None
             direct = self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct())
+            if (term or trunc) and isinstance(info, Mapping):
+                info = _success_alias(info)  # only the recorded copy: the caller gets the env's info
             if direct and type(info) is dict:
                 act = action if type(action) is int and self._int_action else self._act_conv.single(action)
                 try:
@@ -338,7 +381,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
             if episodes:
                 self._store(episodes)
             self._obs = None if (term or trunc) else next_obs
-        return obs, reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, env_info
 
     def _check_direct(self) -> bool:
         """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
@@ -441,6 +484,8 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
         self._n = int(env.num_envs)
         self._obs_conv = SpaceConverter(env.single_observation_space, "observation_space")
         self._act_conv = SpaceConverter(env.single_action_space, "action_space")
+        spec = getattr(env, "spec", None) or getattr((getattr(env, "envs", None) or [None])[0], "spec", None)
+        _note_source(self.buffer, spec, env.single_observation_space, env.single_action_space)
         self._obs: StoredArray | None = None  # [N, ...] observations the next step starts from
         self._live = np.zeros(self._n, dtype=bool)  # the next step of sub-env i is a real transition
         self._warned = False
@@ -503,6 +548,8 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
             acts = self._act_conv.batch(actions, self._n)
             rews = np.asarray(rewards, dtype=np.float64).reshape(self._n)
             infos_arg = step_infos if isinstance(step_infos, Mapping) else None
+            if infos_arg is not None and done.any():
+                infos_arg = _success_alias(infos_arg)
             segmenter = self.segmenter
             if self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct()):
                 # Converted arrays of the layout checked once: no per-step input checks.

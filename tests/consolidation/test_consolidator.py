@@ -91,3 +91,28 @@ def test_consolidator_state_round_trip_resumes_identically():
     (w1, k1), (w2, k2) = run(False), run(True)
     assert all(torch.equal(w1[n], w2[n]) for n in w1)
     assert torch.equal(k1, k2)
+
+
+def test_progress_reports_steps_and_changes_nothing(caplog, monkeypatch):
+    import logging
+    import sys
+
+    def run(progress):
+        torch.manual_seed(0)
+        enc = DualEncoder(input_dim=8, embed_dim=16)
+        cons = Consolidator(enc, seed=0)
+        buffer = HippocampalReplayBuffer(encoder=enc, consolidator=cons, embed_dim=16, capacity=2000, seed=0)
+        buffer.add_episodes(planted(n=20))
+        return cons.consolidate(buffer.memory, buffer.featurizer, steps=20, batch_size=16, progress=progress)
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # no tqdm: the fallback logs
+    with caplog.at_level(logging.INFO, logger="hippogym.progress"):
+        shown = run(True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "hippogym.progress"]
+    assert any(line.startswith("consolidate: 10/20 step") for line in lines)
+    assert lines[-1].startswith("consolidate: 20/20 step in ")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hippogym.progress"):
+        quiet = run(False)
+    assert not [r for r in caplog.records if r.name == "hippogym.progress"]
+    assert shown["loss_first"] == quiet["loss_first"] and shown["loss_last"] == quiet["loss_last"]

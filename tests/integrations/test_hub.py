@@ -147,7 +147,8 @@ def test_push_then_load_round_trip_with_card(hub, buffer, tmp_path, monkeypatch)
     # The card: YAML metadata the client parses and the (validate-yaml) endpoint accepts.
     path = huggingface_hub.hf_hub_download(repo, "README.md", endpoint=hub.endpoint, cache_dir=tmp_path / "card")
     card = huggingface_hub.ModelCard.load(path)
-    assert card.data.library_name == "hippogym"
+    assert card.data.library_name == "hippogym" and card.data.license == "unknown"
+    assert card.data.to_dict()["configs"][0]["data_files"][0]["path"] == "transitions.arrow"
     assert {"reinforcement-learning", "episodic-memory", "hippogym", ENV_ID} <= set(card.data.tags)
     meta = card.data.to_dict()["hippogym"]
     assert meta["env_id"] == ENV_ID and meta["transitions"] == len(buffer) and meta["episodes"] == 20
@@ -386,6 +387,57 @@ def test_download_memory_places_a_conformant_copy(hub, buffer, tmp_path):
     assert os.listdir(junk) == ["notes.txt"]
 
 
+def test_refused_pull_leaves_the_cache_complete(hub, buffer, tmp_path, monkeypatch):
+    repo = "alice/keep-cache"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    cache = tmp_path / "cache"
+    download_memory(repo, tmp_path / "first", endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    seen = len(hub.requests)
+    with pytest.raises(TargetExistsError):
+        download_memory(repo, junk, endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    assert len(hub.requests) == seen  # refused before anything is fetched
+    assert os.listdir(junk) == ["notes.txt"]
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()) == cached
+    # The cache is still complete: an offline pull is served from it.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    out = download_memory(repo, tmp_path / "offline", endpoint=hub.endpoint, cache_dir=cache, token=TOKEN)
+    _assert_same_memory(buffer, HippocampalReplayBuffer.load(out))
+
+
+def test_format_errors_other_than_checksums_never_evict(hub, buffer, tmp_path, monkeypatch):
+    import hippogym.integrations.hub as hub_module
+
+    repo = "alice/no-evict"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    cache = tmp_path / "cache"
+    _load(hub, repo, cache)
+    cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
+
+    def refuse(*args, **kwargs):
+        raise hippo_format.SchemaError("refused by the reader, not corrupt")
+
+    monkeypatch.setattr(hub_module, "_load_directory", refuse)
+    with pytest.raises(hippo_format.SchemaError):
+        _load(hub, repo, cache)
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()) == cached
+
+
+def test_a_hub_cache_snapshot_directory_loads_directly(hub, buffer, tmp_path):
+    """The usual idiom: ``load(snapshot_download(repo))``, on the cache's symlinks into its blobs."""
+    repo = "alice/snapshot-idiom"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint)
+    snapshot = huggingface_hub.snapshot_download(repo, endpoint=hub.endpoint, cache_dir=tmp_path / "c", token=TOKEN)
+    snapshot = Path(snapshot)
+    assert (snapshot / "manifest.json").is_symlink()
+    _assert_same_memory(buffer, load_memory_from_hub(snapshot))
+    _assert_same_memory(buffer, load_memory_from_hub(str(snapshot)))
+    _assert_same_memory(buffer, HippocampalReplayBuffer.load(snapshot))
+
+
 def test_local_paths_and_file_urls(buffer, tmp_path, monkeypatch):
     saved = buffer.save(tmp_path / "mem")
     monkeypatch.chdir(tmp_path)
@@ -399,6 +451,17 @@ def test_local_paths_and_file_urls(buffer, tmp_path, monkeypatch):
         load_memory_from_hub("./does-not-exist")
     with pytest.raises(ValidationError):
         load_memory_from_hub("file://remote-host/mem")
+    # A string that is neither an existing path nor a valid repo id is reported as such (huggingface_hub's
+    # validator decides), not looked up as a missing directory; "$"-style checks would let "\n" through.
+    for bad in ("not a repo id", "alice/x\n", "alice/x.git", "alice--x/y", "x" * 97):
+        with pytest.raises(ValidationError, match="no valid repo id") as exc:
+            load_memory_from_hub(bad)
+        assert not isinstance(exc.value, FileNotFoundError)
+        with pytest.raises(ValidationError, match="no valid repo id"):
+            download_memory(bad, tmp_path / "never")
+        with pytest.raises(ValidationError, match="repo_id"):
+            push_memory_to_hub(buffer, bad, token=TOKEN, endpoint="http://127.0.0.1:9")
+    assert not (tmp_path / "never").exists()
     out = download_memory(saved.as_uri(), tmp_path / "copy")
     _assert_same_memory(reference, load_memory_from_hub(out))
     # A damaged local memory is refused by the full verification.
@@ -412,9 +475,62 @@ def test_local_paths_and_file_urls(buffer, tmp_path, monkeypatch):
     _assert_same_memory(reference, load_memory_from_hub(out))  # the previous copy is intact
 
 
+def _card_metadata(text: str) -> dict:
+    import yaml
+
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
 def test_memory_card_from_a_directory(buffer, tmp_path):
-    text = memory_card(buffer.save(tmp_path / "m"), repo_id="alice/x")
-    assert text.startswith("---\n") and "library_name: hippogym" in text and ENV_ID in text
+    saved = buffer.save(tmp_path / "m")
+    text = memory_card(saved, repo_id="alice/x")
+    meta = _card_metadata(text)
+    assert meta["library_name"] == "hippogym" and meta["license"] == "unknown" and ENV_ID in meta["tags"]
+    assert {"reinforcement-learning", "episodic-memory", "hippogym"} <= set(meta["tags"])
+    files = json.loads((saved / "manifest.json").read_text())["files"]
+    # configs: the first (default) config names the transitions table, which the memory holds.
+    default = {"config_name": "default", "data_files": [{"split": "train", "path": "transitions.arrow"}]}
+    assert meta["configs"][0] == default
+    assert [c["config_name"] for c in meta["configs"]] == ["default", "episodes"]
+    assert all(f["path"] in files for c in meta["configs"] for f in c["data_files"])
+    dataset = _card_metadata(memory_card(saved, repo_id="alice/x", repo_type="dataset", license="cc-by-4.0"))
+    assert dataset["license"] == "cc-by-4.0" and dataset["task_categories"] == ["reinforcement-learning"]
+    assert dataset["configs"] == meta["configs"] and dataset["library_name"] == "hippogym"
+    assert 'repo_type="dataset"' in memory_card(saved, repo_id="alice/x", repo_type="dataset")
+    with pytest.raises(ValidationError, match="license"):
+        memory_card(saved, license="not a license")
+    with pytest.raises(ValidationError, match="repo_type"):
+        memory_card(saved, repo_type="bucket")
+
+
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_datasets_load_dataset_reads_the_transitions_table(buffer, tmp_path, compression):
+    """A local copy of a dataset repo (memory + card): ``datasets.load_dataset(dir)`` follows ``configs:``."""
+    datasets = pytest.importorskip("datasets")
+    import pyarrow.ipc
+
+    saved = buffer.save(tmp_path / "repo", compression=compression)
+    (saved / "README.md").write_text(memory_card(saved, repo_id="alice/x", repo_type="dataset"))
+    table = pyarrow.ipc.open_file(str(saved / "transitions.arrow")).read_all()
+    loaded = datasets.load_dataset(str(saved), cache_dir=str(tmp_path / "ds-cache"))
+    assert list(loaded) == ["train"] and loaded["train"].num_rows == len(buffer) == table.num_rows
+    assert loaded["train"].column_names == table.column_names
+    assert loaded["train"]["reward"] == table.column("reward").to_pylist()
+    episodes = datasets.load_dataset(str(saved), "episodes", cache_dir=str(tmp_path / "ds-cache"))
+    assert episodes["train"].num_rows == buffer.num_episodes
+
+
+def test_push_to_a_dataset_repo_with_a_license(hub, buffer, tmp_path):
+    repo = "alice/corridor-data"
+    push_memory_to_hub(buffer, repo, token=TOKEN, endpoint=hub.endpoint, repo_type="dataset", license="cc-by-4.0")
+    path = huggingface_hub.hf_hub_download(
+        repo, "README.md", repo_type="dataset", endpoint=hub.endpoint, cache_dir=tmp_path / "card", token=TOKEN
+    )
+    card = huggingface_hub.DatasetCard.load(path)
+    assert card.data.license == "cc-by-4.0" and card.data.library_name == "hippogym"
+    assert card.data.configs[0]["data_files"][0]["path"] == "transitions.arrow"
+    _assert_same_memory(buffer, _load(hub, repo, tmp_path / "c", repo_type="dataset"))
 
 
 def test_missing_huggingface_hub_is_reported(buffer, monkeypatch):

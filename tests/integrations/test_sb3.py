@@ -88,6 +88,9 @@ def test_dqn_cartpole_one_env_trains_through_the_memory():
     samples = rb.sample(64)
     assert_sb3_format(samples, reference_format(model.observation_space, model.action_space), 64)
     assert set(np.unique(samples.actions.numpy())) <= {0, 1}
+    # What the buffer and the callback know goes into the manifest of a saved memory.
+    assert rb.hippo.provenance == {"env_id": "CartPole-v1", "algorithm": "DQN"}
+    assert rb.hippo.spaces == {"observation_space": model.observation_space, "action_space": model.action_space}
 
 
 class _Twin(HippoReplayBuffer):

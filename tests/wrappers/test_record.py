@@ -218,3 +218,78 @@ def test_recorder_passes_env_checker_and_spec_recreation(make_buffer):
     assert buffer.num_episodes > 0
     again = gym.make(env.spec)  # recreated: same buffer, its own fresh segmenter
     assert again.buffer is buffer and again.segmenter is not env.segmenter and again.segmenter.n == 2
+
+
+class _SuccessKey(gym.Wrapper):
+    """Reports the outcome as ``info["success"]`` (as PointMaze does) instead of ``is_success``."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return obs, {k: v for k, v in info.items() if k != "is_success"}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info)
+        info["success"] = info.pop("is_success")
+        return obs, reward, terminated, truncated, info
+
+
+def test_success_is_read_from_the_success_key_too():
+    register_envs()
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from hippogym import HippocampalReplayBuffer, RecordEpisodesVector
+
+    buffer = HippocampalReplayBuffer(capacity=1000, embed_dim=8, seed=0)
+    env = RecordEpisodes(_SuccessKey(gym.make("hippogym/CueRecall-v0", length=3)), buffer)
+    outcomes = []
+    for seed in range(4):
+        env.reset(seed=seed)
+        cue = env.unwrapped.cue
+        for _ in range(3):
+            env.step(0)
+        *_, info = env.step(1 + cue if seed % 2 == 0 else 2 - cue)
+        assert "is_success" not in info  # the caller sees the env's own info
+        outcomes.append(bool(info["success"]))
+    assert outcomes == [True, False, True, False]
+    assert [u.success for u in buffer.memory.episodes()] == outcomes
+
+    for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        vbuffer = HippocampalReplayBuffer(capacity=1000, embed_dim=8, seed=0)
+        fns = [lambda: _SuccessKey(gym.make("hippogym/SparseCorridor-v0", length=3))] * 2
+        venv = RecordEpisodesVector(SyncVectorEnv(fns, autoreset_mode=mode), vbuffer)
+        venv.reset(seed=0)
+        for _ in range(4):  # always right: both sub-envs reach the goal after 2 steps
+            venv.step(np.ones(2, dtype=np.int64))
+        venv.flush()
+        ended = [u.success for u in vbuffer.memory.episodes() if bool(u.terminated[-1])]
+        assert len(ended) >= 2 and all(s is True for s in ended), (mode, ended)
+
+
+def test_recorders_fill_env_id_and_spaces_into_the_manifest(tmp_path):
+    register_envs()
+    import json
+
+    from gymnasium.vector import SyncVectorEnv
+
+    from hippogym import HippocampalReplayBuffer, RecordEpisodesVector
+
+    buffer = HippocampalReplayBuffer(capacity=500, embed_dim=8, seed=0)
+    env = RecordEpisodes(gym.make("hippogym/SparseCorridor-v0", length=4), buffer)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(1)
+    assert buffer.provenance["env_id"] == "hippogym/SparseCorridor-v0"
+    assert buffer.spaces == {"observation_space": env.observation_space, "action_space": env.action_space}
+    manifest = json.loads((buffer.save(tmp_path / "m") / "manifest.json").read_text())
+    assert manifest["provenance"]["env_id"] == "hippogym/SparseCorridor-v0"
+    assert manifest["spaces"]["action_space"]["type"] == "Discrete"
+    assert manifest["spaces"]["observation_space"]["type"] == "Box"
+
+    # What the user set wins; the vector recorder reads the sub-envs' spec and single spaces.
+    mine = HippocampalReplayBuffer(capacity=500, embed_dim=8, seed=0)
+    mine.provenance["env_id"] = "mine/Env-v0"
+    venv = SyncVectorEnv([lambda: gym.make("hippogym/CueRecall-v0", length=3)] * 2)
+    RecordEpisodesVector(venv, mine)
+    assert mine.provenance["env_id"] == "mine/Env-v0"
+    assert mine.spaces["observation_space"] == venv.single_observation_space
