@@ -63,6 +63,7 @@ def test_sb3_adapter_honours_consolidator_kwargs():
     assert hippo.consolidator.temperature == 0.05 and hippo.consolidator.reward_weight == 0.25
 
 
+@pytest.mark.filterwarnings("ignore:`.*` is set to None:UserWarning")
 def test_minari_import_honours_consolidator_kwargs(tmp_path, monkeypatch):
     minari = pytest.importorskip("minari")
     pytest.importorskip("h5py")
