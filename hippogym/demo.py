@@ -116,9 +116,9 @@ def run_demo(
     """
     import gymnasium as gym
 
-    from hippogym.consolidation.consolidator import Consolidator
     from hippogym.envs import register_envs
     from hippogym.replay.buffer import HippocampalReplayBuffer
+    from hippogym.replay.defaults import build_default_consolidator
     from hippogym.wrappers import RecordEpisodes
 
     steps = _check_int("steps", steps, 1)
@@ -158,7 +158,7 @@ def run_demo(
         t0 = time.perf_counter()
         consolidation: dict[str, Any] = {"steps": consolidate_steps}
         if consolidate_steps and len(buffer) >= 2:
-            buffer.consolidator = Consolidator(buffer.encoder, temperature=0.05, seed=seed)
+            buffer.consolidator = build_default_consolidator(buffer.encoder, seed, buffer.consolidator_kwargs, temperature=0.05)
             metrics = buffer.consolidate(steps=consolidate_steps, batch_size=128, report_quality=True)
             consolidation.update(
                 before={k: metrics.get(f"before_{k}") for k in _QUALITY_KEYS},

@@ -602,8 +602,8 @@ def memory_from_minari(
     """
     from tqdm.auto import tqdm
 
-    from hippogym.consolidation.consolidator import Consolidator
     from hippogym.replay.buffer import HippocampalReplayBuffer
+    from hippogym.replay.defaults import build_default_consolidator
     from hippogym.segmentation import Segmenter
 
     minari = _import_minari("Converting a Minari dataset into a memory")
@@ -689,7 +689,7 @@ def memory_from_minari(
 
     if consolidate_steps and buffer.memory.num_transitions >= 2:
         if buffer.consolidator is None and seed is not None:
-            buffer.consolidator = Consolidator(buffer.encoder, seed=seed)
+            buffer.consolidator = build_default_consolidator(buffer.encoder, seed, buffer.consolidator_kwargs)
         buffer.consolidate(steps=consolidate_steps, batch_size=consolidate_batch_size)
 
     metadata = getattr(dataset.storage, "metadata", {}) or {}

@@ -461,10 +461,10 @@ class SB3ReplayBufferWrapper:
         hippo = self.hippo
         with torch.random.fork_rng(devices=[]):
             if hippo.consolidator is None and hippo.encoder is not None:
-                from hippogym.consolidation.consolidator import Consolidator
+                from hippogym.replay.defaults import build_default_consolidator
 
                 seed = hippo.seed if hippo.seed is not None else random.getrandbits(62)
-                hippo.consolidator = Consolidator(hippo.encoder, seed=int(seed) + 1)
+                hippo.consolidator = build_default_consolidator(hippo.encoder, int(seed) + 1, hippo.consolidator_kwargs)
             metrics = hippo.consolidate(steps=self.consolidate_steps, batch_size=self.consolidate_batch_size)
         self.num_consolidations += 1
         self.last_consolidation = metrics

@@ -29,6 +29,7 @@ from hippogym.memory.samplers import PrioritizedSampler
 from hippogym.memory.store import MemoryStore
 from hippogym.replay import checks
 from hippogym.replay.batch import ReplayBatch, SampleMode
+from hippogym.replay.defaults import build_default_consolidator
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
 from hippogym.replay.targets import ValueTargets
@@ -592,7 +593,7 @@ class HippocampalReplayBuffer:
         """
         self._need()
         if self.consolidator is None:
-            self.consolidator = Consolidator(self.encoder, **{"seed": self.seed, **self.consolidator_kwargs})
+            self.consolidator = build_default_consolidator(self.encoder, self.seed, self.consolidator_kwargs)
         return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality)
 
     # ------------------------------------------------------------------ persistence
