@@ -134,7 +134,7 @@ def test_quickstart_runs_as_written_and_the_batch_reads_by_seed_keys(capsys):
 def test_sb3_snippet_runs_as_written():
     ns = _run(QUICKSTART, {"agent": _Agent()})
     _run(SB3, ns)
-    assert ns["sb3_buffer"].buffer is ns["buffer"]
+    assert ns["sb3_buffer"].hippo is ns["buffer"]
 
 
 @pytest.mark.xfail(
@@ -155,7 +155,7 @@ def test_sb3_add_with_one_envs_unbatched_arrays():
 
 @pytest.fixture
 def local_hub(tmp_path, monkeypatch):
-    huggingface_hub = pytest.importorskip("huggingface_hub")
+    pytest.importorskip("huggingface_hub")
     import huggingface_hub.constants
     from hubserver import LocalHubServer
 
