@@ -21,6 +21,7 @@ _EXPORTS = {
     "MLPBackbone": "hippogym.encoders.backbones",
     "CNNBackbone": "hippogym.encoders.backbones",
     "SequenceBackbone": "hippogym.encoders.backbones",
+    "IdentityBackbone": "hippogym.encoders.backbones",
     "MemoryStore": "hippogym.memory.store",
     "FIFOEviction": "hippogym.memory.eviction",
     "UtilityEviction": "hippogym.memory.eviction",
@@ -33,14 +34,26 @@ _EXPORTS = {
     "SampleMode": "hippogym.replay.batch",
     "RampSchedule": "hippogym.replay.schedules",
     "ConstantSchedule": "hippogym.replay.schedules",
+    "CosineSchedule": "hippogym.replay.schedules",
+    "WindowBatch": "hippogym.replay.windows",
     "TerminalSegmenter": "hippogym.segmentation",
     "FixedWindowSegmenter": "hippogym.segmentation",
     "RewardEventSegmenter": "hippogym.segmentation",
     "Segmenter": "hippogym.segmentation",
+    "GoalAchievementSegmenter": "hippogym.segmentation",
+    "ChangePointSegmenter": "hippogym.segmentation",
     "RecordEpisodes": "hippogym.wrappers",
     "RecordEpisodesVector": "hippogym.wrappers",
     "RecallObservation": "hippogym.wrappers",
     "register_envs": "hippogym.envs",
+    # Adapters at the edges (optional dependencies load on first use; the seed imported them from
+    # the top level, so they are reachable here too).
+    "SB3ReplayBufferWrapper": "hippogym.integrations.sb3",
+    "HippoReplayBuffer": "hippogym.integrations.sb3",
+    "HippoCallback": "hippogym.integrations.sb3",
+    "push_memory_to_hub": "hippogym.integrations.hub",
+    "load_memory_from_hub": "hippogym.integrations.hub",
+    "memory_from_minari": "hippogym.integrations.minari",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -25,7 +25,7 @@ Three ways to give observations, all normalised to the same per-step form:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +34,12 @@ import torch
 from torch import Tensor
 
 from hippogym.errors import ValidationError, describe
+from hippogym.returns import discounted_returns
 from hippogym.types import Observation  # defined there (below the layer-3 packages); re-exported here
 
 __all__ = ["Episode", "Observation"]
+
+_DICT_FORMAT = "hippogym.episode/1"
 
 _NUMERIC_KINDS = ("b", "i", "u", "f")
 
@@ -128,6 +131,54 @@ def _flag(value: Any, name: str, length: int) -> Tensor:
     return tensor
 
 
+def _stack_info_rows(rows: Any, length: int) -> dict[str, Any]:
+    """The seed's ``infos=[{...}, ...]`` (one dict per step) as a dict of ``[T, ...]`` arrays."""
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise ValidationError("infos", "a dict of [T, ...] arrays or a list of T per-step dicts", describe(rows))
+    if len(rows) != length:
+        raise ValidationError("infos", f"{length} per-step dicts (one per step)", f"{len(rows)}")
+    columns: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for t, row in enumerate(rows):
+        if row is None:
+            continue
+        if not isinstance(row, Mapping):
+            raise ValidationError(f"infos[{t}]", "a dict (or None)", describe(row))
+        for key, value in row.items():
+            array = _as_tensor(value, f"infos[{t}][{key!r}]").numpy()
+            columns.setdefault(str(key), []).append((t, array))
+    out = {}
+    for key, values in columns.items():
+        ref = values[0][1]
+        table = np.zeros((length, *ref.shape), dtype=np.result_type(*(v.dtype for _, v in values)))
+        for t, value in values:
+            if value.shape != ref.shape:
+                expected = f"shape {ref.shape} like step {values[0][0]}"
+                raise ValidationError(f"infos[{t}][{key!r}]", expected, describe(value))
+            table[t] = value
+        out[key] = table
+    return out
+
+
+def _target(value: Any, name: str, length: int) -> Tensor | None:
+    """A per-step target (``returns``/``advantages``): ``None`` or finite float32 ``[T]``."""
+    if value is None:
+        return None
+    tensor = _as_tensor(value, name)
+    if tensor.dim() == 2 and tensor.shape[1] == 1:
+        tensor = tensor[:, 0]
+    if tuple(tensor.shape) != (length,):
+        raise ValidationError(name, f"shape ({length},) (one value per step)", describe(tensor))
+    tensor = tensor.to(torch.float32)
+    _check_finite(tensor, name)
+    return tensor
+
+
+def _to_numpy(obs: Observation) -> np.ndarray | dict[str, np.ndarray]:
+    if isinstance(obs, dict):
+        return {k: v.numpy().copy() for k, v in obs.items()}
+    return obs.numpy().copy()
+
+
 @dataclass(frozen=True, eq=False, repr=False, init=False)
 class Episode:
     """A contiguous run of transitions from one environment episode.
@@ -143,7 +194,9 @@ class Episode:
             bootstrapped. Only the last step may be terminated or truncated.
         next_observations: Optional explicit next observations ``[T, ...]``; ``next_states=`` is an
             alias.
-        infos: Optional dict of per-step arrays ``[T, ...]`` (e.g. selected ``info`` keys).
+        infos: Optional per-step info: a dict of arrays ``[T, ...]`` (e.g. selected ``info`` keys),
+            or a list of ``T`` per-step dicts (the seed's form), stacked into such a dict. In the
+            list form every value must be numeric; a key missing from some steps is ``0`` there.
         episode_id: Optional id of the environment episode this run belongs to. Segments of the
             same environment episode share it.
         start_step: Index of the first step of this run within its environment episode.
@@ -153,6 +206,8 @@ class Episode:
             together with ``terminated`` or ``truncated``.
         states: Alias of ``observations`` (the seed's name), keyword only.
         next_states: Alias of ``next_observations``, keyword only.
+        returns: Optional per-step targets ``[T]`` (e.g. from :meth:`compute_returns`), keyword only.
+        advantages: Optional per-step advantages ``[T]`` (e.g. from :meth:`compute_gae`), keyword only.
 
     Attributes:
         states: The observation before each step, ``[T, ...]`` (``observations[:-1]``).
@@ -180,6 +235,8 @@ class Episode:
     start_step: int = 0
     success: bool | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    returns: Tensor | None = None
+    advantages: Tensor | None = None
 
     def __init__(
         self,
@@ -189,7 +246,7 @@ class Episode:
         terminated: Any = None,
         truncated: Any = None,
         next_observations: Any = None,
-        infos: Mapping[str, Any] | None = None,
+        infos: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         episode_id: int | None = None,
         start_step: int = 0,
         success: bool | None = None,
@@ -198,6 +255,8 @@ class Episode:
         *,
         states: Any = None,
         next_states: Any = None,
+        returns: Any = None,
+        advantages: Any = None,
     ) -> None:
         obs, obs_name = _one_of("observations", observations, "states", states)
         next_obs, next_name = _one_of("next_observations", next_observations, "next_states", next_states)
@@ -221,6 +280,8 @@ class Episode:
         setattr_(self, "start_step", start_step)
         setattr_(self, "success", success)
         setattr_(self, "metadata", {} if metadata is None else metadata)
+        setattr_(self, "returns", returns)
+        setattr_(self, "advantages", advantages)
         self._validate(dones, obs_name, next_name)
 
     def _validate(self, dones: Any, obs_name: str, next_name: str) -> None:
@@ -297,9 +358,12 @@ class Episode:
                 )
 
         infos = None
-        if self.infos:
+        raw_infos = self.infos
+        if raw_infos is not None and not isinstance(raw_infos, Mapping):
+            raw_infos = _stack_info_rows(raw_infos, length)
+        if raw_infos:
             infos = {}
-            for key, value in self.infos.items():
+            for key, value in raw_infos.items():
                 tensor = _as_tensor(value, f"infos[{key!r}]")
                 if tensor.dim() == 0 or tensor.shape[0] != length:
                     raise ValidationError(f"infos[{key!r}]", f"an array with {length} rows", describe(tensor))
@@ -309,6 +373,8 @@ class Episode:
         if not isinstance(self.start_step, (int, np.integer)) or self.start_step < 0:
             raise ValidationError("start_step", "an int >= 0", describe(self.start_step))
 
+        targets = {name: _target(getattr(self, name), name, length) for name in ("returns", "advantages")}
+
         setattr_(self, "states", states)
         setattr_(self, "next_states", next_states)
         setattr_(self, "actions", actions)
@@ -316,6 +382,8 @@ class Episode:
         setattr_(self, "terminated", terminated)
         setattr_(self, "truncated", truncated)
         setattr_(self, "infos", infos)
+        setattr_(self, "returns", targets["returns"])
+        setattr_(self, "advantages", targets["advantages"])
         setattr_(self, "episode_id", None if self.episode_id is None else int(self.episode_id))
         setattr_(self, "start_step", int(self.start_step))
         setattr_(self, "success", None if self.success is None else bool(self.success))
@@ -381,6 +449,8 @@ class Episode:
             start_step=int(start_step),
             success=None if success is None else bool(success),
             metadata={},
+            returns=None,
+            advantages=None,
             _final_next_state_known=True,
         )
         return ep
@@ -423,6 +493,238 @@ class Episode:
         """``1`` success, ``0`` failure, ``-1`` unknown (the ``success`` flag as an int)."""
         return -1 if self.success is None else int(self.success)
 
+    # ------------------------------------------------------------------ derived episodes
+    def slice(self, start: int, stop: int) -> Episode:
+        """Steps ``start .. stop - 1`` as an episode (tensors are views, not copies).
+
+        Negative indices count from the end, as in Python slicing. The slice keeps ``episode_id``;
+        its ``start_step`` is shifted by ``start``. A slice that stops before the last step ends
+        with neither ``terminated`` nor ``truncated`` and ``success=None`` (its next observation
+        is real: bootstrapping continues); one that reaches the end keeps them.
+
+        Args:
+            start: First step (inclusive).
+            stop: Last step (exclusive).
+
+        Returns:
+            A new :class:`Episode` of ``stop - start`` steps.
+
+        Raises:
+            ValidationError: The range holds no step.
+
+        Example:
+            >>> ep = Episode(observations=torch.arange(6.0)[:, None], actions=torch.zeros(5), rewards=torch.ones(5))
+            >>> part = ep.slice(1, 3)
+            >>> len(part), part.start_step, part.states[:, 0].tolist(), part.next_states[-1, 0].item()
+            (2, 1, [1.0, 2.0], 3.0)
+        """
+        length = len(self)
+        for name, value in (("start", start), ("stop", stop)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValidationError(name, "an int", describe(value))
+        lo, hi, _ = slice(int(start), int(stop)).indices(length)
+        if hi <= lo:
+            expected = f"a non-empty range of steps within [0, {length})"
+            raise ValidationError("start/stop", expected, f"[{start}, {stop})")
+        whole = hi == length
+        no_flags = torch.zeros(hi - lo, dtype=torch.bool)
+
+        def cut(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[lo:hi]
+
+        ep = object.__new__(Episode)
+        ep.__dict__.update(
+            states=_map(self.states, lambda t: t[lo:hi]),
+            next_states=_map(self.next_states, lambda t: t[lo:hi]),
+            actions=self.actions[lo:hi],
+            rewards=self.rewards[lo:hi],
+            terminated=self.terminated[lo:hi] if whole else no_flags,
+            truncated=self.truncated[lo:hi] if whole else no_flags.clone(),
+            infos={k: v[lo:hi] for k, v in self.infos.items()} if self.infos else None,
+            episode_id=self.episode_id,
+            start_step=self.start_step + lo,
+            success=self.success if whole else None,
+            metadata=dict(self.metadata),
+            returns=cut(self.returns),
+            advantages=cut(self.advantages),
+            _final_next_state_known=self.final_next_state_known if whole else True,
+        )
+        return ep
+
+    def compute_returns(self, gamma: float, *, bootstrap_value: float | None = None) -> Tensor:
+        """Discounted return-to-go of every step: ``G_t = r_t + gamma * G_{t+1}``.
+
+        Args:
+            gamma: Discount in ``[0, 1]``.
+            bootstrap_value: Value ``V(s_T)`` of the observation after the last step, added as
+                ``gamma^(T - t) * V`` unless the episode ``terminated`` (then the tail is 0). Leave it
+                ``None`` for the Monte-Carlo return of the observed rewards.
+
+        Returns:
+            ``[T]`` float32 returns. The episode is not changed (it is frozen): keep them with
+            :meth:`with_targets` (``ep.with_targets(returns=ep.compute_returns(0.99))``).
+
+        Raises:
+            ValidationError: ``gamma`` is outside ``[0, 1]`` or ``bootstrap_value`` is not finite.
+
+        Example:
+            >>> rewards = torch.tensor([0.0, 0.0, 1.0])
+            >>> ep = Episode(observations=torch.zeros(4, 1), actions=torch.zeros(3), rewards=rewards)
+            >>> ep.compute_returns(0.5).tolist()
+            [0.25, 0.5, 1.0]
+        """
+        values = None
+        if bootstrap_value is not None and not bool(self.terminated[-1]):
+            values = _bootstrap(bootstrap_value)
+        length = len(self)
+        out = discounted_returns(self.rewards.numpy(), [0], [length], gamma, values)
+        return torch.from_numpy(out.astype(np.float32))
+
+    def compute_gae(
+        self,
+        values: Any,
+        gamma: float,
+        gae_lambda: float = 0.95,
+        *,
+        bootstrap_value: float = 0.0,
+    ) -> tuple[Tensor, Tensor]:
+        """Generalised advantage estimation (GAE) from per-step state values.
+
+        ``delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)`` with ``V(s_T) = bootstrap_value`` (0 when the
+        episode ``terminated``), ``A_t = sum_k (gamma * lambda)^k delta_{t+k}`` and ``R_t = A_t + V(s_t)``.
+
+        Args:
+            values: ``[T]`` values ``V(s_t)`` of ``states`` (array-like; or a callable mapping
+                ``states`` to them, like the seed's ``value_fn``).
+            gamma: Discount in ``[0, 1]``.
+            gae_lambda: GAE ``lambda`` in ``[0, 1]``.
+            bootstrap_value: ``V`` of the observation after the last step (ignored if terminated).
+
+        Returns:
+            ``(advantages, returns)``, each ``[T]`` float32.
+
+        Raises:
+            ValidationError: ``values`` is not ``[T]`` finite numbers, or a parameter is out of range.
+        """
+        if callable(values):
+            with torch.no_grad():
+                values = values(self.states)
+        v64 = _target(values, "values", len(self)).numpy().astype(np.float64)  # type: ignore[union-attr]
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
+            raise ValidationError("gamma", "a float in [0, 1]", describe(gamma))
+        tail = 0.0 if bool(self.terminated[-1]) else float(_bootstrap(bootstrap_value)[0])
+        next_v = np.append(v64[1:], tail)
+        deltas = self.rewards.numpy().astype(np.float64) + float(gamma) * next_v - v64
+        if isinstance(gae_lambda, bool) or not isinstance(gae_lambda, (int, float)) or not 0.0 <= gae_lambda <= 1.0:
+            raise ValidationError("gae_lambda", "a float in [0, 1]", describe(gae_lambda))
+        adv = discounted_returns(deltas, [0], [len(self)], float(gamma) * float(gae_lambda))
+        return torch.from_numpy(adv.astype(np.float32)), torch.from_numpy((adv + v64).astype(np.float32))
+
+    def with_targets(self, returns: Any = None, advantages: Any = None) -> Episode:
+        """A copy of this episode carrying ``returns`` and/or ``advantages`` (``None`` keeps the current).
+
+        Args:
+            returns: ``[T]`` per-step returns, or ``None``.
+            advantages: ``[T]`` per-step advantages, or ``None``.
+
+        Returns:
+            A new :class:`Episode` sharing this one's tensors.
+
+        Raises:
+            ValidationError: A target is not ``[T]`` finite numbers.
+        """
+        length = len(self)
+        ep = object.__new__(Episode)
+        ep.__dict__.update(self.__dict__)
+        ep.__dict__["metadata"] = dict(self.metadata)
+        if returns is not None:
+            ep.__dict__["returns"] = _target(returns, "returns", length)
+        if advantages is not None:
+            ep.__dict__["advantages"] = _target(advantages, "advantages", length)
+        return ep
+
+    # ------------------------------------------------------------------ plain-data form
+    def to_dict(self) -> dict[str, Any]:
+        """The episode as plain data: numpy arrays, Python scalars, lists and dicts (no pickle).
+
+        Keys: ``format`` (``"hippogym.episode/1"``), ``states``, ``next_states`` (arrays, or dicts
+        of arrays for Dict observations), ``actions``, ``rewards``, ``terminated``, ``truncated``
+        (arrays), ``infos`` (a dict of arrays or ``None``), ``returns``, ``advantages`` (arrays or
+        ``None``), ``episode_id``, ``start_step``, ``success``, ``final_next_state_known``,
+        ``metadata``. Arrays are copies. :meth:`from_dict` restores it exactly; it also accepts
+        the arrays as nested lists (e.g. after JSON, where dtypes become the JSON defaults).
+
+        Example:
+            >>> ep = Episode(observations=torch.zeros(3, 2), actions=torch.zeros(2), rewards=torch.ones(2))
+            >>> d = ep.to_dict()
+            >>> d["rewards"].tolist(), Episode.from_dict(d).episode_return
+            ([1.0, 1.0], 2.0)
+        """
+
+        def arr(t: Tensor | None) -> np.ndarray | None:
+            return None if t is None else t.numpy().copy()
+
+        return {
+            "format": _DICT_FORMAT,
+            "states": _to_numpy(self.states),
+            "next_states": _to_numpy(self.next_states),
+            "actions": arr(self.actions),
+            "rewards": arr(self.rewards),
+            "terminated": arr(self.terminated),
+            "truncated": arr(self.truncated),
+            "infos": {k: v.numpy().copy() for k, v in self.infos.items()} if self.infos else None,
+            "returns": arr(self.returns),
+            "advantages": arr(self.advantages),
+            "episode_id": self.episode_id,
+            "start_step": self.start_step,
+            "success": self.success,
+            "final_next_state_known": self.final_next_state_known,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Episode:
+        """Rebuild an episode from :meth:`to_dict`'s output (validated like the constructor).
+
+        Also reads the seed's ``Episode.to_dict()`` payloads (``states``, ``actions``, ``rewards``,
+        ``dones``, ``infos`` as a list of dicts, ``returns``, ``advantages``, ``next_states``; arrays
+        or tensors), mapping ``dones`` to ``terminated``.
+
+        Args:
+            data: The mapping.
+
+        Returns:
+            The :class:`Episode`.
+
+        Raises:
+            ValidationError: ``data`` is not a mapping, has an unknown ``format``, or a field is invalid.
+        """
+        if not isinstance(data, Mapping):
+            raise ValidationError("data", "a mapping from Episode.to_dict()", describe(data))
+        fmt = data.get("format")
+        if fmt is not None and fmt != _DICT_FORMAT:
+            raise ValidationError("format", repr(_DICT_FORMAT), repr(fmt), "Was it written by a newer hippogym?")
+        known = data.get("final_next_state_known", True)
+        ep = cls(
+            states=data["states"],
+            next_states=data.get("next_states"),
+            actions=data["actions"],
+            rewards=data["rewards"],
+            terminated=data.get("terminated"),
+            truncated=data.get("truncated"),
+            dones=data.get("dones"),
+            infos=data.get("infos"),
+            returns=data.get("returns"),
+            advantages=data.get("advantages"),
+            episode_id=data.get("episode_id"),
+            start_step=data.get("start_step", 0),
+            success=data.get("success"),
+            metadata=dict(data.get("metadata") or {}),
+        )
+        if not known:
+            object.__setattr__(ep, "_final_next_state_known", False)
+        return ep
+
     def __repr__(self) -> str:
         def shape(obs: Observation) -> str:
             if isinstance(obs, dict):
@@ -442,3 +744,10 @@ def _map_pair(a: Observation, b: Observation, fn) -> Observation:
     if isinstance(a, dict):
         return {k: fn(a[k], b[k]) for k in a}
     return fn(a, b)
+
+
+def _bootstrap(value: Any) -> np.ndarray:
+    numeric = not isinstance(value, bool) and isinstance(value, (int, float, np.number, Tensor))
+    if not numeric or not math.isfinite(float(value)):
+        raise ValidationError("bootstrap_value", "a finite number", describe(value))
+    return np.asarray([float(value)], dtype=np.float64)

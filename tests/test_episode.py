@@ -169,3 +169,124 @@ def test_dataclasses_replace_keeps_working():
     moved = dataclasses.replace(ep, episode_id=7)
     assert moved.episode_id == 7 and torch.equal(moved.observations, ep.observations)
     assert [f.name for f in dataclasses.fields(Episode)][:3] == ["states", "actions", "rewards"]
+
+
+# ---------------------------------------------------------------- seed parity: infos, targets, slice, dicts
+def _ep(T=4, **kw):
+    base = dict(
+        states=torch.arange(T + 1.0).unsqueeze(1), actions=torch.arange(T), rewards=torch.arange(1.0, T + 1)
+    )
+    base.update(kw)
+    return Episode(**base)
+
+
+def test_infos_as_a_list_of_per_step_dicts_are_stacked():
+    ep = _ep(3, infos=[{"x": 1, "pos": [0.0, 1.0]}, {"x": 2}, None])
+    assert ep.infos["x"].tolist() == [1, 2, 0]
+    assert ep.infos["pos"].tolist() == [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+    with pytest.raises(ValidationError, match="3 per-step dicts"):
+        _ep(3, infos=[{"x": 1}])
+    with pytest.raises(ValidationError, match=r"infos\[1\]\['x'\]"):
+        _ep(3, infos=[{"x": 1}, {"x": [1, 2]}, {}])
+    with pytest.raises(ValidationError, match=r"infos\[0\]\['name'\]"):
+        _ep(3, infos=[{"name": "left"}, {}, {}])
+
+
+def test_returns_and_advantages_are_checked_float_targets():
+    ep = _ep(3, returns=np.array([3, 2, 1]), advantages=torch.zeros(3, 1))
+    assert ep.returns.dtype == torch.float32 and ep.returns.tolist() == [3.0, 2.0, 1.0]
+    assert ep.advantages.shape == (3,)
+    with pytest.raises(ValidationError, match="returns"):
+        _ep(3, returns=torch.zeros(4))
+    with pytest.raises(ValidationError, match="finite"):
+        _ep(3, advantages=torch.tensor([0.0, float("nan"), 0.0]))
+
+
+def test_compute_returns_matches_a_python_loop_and_bootstraps_only_when_not_terminated():
+    rng = np.random.default_rng(1)
+    rewards = rng.normal(size=37).astype(np.float32)
+    ep = Episode(states=torch.zeros(38, 1), actions=torch.zeros(37), rewards=rewards)
+    expected, running = [], 0.0
+    for r in rewards[::-1]:
+        running = float(r) + 0.9 * running
+        expected.append(running)
+    assert np.allclose(ep.compute_returns(0.9).numpy(), expected[::-1], atol=1e-5)
+    boot = ep.compute_returns(0.9, bootstrap_value=2.0).numpy()
+    assert np.allclose(boot - ep.compute_returns(0.9).numpy(), 2.0 * 0.9 ** np.arange(37, 0, -1), atol=1e-5)
+    done = Episode(states=torch.zeros(38, 1), actions=torch.zeros(37), rewards=rewards, dones=[0] * 36 + [1])
+    assert torch.equal(done.compute_returns(0.9, bootstrap_value=2.0), done.compute_returns(0.9))
+    kept = ep.with_targets(returns=ep.compute_returns(0.9))
+    assert kept.returns is not None and ep.returns is None
+    with pytest.raises(ValidationError, match="gamma"):
+        ep.compute_returns(1.5)
+
+
+def test_compute_gae_matches_the_recursive_definition():
+    rng = np.random.default_rng(2)
+    T, gamma, lam = 9, 0.95, 0.8
+    rewards, values = rng.normal(size=T), rng.normal(size=T)
+    ep = Episode(states=torch.zeros(T + 1, 2), actions=torch.zeros(T), rewards=rewards)
+    adv, ret = ep.compute_gae(values, gamma, lam, bootstrap_value=0.5)
+    v = values.astype(np.float32).astype(np.float64)
+    r = rewards.astype(np.float32).astype(np.float64)
+    gae, expected = 0.0, np.zeros(T)
+    for t in reversed(range(T)):
+        next_v = 0.5 if t == T - 1 else v[t + 1]
+        gae = r[t] + gamma * next_v - v[t] + gamma * lam * gae
+        expected[t] = gae
+    assert np.allclose(adv.numpy(), expected, atol=1e-5) and np.allclose(ret.numpy(), expected + v, atol=1e-5)
+    by_fn, _ = ep.compute_gae(lambda s: torch.as_tensor(values), gamma, lam, bootstrap_value=0.5)
+    assert torch.allclose(by_fn, adv)
+
+
+def test_slice_keeps_real_next_states_and_final_flags_only_at_the_end():
+    ep = _ep(5, truncated=[0, 0, 0, 0, 1], success=True, episode_id=7, start_step=10,
+             infos={"k": torch.arange(5)}, returns=torch.arange(5.0))
+    head = ep.slice(0, 2)
+    assert head.states[:, 0].tolist() == [0.0, 1.0] and head.next_states[-1, 0] == 2.0
+    assert not head.truncated.any() and head.success is None and head.final_next_state_known
+    assert head.episode_id == 7 and head.start_step == 10
+    tail = ep.slice(-2, 5)
+    assert tail.start_step == 13 and bool(tail.truncated[-1]) and tail.success is True
+    assert tail.infos["k"].tolist() == [3, 4] and tail.returns.tolist() == [3.0, 4.0]
+    with pytest.raises(ValidationError, match="non-empty range"):
+        ep.slice(3, 3)
+
+
+def test_to_dict_is_plain_data_and_round_trips():
+    obs = {"img": torch.randint(0, 255, (4, 2, 2), dtype=torch.uint8), "v": torch.randn(4, 3)}
+    ep = Episode(states=obs, actions=torch.tensor([0, 1, 2]), rewards=torch.ones(3), terminated=[0, 0, 1],
+                 infos={"x": torch.arange(3)}, returns=torch.ones(3), episode_id=3, start_step=2, success=False,
+                 metadata={"task": "a"})
+    data = ep.to_dict()
+
+    def plain(v):
+        if isinstance(v, dict):
+            return all(plain(x) for x in v.values())
+        return v is None or isinstance(v, (np.ndarray, int, float, bool, str))
+
+    assert plain(data) and not any(isinstance(v, torch.Tensor) for v in data.values())
+    back = Episode.from_dict(data)
+    for key in ("img", "v"):
+        assert torch.equal(back.states[key], ep.states[key]) and back.states[key].dtype == ep.states[key].dtype
+    assert torch.equal(back.terminated, ep.terminated) and torch.equal(back.returns, ep.returns)
+    assert (back.episode_id, back.start_step, back.success, back.metadata) == (3, 2, False, {"task": "a"})
+    short = Episode.from_dict(_short().to_dict())
+    assert not short.final_next_state_known
+    as_lists = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in _ep(2).to_dict().items()}
+    assert Episode.from_dict(as_lists).episode_return == 3.0
+    with pytest.raises(ValidationError, match="format"):
+        Episode.from_dict({**data, "format": "other/9"})
+
+
+def _short():
+    return Episode(states=torch.zeros(3, 1), actions=torch.zeros(3), rewards=torch.zeros(3))
+
+
+def test_from_dict_reads_the_seed_payload():
+    payload = {"layout_version": 2, "states": torch.zeros(3, 2), "next_states": torch.ones(3, 2),
+               "actions": torch.zeros(3, 1), "rewards": torch.ones(3), "dones": torch.tensor([False, False, True]),
+               "infos": [{"a": 1}, {"a": 2}, {"a": 3}], "returns": torch.ones(3), "advantages": None}
+    ep = Episode.from_dict(payload)
+    assert bool(ep.terminated[-1]) and ep.infos["a"].tolist() == [1, 2, 3]
+    assert torch.equal(ep.next_states, torch.ones(3, 2))

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from hippogym.errors import ValidationError
 
-__all__ = ["MLPBackbone", "CNNBackbone", "SequenceBackbone", "build_backbone", "BACKBONES"]
+__all__ = ["MLPBackbone", "CNNBackbone", "IdentityBackbone", "SequenceBackbone", "build_backbone", "BACKBONES"]
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -252,7 +252,56 @@ class SequenceBackbone(nn.Module):
         return {"type": "sequence", "input_dim": self.input_dim, "embed_dim": self.embed_dim, "context": self.context, "hidden": self.hidden}
 
 
-BACKBONES: dict[str, type[nn.Module]] = {"mlp": MLPBackbone, "cnn": CNNBackbone, "sequence": SequenceBackbone}
+class IdentityBackbone(nn.Module):
+    """No network: the features themselves are the embedding (zero-padded to ``embed_dim``).
+
+    Retrieval then compares raw (featurised) transitions by cosine similarity: a baseline that
+    separates what the memory's storage and sampling do from what a learned key space adds (the
+    seed's ``IdentityDualEncoder``), and a sensible choice when observations already are good
+    descriptors. Use ``DualEncoder(input_dim, embed_dim, backbone="identity")``.
+
+    By default it has no parameters, so there is nothing to consolidate (build the
+    :class:`~hippogym.Consolidator` only with ``learnable=True``). With ``learnable=True`` it is a
+    per-feature scale, initialised to 1, that consolidation may reweight.
+
+    Args:
+        input_dim: Input width.
+        embed_dim: Output width, ``>= input_dim`` (extra dimensions are zero).
+        learnable: Add a trainable per-feature scale.
+
+    Raises:
+        ValidationError: ``embed_dim < input_dim``.
+
+    Example:
+        >>> net = IdentityBackbone(3, 4)
+        >>> net(torch.tensor([[1.0, 2.0, 3.0]])).tolist()
+        [[1.0, 2.0, 3.0, 0.0]]
+    """
+
+    def __init__(self, input_dim: int, embed_dim: int, learnable: bool = False) -> None:
+        super().__init__()
+        if int(embed_dim) < int(input_dim):
+            raise ValidationError(
+                "embed_dim", f">= input_dim={input_dim} (the identity keeps every feature)", repr(embed_dim),
+                "Use an MLP backbone to compress features.",
+            )
+        self.input_dim, self.embed_dim, self.learnable = int(input_dim), int(embed_dim), bool(learnable)
+        self.scale = nn.Parameter(torch.ones(self.input_dim)) if self.learnable else None
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        if self.scale is not None:
+            x = x * self.scale
+        pad = self.embed_dim - self.input_dim
+        return F.pad(x, (0, pad)) if pad else x.clone()
+
+    def config(self) -> dict[str, Any]:
+        """JSON description."""
+        return {"type": "identity", "input_dim": self.input_dim, "embed_dim": self.embed_dim, "learnable": self.learnable}
+
+
+BACKBONES: dict[str, type[nn.Module]] = {
+    "mlp": MLPBackbone, "cnn": CNNBackbone, "sequence": SequenceBackbone, "identity": IdentityBackbone,
+}
 
 
 def build_backbone(config: Mapping[str, Any]) -> nn.Module:

@@ -36,7 +36,8 @@ class DualEncoder(nn.Module):
         input_dim: Width of the flat encoder input (``obs_dim + action_dim + 1``).
         embed_dim: Width of the embeddings (L2-normalised).
         momentum: EMA coefficient of the key encoder (``0.995``: higher = more stable keys).
-        backbone: ``"mlp"`` (default), a backbone config dict (see
+        backbone: ``"mlp"`` (default), ``"identity"`` (no network, see
+            :class:`~hippogym.encoders.backbones.IdentityBackbone`), a backbone config dict (see
             :func:`~hippogym.encoders.backbones.build_backbone`), or an ``nn.Module`` mapping
             ``[B, input_dim]`` to ``[B, embed_dim]`` that has a ``config()`` method.
         hidden: Hidden widths of the default MLP.
@@ -67,10 +68,12 @@ class DualEncoder(nn.Module):
             online = backbone
         elif backbone == "mlp":
             online = MLPBackbone(input_dim, embed_dim, hidden)
+        elif backbone == "identity":
+            online = build_backbone({"type": "identity", "input_dim": input_dim, "embed_dim": embed_dim})
         elif isinstance(backbone, Mapping):
             online = build_backbone({**backbone, "input_dim": input_dim, "embed_dim": embed_dim})
         else:
-            raise ValidationError("backbone", "'mlp', a backbone config dict or an nn.Module", describe(backbone))
+            raise ValidationError("backbone", "'mlp', 'identity', a backbone config dict or an nn.Module", describe(backbone))
         self.input_dim, self.embed_dim, self.momentum = int(input_dim), int(embed_dim), float(momentum)
         self.online = online
         self.key = copy.deepcopy(online)
@@ -127,8 +130,9 @@ class DualEncoder(nn.Module):
         """Move the key encoder towards the online encoder: ``k = m * k + (1 - m) * q``."""
         k_params = list(self.key.parameters())
         q_params = list(self.online.parameters())
-        torch._foreach_mul_(k_params, self.momentum)
-        torch._foreach_add_(k_params, q_params, alpha=1.0 - self.momentum)
+        if k_params:  # a parameter-free backbone (identity) has nothing to move
+            torch._foreach_mul_(k_params, self.momentum)
+            torch._foreach_add_(k_params, q_params, alpha=1.0 - self.momentum)
         for kb, qb in zip(self.key.buffers(), self.online.buffers()):
             kb.copy_(qb)
         self.version += 1

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from hippogym.episode import Observation
 
-__all__ = ["ReplayBatch", "SampleMode"]
+__all__ = ["SEED_KEYS", "ReplayBatch", "SampleMode"]
 
 
 class SampleMode:
@@ -44,6 +45,17 @@ class ReplayBatch(NamedTuple):
         tail_observations: ``[B, ...]`` observations the tail starts from (``returns +
             return_discounts * V(tail_observations)`` completes a partial return), or ``None``.
         relabelled: ``[B]`` bool, rows given a hindsight goal, or ``None``.
+
+    Besides attribute and positional access (it is a ``NamedTuple``), a batch reads like the seed's
+    dict batches: ``batch["states"]``, ``batch["actions"]``, ``batch["next_states"]``,
+    ``batch["dones"]``, ``batch["sample_modes"]``, ``batch["sampling_probs"]``, ... (see
+    :data:`SEED_KEYS`; every field name works too). ``keys()``, ``get()`` and ``"key" in batch``
+    follow the same names.
+
+    Example:
+        >>> b = ReplayBatch(*(torch.zeros(2) for _ in ReplayBatch._fields))
+        >>> b["states"] is b.observations, b["weights"] is b[10], "next_states" in b
+        (True, True, True)
     """
 
     observations: Observation
@@ -63,6 +75,27 @@ class ReplayBatch(NamedTuple):
     tail_observations: Observation | None = None
     relabelled: Tensor | None = None
 
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        """A field by position (tuple indexing) or by name (a field name or a seed key)."""
+        if isinstance(key, str):
+            name = SEED_KEYS.get(key, key)
+            if name not in _READABLE:
+                raise KeyError(f"{key!r}: a ReplayBatch has {sorted(_READABLE | set(SEED_KEYS))}")
+            return getattr(self, name)
+        return tuple.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        """``True`` for a readable key (a field name, ``"dones"`` or a seed key)."""
+        return isinstance(key, str) and SEED_KEYS.get(key, key) in _READABLE
+
+    def keys(self) -> Iterator[str]:
+        """The field names, then ``"dones"`` (the dict-like view; seed keys are aliases)."""
+        return iter((*self._fields, "dones"))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``batch[key]``, or ``default`` when the key is not readable."""
+        return self[key] if key in self else default
+
     @property
     def dones(self) -> Tensor:
         """``terminated`` as float (the TD bootstrap mask ``1 - dones``; truncation still bootstraps)."""
@@ -79,3 +112,14 @@ class ReplayBatch(NamedTuple):
             return x.to(device, non_blocking=True)
 
         return ReplayBatch(*(move(x) for x in self))
+
+
+#: The seed's (hippotorch's) batch keys and the :class:`ReplayBatch` field each one reads.
+#: ``indices`` are flat memory rows here (the seed stored ``(episode, step)`` pairs).
+SEED_KEYS: dict[str, str] = {
+    "states": "observations",
+    "next_states": "next_observations",
+    "sample_modes": "modes",
+    "sampling_probs": "probabilities",
+}
+_READABLE = frozenset((*ReplayBatch._fields, "dones"))

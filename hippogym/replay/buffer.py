@@ -32,6 +32,8 @@ from hippogym.replay.batch import ReplayBatch, SampleMode
 from hippogym.replay.defaults import build_default_consolidator
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
+from hippogym.replay.stats import buffer_stats
+from hippogym.replay.windows import WindowBatch, sample_windows
 from hippogym.replay.targets import ValueTargets
 
 __all__ = ["HippocampalReplayBuffer", "RetrievalResult"]
@@ -669,3 +671,19 @@ class HippocampalReplayBuffer:
         from hippogym.integrations.hub import load_memory_from_hub
 
         return load_memory_from_hub(repo_id, **kwargs)
+
+    # ------------------------------------------------------------------ seed parity (small helpers)
+    def _set_mixture_ratio(self, value: MixtureSchedule) -> None:
+        self.schedule = make_schedule(value)
+
+    #: Share of semantic draws now; assigning a float or a schedule replaces :attr:`schedule`
+    #: (``buffer.mixture_ratio = 0.2`` to ramp it by hand, as the seed did).
+    mixture_ratio = mixture_ratio.setter(_set_mixture_ratio)
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes, units, returns and outcomes of the memory (see :func:`hippogym.replay.stats.buffer_stats`)."""
+        return buffer_stats(self)
+
+    def sample_windows(self, batch_size: int, length: int, *, strict: bool = True) -> WindowBatch:
+        """Windows of ``length`` consecutive steps inside units (see :func:`hippogym.replay.windows.sample_windows`)."""
+        return sample_windows(self.memory, batch_size, length, generator=self.generator, strict=strict)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping, Union
 
 from hippogym.errors import ValidationError
 
-__all__ = ["ConstantSchedule", "RampSchedule", "MixtureSchedule", "make_schedule"]
+__all__ = ["ConstantSchedule", "CosineSchedule", "RampSchedule", "MixtureSchedule", "make_schedule"]
 
 
 class ConstantSchedule:
@@ -61,7 +62,38 @@ class RampSchedule:
         return {"type": "ramp", "start": self.start, "end": self.end, "warmup": self.warmup, "ramp": self.ramp}
 
 
-MixtureSchedule = Union[float, ConstantSchedule, RampSchedule, Callable[[int], float]]
+class CosineSchedule(RampSchedule):
+    """Like :class:`RampSchedule`, but the ramp eases in and out along half a cosine.
+
+    After ``warmup`` steps the ratio moves from ``start`` to ``end`` as
+    ``start + (end - start) * (1 - cos(pi * p)) / 2`` with ``p`` the ramp progress: slow at both
+    ends, so the semantic share neither jumps when the keys are still young nor overshoots late.
+
+    Args:
+        start: Ratio during warm-up.
+        end: Final ratio.
+        warmup: Env steps before the ramp starts.
+        ramp: Env steps the ramp lasts.
+
+    Example:
+        >>> s = CosineSchedule(0.2, 0.6, warmup=100, ramp=100)
+        >>> s(0), s(150), s(175), s(1000)
+        (0.2, 0.4, 0.5414213562, 0.6)
+    """
+
+    def __call__(self, step: int) -> float:  # noqa: D102
+        if step <= self.warmup:
+            return self.start
+        if self.ramp == 0 or step >= self.warmup + self.ramp:
+            return self.end
+        eased = 0.5 * (1.0 - math.cos(math.pi * (step - self.warmup) / self.ramp))
+        return round(self.start + (self.end - self.start) * eased, 10)
+
+    def config(self) -> dict[str, Any]:  # noqa: D102
+        return {**super().config(), "type": "cosine"}
+
+
+MixtureSchedule = Union[float, ConstantSchedule, RampSchedule, CosineSchedule, Callable[[int], float]]
 
 
 def make_schedule(spec: MixtureSchedule | Mapping[str, Any]) -> Callable[[int], float]:
@@ -74,7 +106,10 @@ def make_schedule(spec: MixtureSchedule | Mapping[str, Any]) -> Callable[[int], 
             return ConstantSchedule(**kwargs)
         if spec.get("type") == "ramp":
             return RampSchedule(**kwargs)
-        raise ValidationError("mixture_ratio", "a 'constant' or 'ramp' schedule config", repr(spec.get("type")))
+        if spec.get("type") == "cosine":
+            return CosineSchedule(**kwargs)
+        expected = "a 'constant', 'ramp' or 'cosine' schedule config"
+        raise ValidationError("mixture_ratio", expected, repr(spec.get("type")))
     if callable(spec):
         return spec
     raise ValidationError("mixture_ratio", "a float in [0, 1], a schedule or a callable", repr(spec))

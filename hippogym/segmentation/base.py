@@ -47,6 +47,7 @@ from hippogym.segmentation.arrays import (
     leaves,
     to_numpy,
 )
+from hippogym.segmentation.offline import segment_episode
 from hippogym.segmentation.storage import SegmentStorage
 
 __all__ = ["SUCCESS_KEY", "ArrayObservation", "Segmenter", "flatten_observation", "to_numpy"]
@@ -495,6 +496,27 @@ class Segmenter(SegmentStorage):
                 out.append(self._emit(s, False, False, None))
                 self._carry(s)
         return out
+
+    def segment(self, episode: Episode) -> list[Episode]:
+        """Cut an already-recorded episode offline with this segmenter's rule (the seed's API).
+
+        The cuts are those :meth:`add` would make on the same steps; this segmenter's own streams
+        are not touched. See :func:`hippogym.segmentation.offline.segment_episode`.
+
+        Args:
+            episode: The episode (or segment) to cut.
+
+        Returns:
+            The pieces, in order: :meth:`Episode.slice` views of ``episode``.
+
+        Example:
+            >>> import torch
+            >>> from hippogym.segmentation import FixedWindowSegmenter
+            >>> ep = Episode(observations=torch.zeros(8, 1), actions=torch.zeros(7), rewards=torch.zeros(7))
+            >>> [(p.start_step, len(p)) for p in FixedWindowSegmenter(3).segment(ep)]
+            [(0, 3), (3, 3), (6, 1)]
+        """
+        return segment_episode(self, episode)
 
     def __repr__(self) -> str:
         name = type(self).__name__
