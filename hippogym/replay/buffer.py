@@ -33,8 +33,8 @@ from hippogym.replay.defaults import build_default_consolidator
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
 from hippogym.replay.stats import buffer_stats
-from hippogym.replay.windows import WindowBatch, sample_windows
 from hippogym.replay.targets import ValueTargets
+from hippogym.replay.windows import WindowBatch, sample_windows
 
 __all__ = ["HippocampalReplayBuffer", "RetrievalResult"]
 
