@@ -137,11 +137,6 @@ def test_sb3_snippet_runs_as_written():
     assert ns["sb3_buffer"].hippo is ns["buffer"]
 
 
-@pytest.mark.xfail(
-    reason="integrations/sb3.py: SB3ReplayBufferWrapper.add takes only [n_envs, ...] batches; the seed "
-    "called it with one env's unbatched arrays (owner of integrations/sb3.py to add the n_envs=1 case)",
-    strict=False,
-)
 def test_sb3_add_with_one_envs_unbatched_arrays():
     ns = _run(QUICKSTART, {"agent": _Agent()})
     _run(SB3, ns)

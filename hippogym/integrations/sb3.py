@@ -172,6 +172,30 @@ def _batch_rows(value: Any, n: int, name: str, dtype: Any = None) -> np.ndarray:
     return arr
 
 
+def _one_env(value: Any) -> Any:
+    """One env's unbatched value as a batch of one row (a leading axis of 1 added when missing).
+
+    With ``n_envs == 1`` the seed's API took single-env arrays (``obs`` of shape ``obs_shape``); a
+    leading axis that is already 1 is read as the batch axis, as SB3 passes it.
+    """
+    if isinstance(value, Mapping):
+        return {k: _one_env(v) for k, v in value.items()}
+    arr = value if isinstance(value, (np.ndarray, Tensor)) else np.asarray(value)
+    if arr.ndim == 0 or arr.shape[0] != 1:
+        return arr[None]
+    return arr
+
+
+def _check_finite(value: NumpyObs, name: str) -> None:
+    """Refuse NaN/inf in float observations (before anything is stored)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_finite(v, f"{name}[{k!r}]")
+        return
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValidationError(name, "finite values", f"{int((~np.isfinite(value)).sum())} NaN/inf entries")
+
+
 def _batch_obs(value: Any, n: int, name: str, dtypes: Mapping[str, Any] | Any = None) -> NumpyObs:
     if type(value) is not np.ndarray and isinstance(value, Mapping):
         if not isinstance(dtypes, Mapping):
@@ -353,8 +377,12 @@ class SB3ReplayBufferWrapper:
             ValidationError: Shapes do not match ``n_envs``.
         """
         n = self.n_envs
+        if n == 1:  # one env's unbatched arrays are accepted too (the seed's calling convention)
+            obs, next_obs, action = _one_env(obs), _one_env(next_obs), _one_env(action)
         obs = _batch_obs(obs, n, "obs", self.obs_dtype)
         next_obs = _batch_obs(next_obs, n, "next_obs", self.obs_dtype)
+        _check_finite(obs, "obs")
+        _check_finite(next_obs, "next_obs")
         action = _batch_rows(action, n, "action", self.action_dtype).reshape(n, -1)
         if self.scalar_actions:
             # Discrete actions are stored as scalars, as RecordEpisodes and the Minari loader do,
@@ -364,6 +392,8 @@ class SB3ReplayBufferWrapper:
         done = np.asarray(done).reshape(-1).astype(bool)
         if reward.shape[0] != n or done.shape[0] != n:
             raise ValidationError("reward/done", f"{n} values each (one per env)", f"{reward.shape[0]}/{done.shape[0]}")
+        if not np.isfinite(reward).all():
+            raise ValidationError("reward", "finite values", f"{reward.tolist()}")
         if infos is None:
             infos = [{}] * n
         elif len(infos) != n:
