@@ -196,12 +196,31 @@ def _check_finite(value: NumpyObs, name: str) -> None:
         raise ValidationError(name, "finite values", f"{int((~np.isfinite(value)).sum())} NaN/inf entries")
 
 
+def _check_castable(value: Any, dtype: Any, name: str) -> None:
+    """Refuse observations whose dtype cannot become the space's without losing their kind.
+
+    ``float64 -> float32``, ``int -> float`` and ``int64 -> uint8`` are casts SB3 makes too;
+    ``float -> uint8`` (an image space fed normalised floats) would silently truncate, so it is
+    an error naming the field.
+    """
+    if dtype is None:
+        return
+    have = value.dtype if isinstance(value, np.ndarray) else None
+    want = np.dtype(dtype)
+    if have is not None and ((have.kind == "f" and want.kind in "iub") or (have.kind == "c" and want.kind != "c")):
+        raise ValidationError(name, f"values of the observation space's dtype {want}", f"dtype {have}")
+
+
 def _batch_obs(value: Any, n: int, name: str, dtypes: Mapping[str, Any] | Any = None) -> NumpyObs:
     if type(value) is not np.ndarray and isinstance(value, Mapping):
         if not isinstance(dtypes, Mapping):
             dtypes = {}
+        for k, v in value.items():
+            _check_castable(v, dtypes.get(k), f"{name}[{k!r}]")
         return {k: _batch_rows(v, n, f"{name}[{k!r}]", dtypes.get(k)) for k, v in value.items()}
-    return _batch_rows(value, n, name, None if isinstance(dtypes, Mapping) else dtypes)
+    dtype = None if isinstance(dtypes, Mapping) else dtypes
+    _check_castable(value, dtype, name)
+    return _batch_rows(value, n, name, dtype)
 
 
 def _row(obs: NumpyObs, i: int) -> NumpyObs:

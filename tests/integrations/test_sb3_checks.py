@@ -52,3 +52,13 @@ def test_one_env_unbatched_arrays_are_a_batch_of_one():
     assert len(buf) == 1
     ep = next(buf.hippo.memory.episodes())
     assert ep.states.shape == (1, 3) and float(ep.rewards[0]) == 1.0
+
+
+def test_observations_of_another_kind_are_refused():
+    buf = HippoReplayBuffer(100, spaces.Box(0, 255, (3,), dtype=np.uint8), spaces.Discrete(2), device="cpu",
+                            embed_dim=8, seed=0)
+    with pytest.raises(ValidationError, match="dtype uint8"):
+        buf.add(np.full((1, 3), 0.5), np.zeros((1, 3), np.uint8), np.zeros((1, 1)), np.zeros(1), np.ones(1), [{}])
+    assert buf.num_received == 0
+    buf.add(np.full((1, 3), 7, np.int64), np.zeros((1, 3), np.uint8), np.zeros((1, 1)), np.zeros(1), np.ones(1), [{}])
+    assert len(buf) == 1  # int64 -> uint8 is the same kind: accepted, as SB3 does
