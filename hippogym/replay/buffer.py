@@ -426,7 +426,6 @@ class HippocampalReplayBuffer:
                 eviction policy). Turn off for lookups that are not recall, e.g. per-step
                 observation augmentation.
         """
-        checks.check_query(query_state)
         k = self.top_k if top_k is None else checks.check_top_k(top_k)
         scores, slots = self.memory.search(self.embed_queries(query_state), k, exact=exact)
         if record_hits:
@@ -454,7 +453,6 @@ class HippocampalReplayBuffer:
         """
         self._need()
         batch_size, top_k = checks.check_batch_size(batch_size), checks.check_top_k(top_k)
-        checks.check_query(query_state)
         store = self.memory
         ratio = self.mixture_ratio if query_state is not None else 0.0
         n_sem = int(round(ratio * batch_size)) if query_state is not None else 0

@@ -15,7 +15,7 @@ import torch
 from hippogym.episode import Episode
 from hippogym.errors import ValidationError, describe
 
-__all__ = ["check_batch_size", "check_episode_values", "check_query", "check_top_k"]
+__all__ = ["check_batch_size", "check_episode_values", "check_top_k"]
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -38,20 +38,6 @@ def _leaves(name: str, value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, Mapping):
         return [leaf for key, v in value.items() for leaf in _leaves(f"{name}[{key!r}]", v)]
     return [(name, value)]
-
-
-def check_query(query_state: Any) -> None:
-    """Refuse a query holding NaN or infinite values (``None`` passes: base draws only).
-
-    The query's shape is checked against the stored observation layout by the featurizer
-    (a :class:`~hippogym.errors.DimensionMismatchError`), also before any state changes.
-    """
-    if query_state is None:
-        return
-    for name, leaf in _leaves("query_state", query_state):
-        t = leaf if isinstance(leaf, torch.Tensor) else torch.as_tensor(np.asarray(leaf))
-        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
-            raise ValidationError(name, "finite values", f"{int((~torch.isfinite(t)).sum())} NaN/inf of {t.numel()}")
 
 
 def check_episode_values(episode: Episode) -> None:
