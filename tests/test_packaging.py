@@ -68,3 +68,14 @@ def test_built_wheel_contents(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"hippogym", "hippo_format"}
     assert not [n for n in names if "hubserver" in n or "hub_server" in n or n.startswith("tests/")]
+
+
+def test_minari_extra_brings_what_minari_storage_imports():
+    # Minari's storage modules import Pillow without declaring it; `hippogym convert` reads a
+    # dataset through them, so the extra must bring it.
+    minari = pytest.importorskip("minari")
+    storages = Path(minari.__file__).parent / "dataset" / "_storages"
+    needs_pil = any("PIL" in f.read_text(encoding="utf-8") for f in storages.glob("*.py"))
+    names = [r.split("[")[0].split(">")[0].split("=")[0].strip().lower()
+             for r in PYPROJECT["project"]["optional-dependencies"]["minari"]]
+    assert not needs_pil or "pillow" in names, names
