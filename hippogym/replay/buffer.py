@@ -586,15 +586,18 @@ class HippocampalReplayBuffer:
         return self.memory.unit_episode(int(hits[0]))
 
     # ------------------------------------------------------------------ consolidation
-    def consolidate(self, steps: int = 50, batch_size: int = 64, report_quality: bool = False) -> dict[str, Any]:
+    def consolidate(
+        self, steps: int = 50, batch_size: int = 64, report_quality: bool = False, progress: bool = False
+    ) -> dict[str, Any]:
         """Train the encoder on the memory ("sleep"), then refresh stored keys.
 
-        See :meth:`Consolidator.consolidate` for the metrics returned.
+        See :meth:`Consolidator.consolidate` for the metrics returned; ``progress=True`` shows a
+        progress bar over the steps (tqdm, or INFO log lines without it).
         """
         self._need()
         if self.consolidator is None:
             self.consolidator = build_default_consolidator(self.encoder, self.seed, self.consolidator_kwargs)
-        return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality)
+        return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality, progress)
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:

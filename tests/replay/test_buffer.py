@@ -124,3 +124,15 @@ def test_consolidator_kwargs_configure_the_default_consolidator():
     with pytest.raises(ValidationError, match="consolidator_kwargs"):
         enc = DualEncoder(input_dim=6, embed_dim=16)
         HippocampalReplayBuffer(encoder=enc, consolidator=Consolidator(enc), consolidator_kwargs={"temperature": 0.1})
+
+
+def test_consolidate_progress_reaches_the_consolidator(caplog, monkeypatch):
+    import logging
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # no tqdm: the fallback logs
+    buffer = filled()
+    with caplog.at_level(logging.INFO, logger="hippogym.progress"):
+        buffer.consolidate(steps=4, batch_size=16, progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "hippogym.progress"]
+    assert lines and lines[-1].startswith("consolidate: 4/4 step")
