@@ -233,13 +233,11 @@ class Consolidator:
         rows, _ = store.rows_of(slots)
         version = int(self.encoder.version)
         for part in rows.split(chunk):
-            store.keys[part] = self.encoder.encode_keys(store.features(part, featurizer)).to(store.keys.dtype)
-            store.key_version[part] = version
+            store.rekey(part, self.encoder.encode_keys(store.features(part, featurizer)), version)
         if self.refresh == "full":
             store.refresh_geometry()
         else:
-            store._update_geometry(slots)
-            store.index.rebuild(store)
+            store.update_geometry(slots)
         return int(rows.numel())
 
     # ------------------------------------------------------------------ persistence

@@ -109,12 +109,12 @@ class UtilityEviction(EvictionPolicy):
     def utility_np(self, store: "MemoryStore", slots: np.ndarray) -> np.ndarray:
         """:meth:`utility` on numpy slot indices (float64)."""
         mean, std = store.return_stats()
-        z = (store._v_return.take(slots).astype(np.float64) - mean) / max(std, 1e-8)
-        return self.return_weight * z + self.hits_weight * np.log1p(store._v_hits.take(slots).astype(np.float64))
+        z = (store.unit_returns_np.take(slots).astype(np.float64) - mean) / max(std, 1e-8)
+        return self.return_weight * z + self.hits_weight * np.log1p(store.unit_hits_np.take(slots).astype(np.float64))
 
     def retain(self, store: "MemoryStore", slot: int) -> bool:  # noqa: D102
         # Runs on every eviction, so in numpy (same draws and figures as the torch formulation).
-        if int(store._v_rescues[slot]) >= self.max_rescues:
+        if int(store.unit_rescues_np[slot]) >= self.max_rescues:
             return False
         peers = store.random_slots_np(self.peers)
         if peers.size < 2:

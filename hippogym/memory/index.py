@@ -88,9 +88,9 @@ def _bounds(store: "MemoryStore", queries: Tensor) -> Tensor:
 
 def _maxsim_np(store: "MemoryStore", query: np.ndarray, slots: list[int]) -> list[float]:
     """Exact MaxSim of one query against units ``slots`` (numpy, one BLAS call per unit, no copy)."""
-    starts = store._v_start.take(slots).tolist()
-    lengths = store._v_length.take(slots).tolist()
-    keys = store._v_keys
+    starts = store.unit_starts_np.take(slots).tolist()
+    lengths = store.unit_lengths_np.take(slots).tolist()
+    keys = store.keys_np
     width = max(lengths)
     scores = np.empty((len(slots), width), dtype=np.float32)
     for j, (s, n) in enumerate(zip(starts, lengths)):
@@ -161,12 +161,12 @@ class TorchIndex(RetrievalIndex):
         """Centroid scan, top ``candidates`` units, exact MaxSim re-rank of those."""
         n = store.num_slots
         n_cand = min(max(self.candidates, k), store.num_units)
-        cent = store._v_centroid[:n]
+        cent = store.centroids_np[:n]
         if queries.shape[0] == 1:
             cos = (cent @ queries[0])[None]
         else:
             cos = np.ascontiguousarray((cent @ queries.T).T)
-        cos += store._dead[:n]  # free slots score -inf
+        cos += store.dead_mask_np[:n]  # free slots score -inf
         if n_cand < n:
             cand = torch.topk(torch.from_numpy(cos), n_cand, dim=1, sorted=False).indices.numpy()
         else:
@@ -277,7 +277,7 @@ class FaissIndex(RetrievalIndex):
 
     def _vectors(self, store: "MemoryStore", slots: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(slots, dtype=np.int64)
-        return np.ascontiguousarray(store._v_centroid[ids], dtype=np.float32), ids
+        return np.ascontiguousarray(store.centroids_np[ids], dtype=np.float32), ids
 
     def rebuild(self, store: "MemoryStore") -> None:  # noqa: D102
         slots = store.live_slots().numpy()

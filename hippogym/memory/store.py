@@ -478,6 +478,74 @@ class MemoryStore:
         for listener in self.listeners:
             listener.on_evict(start, size)
 
+    # ------------------------------------------------------------------ public views for parts
+    # Samplers, eviction policies, indexes and the consolidator read the unit table and the keys
+    # through these (numpy views sharing memory with the tensors; re-read after inserts, since the
+    # unit table can be reallocated when it grows). Nothing outside this file touches a private
+    # name of the store.
+    @property
+    def unit_starts_np(self) -> np.ndarray:
+        """First row of every slot's unit (``[num_slots_allocated]`` int64 view)."""
+        return self._v_start
+
+    @property
+    def unit_lengths_np(self) -> np.ndarray:
+        """Rows of every slot's unit (int64 view)."""
+        return self._v_length
+
+    @property
+    def unit_returns_np(self) -> np.ndarray:
+        """Undiscounted return of every slot's unit (float32 view)."""
+        return self._v_return
+
+    @property
+    def unit_hits_np(self) -> np.ndarray:
+        """Retrieval hits of every slot's unit (float32 view)."""
+        return self._v_hits
+
+    @property
+    def unit_rescues_np(self) -> np.ndarray:
+        """Times eviction retained every slot's unit (int32 view)."""
+        return self._v_rescues
+
+    @property
+    def centroids_np(self) -> np.ndarray:
+        """Unit centroids (``[slots, embed_dim]`` float32 view)."""
+        return self._v_centroid
+
+    @property
+    def dead_mask_np(self) -> np.ndarray:
+        """0 for live slots, -inf for free ones (add it to centroid scores to mask free slots)."""
+        return self._dead
+
+    @property
+    def keys_np(self) -> np.ndarray | None:
+        """Row keys as a numpy view (``None`` before the first insert, or when keys are on a device)."""
+        return self._v_keys
+
+    def rekey(self, rows: Tensor, keys: Tensor, version: int) -> None:
+        """Overwrite the keys of ``rows`` (made by encoder ``version``); call :meth:`update_geometry` after.
+
+        Args:
+            rows: ``[n]`` row indices.
+            keys: ``[n, embed_dim]`` new keys (cast to the store's key dtype).
+            version: Encoder version that made them.
+        """
+        self.keys[rows] = keys.to(self.keys.dtype)
+        self.key_version[rows] = int(version)
+        self.mutations += 1
+
+    def update_geometry(self, slots: Tensor, *, rebuild_index: bool = True) -> None:
+        """Recompute centroid and radius of ``slots`` from their keys (after :meth:`rekey`).
+
+        Args:
+            slots: Unit slots whose keys changed.
+            rebuild_index: Also rebuild the retrieval index (default).
+        """
+        self._update_geometry(slots)
+        if rebuild_index:
+            self.index.rebuild(self)
+
     # ------------------------------------------------------------------ geometry for retrieval
     def _update_geometry(self, slots: Tensor) -> None:
         """Recompute centroid and angular radius of ``slots`` from their keys.
@@ -689,9 +757,17 @@ class MemoryStore:
         """Count retrievals (feeds the utility eviction policy)."""
         self.record_hits_np(np.asarray(_host(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
 
-    def record_hits_np(self, slots: np.ndarray) -> None:
-        """:meth:`record_hits` for a numpy array of slots (repeats count once each)."""
-        np.add.at(self._v_hits, slots, np.float32(1.0))
+    def record_hits_np(self, slots: np.ndarray, *, unique: bool = False) -> None:
+        """:meth:`record_hits` for a numpy array of slots (repeats count once each).
+
+        Args:
+            slots: Slots retrieved (a slot may repeat).
+            unique: The caller knows ``slots`` has no repeats (a faster path).
+        """
+        if unique:
+            self._v_hits[slots] += np.float32(1.0)
+        else:
+            np.add.at(self._v_hits, slots, np.float32(1.0))
 
     def unit_episode(self, slot: int) -> Episode:
         """Rebuild the unit in ``slot`` as an :class:`Episode` (copies)."""

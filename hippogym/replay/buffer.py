@@ -351,14 +351,14 @@ class HippocampalReplayBuffer:
         cdf = list(itertools.accumulate(pi))
         cdf[-1] = 1.0  # draws u < 1 then never run past the last unit
         store = self.memory
-        starts, lengths = store._v_start.take(slots), store._v_length.take(slots)
+        starts, lengths = store.unit_starts_np.take(slots), store.unit_lengths_np.take(slots)
         pi_arr = np.array([pi])
         hits_unique = len(set(row.tolist())) == row.size
         if hits_unique:
             units, row_mass = row, pi_arr[0] / lengths[0]
         else:
             units, inverse = np.unique(row, return_inverse=True)
-            row_mass = np.bincount(inverse, weights=pi_arr[0]) / store._v_length.take(units)
+            row_mass = np.bincount(inverse, weights=pi_arr[0]) / store.unit_lengths_np.take(units)
         return _Recall(slots, pi_arr, np.array([cdf]), starts, lengths, row, hits_unique, units, row_mass)
 
     def _prepare(self, scores: np.ndarray, slots: np.ndarray) -> _Recall:
@@ -386,10 +386,10 @@ class HippocampalReplayBuffer:
         else:
             units, inverse = np.unique(hit, return_inverse=True)
             mass = np.bincount(inverse, weights=pi[valid] / slots.shape[0])
-        lengths = store._v_length.take(safe)
+        lengths = store.unit_lengths_np.take(safe)
         return _Recall(
-            slots, pi, cdf, store._v_start.take(safe), lengths, hit, units.size == hit.size,
-            units, mass / store._v_length.take(units),
+            slots, pi, cdf, store.unit_starts_np.take(safe), lengths, hit, units.size == hit.size,
+            units, mass / store.unit_lengths_np.take(units),
         )
 
     def _row_mass_table(self, recall: _Recall) -> np.ndarray:
@@ -489,10 +489,7 @@ class HippocampalReplayBuffer:
             offsets = u[n_sem:] * lengths
             semantic = starts + offsets.astype(np.int64)
             rows = semantic if base is None else np.concatenate((base, semantic))
-            if recall.hits_unique:
-                store._v_hits[recall.hit_slots] += np.float32(1.0)
-            else:
-                store.record_hits_np(recall.hit_slots)
+            store.record_hits_np(recall.hit_slots, unique=recall.hits_unique)
         fields = store.gather_np(rows)
         modes = np.full(batch_size, base_mode, dtype=np.int8)
         modes[n_base:] = SampleMode.SEMANTIC
