@@ -271,7 +271,7 @@ class MemoryReader:
 
     def tensor_nbytes(self, file_stem: str) -> int:
         """Return the bytes of tensor data in ``<file_stem>.safetensors`` (from its validated header)."""
-        return self._tensor_file(file_stem).data_bytes
+        return self.tensor_file(file_stem).data_bytes
 
     # ------------------------------------------------------------------ finiteness
     def _finite(self, check: bool | None) -> bool:
@@ -353,7 +353,12 @@ class MemoryReader:
         """Stems of the safetensors files (``keys`` for ``keys.safetensors``)."""
         return sorted(self._tensor_files)
 
-    def _tensor_file(self, stem: str) -> SafetensorsFile:
+    def tensor_file(self, stem: str) -> SafetensorsFile:
+        """The opened safetensors file ``<stem>.safetensors`` (header and mapped bytes).
+
+        Raises:
+            MissingFileError: The memory has no such tensor file.
+        """
         try:
             return self._tensor_files[stem]
         except KeyError:
@@ -364,15 +369,15 @@ class MemoryReader:
 
     def tensor_names(self, file_stem: str) -> list[str]:
         """Return the tensor names stored in ``<file_stem>.safetensors``."""
-        return self._tensor_file(file_stem).names()
+        return self.tensor_file(file_stem).names()
 
     def tensor_metadata(self, file_stem: str) -> dict[str, str]:
         """Return the ``__metadata__`` string map of ``<file_stem>.safetensors``."""
-        return dict(self._tensor_file(file_stem).header.metadata)
+        return dict(self.tensor_file(file_stem).header.metadata)
 
     def tensor_spec(self, file_stem: str, name: str) -> tuple[str, tuple[int, ...]]:
         """Return ``(safetensors dtype tag, shape)`` of a tensor without reading it."""
-        entry = self._tensor_file(file_stem).entry(name)
+        entry = self.tensor_file(file_stem).entry(name)
         return entry.dtype, entry.shape
 
     def _checked(self, f: SafetensorsFile, name: str, values: np.ndarray, check: bool | None) -> np.ndarray:
@@ -394,12 +399,12 @@ class MemoryReader:
             SchemaError: If there is no such tensor, or numpy cannot represent its dtype (BF16, F8).
             NonFiniteValueError: If the tensor holds NaN or an infinity (with ``check_finite``).
         """
-        f = self._tensor_file(file_stem)
+        f = self.tensor_file(file_stem)
         return self._checked(f, name, f.view(name), check_finite)
 
     def read_tensors(self, file_stem: str, *, check_finite: bool | None = None) -> dict[str, np.ndarray]:
         """Return every tensor of ``<file_stem>.safetensors`` as writable arrays in RAM (see :meth:`tensor`)."""
-        f = self._tensor_file(file_stem)
+        f = self.tensor_file(file_stem)
         return {name: self._checked(f, name, f.read(name), check_finite) for name in f.names()}
 
     # ------------------------------------------------------------------ extra files

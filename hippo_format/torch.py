@@ -232,4 +232,4 @@ def read_tensors(reader: MemoryReader, file_stem: str) -> dict[str, torch.Tensor
     Returns:
         Name -> CPU tensor (writable copies).
     """
-    return _file_to_torch(reader._tensor_file(file_stem))
+    return _file_to_torch(reader.tensor_file(file_stem))

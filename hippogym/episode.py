@@ -390,7 +390,7 @@ class Episode:
         setattr_(self, "_final_next_state_known", final_known)
 
     @classmethod
-    def _trusted(
+    def from_validated(
         cls,
         states: np.ndarray | dict[str, np.ndarray],
         next_states: np.ndarray | dict[str, np.ndarray],
@@ -405,7 +405,7 @@ class Episode:
     ) -> Episode:
         """Build an episode from numpy arrays a producer (a segmenter) has already validated.
 
-        Private fast path: skips the structural checks of ``__init__`` (types, row counts,
+        Fast path for producers: skips the structural checks of ``__init__`` (types, row counts,
         shapes, dtype kinds, flag placement), which the caller guarantees, but still rejects
         NaN/inf exactly like ``__init__`` (one ``np.isfinite(x).all()`` per float array). The
         arrays are taken over, not copied (``rewards`` is converted to a new float32 array): the

@@ -87,7 +87,7 @@ def test_trusted_constructor_matches_the_validating_one():
         states=states, next_states=next_states, actions=actions, rewards=rewards, terminated=term,
         truncated=np.zeros(T, bool), infos=infos, episode_id=3, start_step=2, success=True,
     )
-    fast = Episode._trusted(
+    fast = Episode.from_validated(
         {k: v.copy() for k, v in states.items()}, {k: v.copy() for k, v in next_states.items()},
         actions.copy(), rewards.copy(), True, False, {"x": np.arange(T)}, 3, 2, True,
     )
@@ -111,7 +111,7 @@ def test_trusted_constructor_still_rejects_non_finite_values(field):
                   actions=np.zeros((T, 1), np.float32), rewards=np.zeros(T))
     values[field][-1] = np.inf if field == "rewards" else np.nan
     with pytest.raises(ValidationError, match="finite") as info:
-        Episode._trusted(values["states"], values["next_states"], values["actions"], values["rewards"],
+        Episode.from_validated(values["states"], values["next_states"], values["actions"], values["rewards"],
                          False, True, None, None, 0, None)
     assert info.value.field == field
 

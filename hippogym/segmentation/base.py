@@ -219,7 +219,7 @@ class Segmenter(SegmentStorage):
             )
         ):
             try:
-                return self._add_one(
+                return self.add_trusted(
                     stream, obs, action, float(reward), bool(terminated), bool(truncated), next_obs, info
                 )
             except OverflowError:  # an int outside the stored integer range: add_batch decides
@@ -238,7 +238,7 @@ class Segmenter(SegmentStorage):
             streams=np.asarray([s], dtype=np.int64),
         )
 
-    def _add_one(
+    def add_trusted(
         self,
         s: int,
         obs: np.ndarray,
@@ -249,7 +249,12 @@ class Segmenter(SegmentStorage):
         next_obs: np.ndarray,
         info: dict[str, Any] | None,
     ) -> list[Episode]:
-        """One step of a known stream whose arrays match the stored layout (see :meth:`add`)."""
+        """One step of stream ``s`` with no input checks (a recording wrapper's per-step path).
+
+        The caller guarantees what :meth:`add` would otherwise check: the stream exists, ``obs``
+        and ``next_obs`` are plain arrays and ``action`` matches :attr:`plain_layout`. Returns the
+        units the step completes, exactly as :meth:`add` does.
+        """
         fields = self._fields
         pos = int(self._length[s])
         if pos >= self._capacity:
@@ -391,7 +396,7 @@ class Segmenter(SegmentStorage):
         self._write("action", actions, streams, pos)
         return self._add_rows(rewards, terminated, truncated, infos, streams, pos)
 
-    def _add_batch_trusted(
+    def add_batch_trusted(
         self,
         obs: np.ndarray,
         actions: np.ndarray,

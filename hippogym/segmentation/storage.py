@@ -72,6 +72,23 @@ class SegmentStorage:
         self._cut_hook: Any = False  # per-step form of the cut hook; False until _resolve_cut_hook
 
     @property
+    def layout_known(self) -> bool:
+        """Whether the stored layout is fixed (after the first step): it never changes afterwards."""
+        return self._obs_keys is not None
+
+    @property
+    def plain_layout(self) -> tuple[tuple[int, ...], np.dtype, tuple[int, ...], np.dtype] | None:
+        """``(obs shape, obs dtype, action shape, action dtype)`` of a plain-array layout, once known.
+
+        ``None`` before the first step and for Dict observations. Recorders compare it once with
+        what their converters produce, then call :meth:`Segmenter.add_trusted` /
+        :meth:`Segmenter.add_batch_trusted` without per-step checks.
+        """
+        if self._obs_dtype is None or self._act_dtype is None:
+            return None
+        return (self._obs_shape, self._obs_dtype, self._act_shape, self._act_dtype)  # type: ignore[return-value]
+
+    @property
     def num_streams(self) -> int:
         """Streams seen so far (one past the largest stream index)."""
         return self._num_streams
@@ -281,7 +298,7 @@ class SegmentStorage:
         infos = {k: v[s, :length].copy() for k, v in self._info_fields.items()} or None
         # The rows were validated when they were written (numeric, consistent shapes and dtypes):
         # the trusted constructor only checks them for NaN/inf.
-        return Episode._trusted(
+        return Episode.from_validated(
             states,
             next_states,
             fields["action"][s, :length].copy(),

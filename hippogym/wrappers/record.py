@@ -331,7 +331,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
         # when the action is a Discrete int64 scalar.
         self._direct_for: Segmenter | None = None
         self._not_direct_for: Segmenter | None = None  # a segmenter whose known layout does not match
-        act = self._act_conv._plain
+        act = self._act_conv.plain
         self._int_action = act is not None and act.shape == () and act.dtype == np.int64
 
     @property
@@ -371,7 +371,7 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
             if direct and type(info) is dict:
                 act = action if type(action) is int and self._int_action else self._act_conv.single(action)
                 try:
-                    episodes = segmenter._add_one(0, self._obs, act, float(reward), term, trunc, next_obs, info)
+                    episodes = segmenter.add_trusted(0, self._obs, act, float(reward), term, trunc, next_obs, info)
                 except OverflowError:  # an int action outside int64: the general path reports it
                     episodes = None
             if episodes is None:
@@ -386,21 +386,17 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
     def _check_direct(self) -> bool:
         """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
         segmenter = self.segmenter
-        obs, act = self._obs_conv._plain, self._act_conv._plain
+        obs, act = self._obs_conv.plain, self._act_conv.plain
         if (
             type(segmenter).add is Segmenter.add
-            and segmenter._obs_dtype is not None  # layout known, plain arrays, add_batch not overridden
             and segmenter.num_streams >= 1
             and obs is not None
             and act is not None
-            and segmenter._obs_shape == obs.shape
-            and segmenter._obs_dtype == obs.dtype
-            and segmenter._act_shape == act.shape
-            and segmenter._act_dtype == act.dtype
+            and segmenter.plain_layout == (obs.shape, obs.dtype, act.shape, act.dtype)  # plain arrays, same layout
         ):
             self._direct_for = segmenter
             return True
-        if getattr(segmenter, "_obs_keys", None) is not None:  # layout known: it will not change
+        if segmenter.layout_known:  # layout known: it will not change
             self._not_direct_for = segmenter
         return False
 
@@ -554,11 +550,11 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
             if self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct()):
                 # Converted arrays of the layout checked once: no per-step input checks.
                 if idx.size == self._n:
-                    episodes = segmenter._add_batch_trusted(
+                    episodes = segmenter.add_batch_trusted(
                         self._obs, acts, rews, term, trunc, next_rec, infos_arg, self._streams  # type: ignore[arg-type]
                     )
                 else:
-                    episodes = segmenter._add_batch_trusted(
+                    episodes = segmenter.add_batch_trusted(
                         _take(self._obs, idx),  # type: ignore[arg-type]
                         _take(acts, idx),  # type: ignore[arg-type]
                         rews[idx],
@@ -618,22 +614,18 @@ class RecordEpisodesVector(VectorWrapper, _Sink):
     def _check_direct(self) -> bool:
         """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
         segmenter = self.segmenter
-        obs, act = self._obs_conv._plain, self._act_conv._plain
+        obs, act = self._obs_conv.plain, self._act_conv.plain
         if (
             type(segmenter).add_batch is Segmenter.add_batch
-            and segmenter._obs_dtype is not None  # layout known and plain arrays
             and obs is not None
             and act is not None
-            and segmenter._obs_shape == obs.shape
-            and segmenter._obs_dtype == obs.dtype
-            and segmenter._act_shape == act.shape
-            and segmenter._act_dtype == act.dtype
+            and segmenter.plain_layout == (obs.shape, obs.dtype, act.shape, act.dtype)  # plain arrays, same layout
         ):
             if segmenter.num_streams < self._n:  # not every sub-env has been recorded yet
                 return False
             self._direct_for = segmenter
             return True
-        if getattr(segmenter, "_obs_keys", None) is not None:  # layout known: it will not change
+        if segmenter.layout_known:  # layout known: it will not change
             self._not_direct_for = segmenter
         return False
 

@@ -127,7 +127,7 @@ class SpaceConverter:
         self.leaves: tuple[_Leaf, ...] = tuple(sorted(leaves, key=lambda leaf: leaf.name))
         # The one leaf of a non-Dict space: single() copies an array that already has its exact
         # shape and dtype without the general conversion (the per-step path of the recorders).
-        self._plain: _Leaf | None = None if self.is_dict else self.leaves[0]
+        self.plain: _Leaf | None = None if self.is_dict else self.leaves[0]
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -145,7 +145,7 @@ class SpaceConverter:
         Raises:
             ValidationError: The value does not have the space's structure or shape.
         """
-        plain = self._plain
+        plain = self.plain
         if (
             plain is not None
             and type(value) is np.ndarray
@@ -161,7 +161,7 @@ class SpaceConverter:
         Raises:
             ValidationError: The batch does not have the space's structure or shape.
         """
-        plain = self._plain
+        plain = self.plain
         if (
             plain is not None
             and type(value) is np.ndarray

@@ -7,7 +7,7 @@ Semantic sampling is composed by the replay buffer from :meth:`MemoryStore.searc
 """
 
 from hippogym.memory.samplers.base import SampledStore, Sampler
-from hippogym.memory.samplers.prioritized import PrioritizedSampler, _numpy  # noqa: F401 (old private name)
+from hippogym.memory.samplers.prioritized import PrioritizedSampler
 from hippogym.memory.samplers.uniform import UniformSampler
 
 __all__ = ["PrioritizedSampler", "SampledStore", "Sampler", "UniformSampler"]
