@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.replay.buffer import HippocampalReplayBuffer
+    from hippogym.encoders.dual import DualEncoder
+    from hippogym.memory.store import MemoryStore
 
-__all__ = ["buffer_stats"]
+__all__ = ["SummarizedBuffer", "buffer_stats"]
 
 
-def buffer_stats(buffer: HippocampalReplayBuffer) -> dict[str, Any]:
+class SummarizedBuffer(Protocol):
+    """What :func:`buffer_stats` reads: a buffer's memory, encoder and current mixture ratio."""
+
+    memory: MemoryStore
+    encoder: DualEncoder | None
+
+    @property
+    def mixture_ratio(self) -> float:
+        """Share of semantic draws now."""
+        ...
+
+
+def buffer_stats(buffer: SummarizedBuffer) -> dict[str, Any]:
     """Sizes, units, returns and outcomes of ``buffer``'s memory, as plain Python numbers.
 
     Keys: ``transitions``, ``units``, ``capacity``, ``total_added`` (transitions ever added),
