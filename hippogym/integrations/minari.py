@@ -604,6 +604,7 @@ def memory_from_minari(
 
     from hippogym.replay.buffer import HippocampalReplayBuffer
     from hippogym.replay.defaults import build_default_consolidator
+    from hippogym.replay.ingest import EpisodeIngestor
     from hippogym.segmentation import Segmenter
 
     minari = _import_minari("Converting a Minari dataset into a memory")
@@ -658,6 +659,7 @@ def memory_from_minari(
     env_spec = dataset.env_spec
     logger.info("converting Minari dataset %r: %d episodes, %d steps", dataset.id, indices.size, total_steps)
     episodes = transitions = units = skipped = 0
+    ingest = EpisodeIngestor(buffer)  # unit by unit, as they are read (same keys as add_episode)
     chunks = _read_chunks(dataset, indices, chunk_size, info_keys, as_episodes=segmenter is None)
     if prefetch:
         chunks = _prefetched(chunks, prefetch)
@@ -669,11 +671,11 @@ def memory_from_minari(
                 continue
             if segmenter is None:
                 for ep in items:
-                    buffer.add_episode(ep)
+                    ingest.put([ep])
                 units += len(items)
             else:
                 for ep in _segment_chunk(segmenter, items):
-                    buffer.add_episode(ep)
+                    ingest.put([ep])
                     units += 1
             episodes += len(items)
             transitions += steps

@@ -69,6 +69,7 @@ from hippogym.errors import (
 from hippogym.replay.batch import ReplayBatch
 from hippogym.replay.buffer import HippocampalReplayBuffer
 from hippogym.replay.hindsight import HindsightRelabeler
+from hippogym.replay.ingest import EpisodeIngestor
 from hippogym.replay.schedules import MixtureSchedule
 
 try:
@@ -347,6 +348,7 @@ class SB3ReplayBufferWrapper:
             if not callable(getattr(segmenter, method, None)):
                 raise ValidationError("segmenter", "a Segmenter (with add, flush and reset)", describe(segmenter))
         self.hippo = buffer
+        self._ingest = EpisodeIngestor(buffer)  # each completed unit goes in at once
         self.segmenter = segmenter
         self.n_envs = int(n_envs)
         self.device = torch.device(device)
@@ -454,9 +456,9 @@ class SB3ReplayBufferWrapper:
                 # The encoder is created at the first insert: keep its initialisation off the
                 # caller's global torch RNG stream (SB3 seeds that stream for its own networks).
                 with torch.random.fork_rng(devices=[]):
-                    self.hippo.add_episode(episode)
+                    self._ingest.put([episode])
             else:
-                self.hippo.add_episode(episode)
+                self._ingest.put([episode])
             if stream is not None and self._segmenter_pending is None:
                 self.pending[stream] = max(0, int(self.pending[stream]) - len(episode))
             self.num_units_stored += 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
@@ -31,6 +30,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from hippogym.episode import Episode
 from hippogym.errors import ValidationError, describe
+from hippogym.replay.ingest import EpisodeIngestor, ingest_pending
 from hippogym.segmentation import Segmenter, TerminalSegmenter
 from hippogym.wrappers.spaces import SpaceConverter, StoredArray
 
@@ -78,14 +78,6 @@ def _success_alias(info: Mapping[str, Any]) -> Mapping[str, Any]:
 logger = logging.getLogger(__name__)
 
 
-def _check_buffer(buffer: Any) -> Any:
-    if not callable(getattr(buffer, "add_episode", None)):
-        raise ValidationError(
-            "buffer", "an object with an add_episode(episode) method (e.g. HippocampalReplayBuffer)", describe(buffer)
-        )
-    return buffer
-
-
 def _make_segmenter(segmenter: Segmenter | None, info_keys: Sequence[str]) -> Segmenter:
     if isinstance(info_keys, str) or not isinstance(info_keys, Sequence):
         raise ValidationError("info_keys", "a sequence of info keys (e.g. a tuple of str)", describe(info_keys))
@@ -99,139 +91,48 @@ def _make_segmenter(segmenter: Segmenter | None, info_keys: Sequence[str]) -> Se
     return segmenter
 
 
-def _check_ingest_every(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValidationError("ingest_every", "an int >= 1 (transitions per hand-over to the buffer)", describe(value))
-    return int(value)
-
-
-#: Recorders holding completed units not yet handed to their buffer (see ingest_pending).
-_WAITING: weakref.WeakSet[_Sink] = weakref.WeakSet()
-
-
-def ingest_pending(buffer: Any | None = None) -> list[int]:
-    """Hand every recorder's waiting units (``ingest_every > 1``) to its buffer now.
-
-    :class:`~hippogym.wrappers.RecallObservation` calls this before each retrieval, so recall
-    always sees every completed unit.
-
-    Args:
-        buffer: Only recorders writing into this buffer; ``None`` for all.
-
-    Returns:
-        Ids of the units added.
-    """
-    ids: list[int] = []
-    if not _WAITING:
-        return ids
-    for sink in list(_WAITING):
-        if buffer is None or sink.buffer is buffer:
-            ids += sink._drain()
-    return ids
-
-
-def _final_drain(buffer: Any, pending: list[Episode]) -> None:
-    """A recorder was garbage-collected with waiting units: hand them over rather than lose them."""
-    if pending:
-        batch = list(pending)
-        pending.clear()
-        add_many = getattr(buffer, "add_episodes", None)
-        if callable(add_many):
-            add_many(batch)
-        else:
-            for episode in batch:
-                buffer.add_episode(episode)
-
-
 class _Sink:
-    """Hands completed units to the buffer (at once, or in batches with ``ingest_every > 1``)."""
+    """A recorder's hand-over to the buffer: an :class:`~hippogym.replay.ingest.EpisodeIngestor`."""
 
-    buffer: Any
-    episodes_recorded: int
-    transitions_recorded: int
-    ingest_every: int
+    _ingestor: EpisodeIngestor
 
     def _init_sink(self, buffer: Any, ingest_every: int) -> None:
-        self.buffer = _check_buffer(buffer)
-        self.ingest_every = _check_ingest_every(ingest_every)
-        self.episodes_recorded = 0
-        self.transitions_recorded = 0
-        self._pending: list[Episode] = []
-        self._pending_steps = 0
-        self._finalizer: weakref.finalize | None = None
+        self._ingestor = EpisodeIngestor(buffer, ingest_every, name="ingest_every")
+
+    @property
+    def buffer(self) -> Any:
+        """The buffer receiving the units."""
+        return self._ingestor.buffer
+
+    @property
+    def ingest_every(self) -> int:
+        """Transitions queued before a hand-over (1: each unit goes over when complete)."""
+        return self._ingestor.every
+
+    @ingest_every.setter
+    def ingest_every(self, value: int) -> None:
+        self._ingestor.every = value
+
+    @property
+    def episodes_recorded(self) -> int:
+        """Units handed to the buffer."""
+        return self._ingestor.units_ingested
+
+    @property
+    def transitions_recorded(self) -> int:
+        """Transitions in those units (overlapping windows count twice)."""
+        return self._ingestor.transitions_ingested
 
     @property
     def pending_episodes(self) -> int:
         """Completed units waiting to be handed to the buffer (always 0 with ``ingest_every=1``)."""
-        return len(self._pending)
-
-    def _memory(self) -> Any:
-        """The buffer's memory when it can check units up front (a MemoryStore), else None."""
-        memory = getattr(self.buffer, "memory", None)
-        return memory if callable(getattr(memory, "check_episode", None)) else None
+        return self._ingestor.pending
 
     def _store(self, episodes: list[Episode]) -> list[int]:
-        """Hand completed units over, or queue them while fewer than ``ingest_every`` transitions wait."""
-        if not episodes:
-            return []
-        memory = self._memory()
-        if self.ingest_every > 1 and (memory is None or memory.allocated):
-            if self._finalizer is None:
-                # Waiting units are handed over even if the recorder is dropped without close().
-                self._finalizer = weakref.finalize(self, _final_drain, self.buffer, self._pending)
-            _WAITING.add(self)
-            for episode in episodes:
-                if memory is not None:
-                    memory.check_episode(episode)  # reject a unit now, not at the later hand-over
-                self._pending.append(episode)
-                self._pending_steps += len(episode)
-            if self._pending_steps < self.ingest_every:
-                return []
-            return self._drain()
-        if self._pending:  # ingest_every was lowered: the waiting units go first
-            return self._drain() + self._ingest(episodes)
-        return self._ingest(episodes)
+        return self._ingestor.put(episodes)
 
     def _drain(self) -> list[int]:
-        """Hand all waiting units over, oldest first."""
-        _WAITING.discard(self)
-        if not self._pending:
-            return []
-        batch = list(self._pending)
-        self._pending.clear()
-        self._pending_steps = 0
-        return self._ingest(batch, checked=True)
-
-    def _ingest(self, episodes: list[Episode], checked: bool = False) -> list[int]:
-        """``add_episodes`` for several units (one encoder pass), ``add_episode`` otherwise; in order.
-
-        Units are checked first (unless ``checked``: they were when queued), so that the counters
-        stay exact when one is rejected: the units before it are stored, then the error is raised.
-        """
-        ids: list[int] = []
-        add_many = getattr(self.buffer, "add_episodes", None)
-        memory = self._memory()
-        if len(episodes) > 1 and callable(add_many) and memory is not None and memory.allocated:
-            valid = episodes
-            error: Exception | None = None
-            for i, episode in enumerate(() if checked else episodes):
-                try:
-                    memory.check_episode(episode)
-                except Exception as exc:  # noqa: BLE001 - re-raised below
-                    valid, error = episodes[:i], exc
-                    break
-            if valid:
-                ids = [int(i) for i in add_many(valid)]
-                self.episodes_recorded += len(valid)
-                self.transitions_recorded += sum(len(episode) for episode in valid)
-            if error is not None:
-                raise error
-            return ids
-        for episode in episodes:
-            ids.append(int(self.buffer.add_episode(episode)))
-            self.episodes_recorded += 1
-            self.transitions_recorded += len(episode)
-        return ids
+        return self._ingestor.flush()
 
 
 class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
