@@ -34,6 +34,21 @@ import torch
 from torch import Tensor
 
 from hippogym.errors import ValidationError, describe
+from hippogym.observations import (
+    as_bootstrap_value,
+    as_observation,
+    as_tensor,
+    check_finite,
+    finite_np,
+    flag_tensor,
+    map_observation,
+    map_observation_pair,
+    observation_items,
+    observation_to_numpy,
+    one_of,
+    stack_info_rows,
+    target_tensor,
+)
 from hippogym.returns import discounted_returns
 from hippogym.types import Observation  # defined there (below the layer-3 packages); re-exported here
 
@@ -41,142 +56,6 @@ __all__ = ["Episode", "Observation"]
 
 _DICT_FORMAT = "hippogym.episode/1"
 
-_NUMERIC_KINDS = ("b", "i", "u", "f")
-
-
-def _as_tensor(value: Any, name: str) -> Tensor:
-    if isinstance(value, Tensor):
-        return value.detach().cpu()
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in _NUMERIC_KINDS:
-            raise ValidationError(name, "a numeric array", describe(value))
-        return torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, (list, tuple, int, float, bool, np.number, np.bool_)):
-        try:
-            return torch.as_tensor(np.asarray(value))
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(name, "a numeric array", describe(value)) from exc
-    raise ValidationError(name, "a torch.Tensor or numpy array", describe(value))
-
-
-def _check_finite(tensor: Tensor, name: str) -> None:
-    if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
-        bad = (~torch.isfinite(tensor)).nonzero()[0].tolist()
-        raise ValidationError(
-            name,
-            "finite (no NaN or inf)",
-            f"a non-finite value at index {tuple(bad)}",
-            "Check the environment or the preprocessing that produced it.",
-        )
-
-
-def _finite_np(arr: np.ndarray, name: str) -> np.ndarray:
-    """``_check_finite`` for a numpy array (the same error); returns ``arr``."""
-    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
-        _check_finite(torch.from_numpy(arr), name)
-    return arr
-
-
-def _as_observation(value: Any, name: str) -> Observation:
-    if isinstance(value, Mapping):
-        if not value:
-            raise ValidationError(name, "a non-empty dict of arrays", "an empty dict")
-        out = {}
-        for key in sorted(value):
-            if not isinstance(key, str) or not key or "/" in key:
-                raise ValidationError(f"{name} keys", "non-empty strings without '/'", repr(key))
-            out[key] = _as_tensor(value[key], f"{name}[{key!r}]")
-        return out
-    return _as_tensor(value, name)
-
-
-def _leading(obs: Observation) -> int:
-    if isinstance(obs, dict):
-        return next(iter(obs.values())).shape[0] if next(iter(obs.values())).dim() else 0
-    return obs.shape[0] if obs.dim() else 0
-
-
-def _map(obs: Observation, fn) -> Observation:
-    if isinstance(obs, dict):
-        return {k: fn(v) for k, v in obs.items()}
-    return fn(obs)
-
-
-def _items(obs: Observation, name: str):
-    if isinstance(obs, dict):
-        return [(f"{name}[{k!r}]", v) for k, v in obs.items()]
-    return [(name, obs)]
-
-
-def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> tuple[Any, str]:
-    """Resolve a keyword and its alias: the value given and the name it was given under."""
-    if value is not None and alias_value is not None:
-        raise ValidationError(
-            alias, f"absent when `{name}` is given", describe(alias_value),
-            f"`{alias}` is an alias of `{name}`; pass one or the other.",
-        )
-    return (alias_value, alias) if value is None else (value, name)
-
-
-def _flag(value: Any, name: str, length: int) -> Tensor:
-    tensor = _as_tensor(value, name)
-    if tensor.dim() == 2 and tensor.shape[1] == 1:
-        tensor = tensor[:, 0]
-    if tuple(tensor.shape) != (length,):
-        raise ValidationError(name, f"shape ({length},) (one flag per step)", describe(tensor))
-    if tensor.dtype != torch.bool:
-        if tensor.is_floating_point() and not bool(((tensor == 0) | (tensor == 1)).all()):
-            raise ValidationError(name, "boolean flags (0/1)", describe(tensor))
-        tensor = tensor != 0
-    return tensor
-
-
-def _stack_info_rows(rows: Any, length: int) -> dict[str, Any]:
-    """The seed's ``infos=[{...}, ...]`` (one dict per step) as a dict of ``[T, ...]`` arrays."""
-    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
-        raise ValidationError("infos", "a dict of [T, ...] arrays or a list of T per-step dicts", describe(rows))
-    if len(rows) != length:
-        raise ValidationError("infos", f"{length} per-step dicts (one per step)", f"{len(rows)}")
-    columns: dict[str, list[tuple[int, np.ndarray]]] = {}
-    for t, row in enumerate(rows):
-        if row is None:
-            continue
-        if not isinstance(row, Mapping):
-            raise ValidationError(f"infos[{t}]", "a dict (or None)", describe(row))
-        for key, value in row.items():
-            array = _as_tensor(value, f"infos[{t}][{key!r}]").numpy()
-            columns.setdefault(str(key), []).append((t, array))
-    out = {}
-    for key, values in columns.items():
-        ref = values[0][1]
-        table = np.zeros((length, *ref.shape), dtype=np.result_type(*(v.dtype for _, v in values)))
-        for t, value in values:
-            if value.shape != ref.shape:
-                expected = f"shape {ref.shape} like step {values[0][0]}"
-                raise ValidationError(f"infos[{t}][{key!r}]", expected, describe(value))
-            table[t] = value
-        out[key] = table
-    return out
-
-
-def _target(value: Any, name: str, length: int) -> Tensor | None:
-    """A per-step target (``returns``/``advantages``): ``None`` or finite float32 ``[T]``."""
-    if value is None:
-        return None
-    tensor = _as_tensor(value, name)
-    if tensor.dim() == 2 and tensor.shape[1] == 1:
-        tensor = tensor[:, 0]
-    if tuple(tensor.shape) != (length,):
-        raise ValidationError(name, f"shape ({length},) (one value per step)", describe(tensor))
-    tensor = tensor.to(torch.float32)
-    _check_finite(tensor, name)
-    return tensor
-
-
-def _to_numpy(obs: Observation) -> np.ndarray | dict[str, np.ndarray]:
-    if isinstance(obs, dict):
-        return {k: v.numpy().copy() for k, v in obs.items()}
-    return obs.numpy().copy()
 
 
 @dataclass(frozen=True, eq=False, repr=False, init=False)
@@ -258,8 +137,8 @@ class Episode:
         returns: Any = None,
         advantages: Any = None,
     ) -> None:
-        obs, obs_name = _one_of("observations", observations, "states", states)
-        next_obs, next_name = _one_of("next_observations", next_observations, "next_states", next_states)
+        obs, obs_name = one_of("observations", observations, "states", states)
+        next_obs, next_name = one_of("next_observations", next_observations, "next_states", next_states)
         if obs is None:
             raise ValidationError(
                 "observations", "an array of shape [T + 1, ...] or [T, ...] (or a dict of them)", "nothing",
@@ -287,28 +166,28 @@ class Episode:
     def _validate(self, dones: Any, obs_name: str, next_name: str) -> None:
         """Check and normalise every field in place (``obs_name``/``next_name``: the keywords used)."""
         setattr_ = object.__setattr__
-        actions = _as_tensor(self.actions, "actions")
+        actions = as_tensor(self.actions, "actions")
         if actions.dim() == 0 or actions.shape[0] == 0:
             raise ValidationError("actions", "an array of shape [T, ...] with T >= 1", describe(actions))
         if actions.dtype == torch.bool:
             actions = actions.to(torch.int64)
-        _check_finite(actions, "actions")
+        check_finite(actions, "actions")
         length = actions.shape[0]
 
-        rewards = _as_tensor(self.rewards, "rewards")
+        rewards = as_tensor(self.rewards, "rewards")
         if rewards.dim() == 2 and rewards.shape[1] == 1:
             rewards = rewards[:, 0]
         if tuple(rewards.shape) != (length,):
             raise ValidationError("rewards", f"shape ({length},) (one reward per action)", describe(rewards))
         rewards = rewards.to(torch.float32)
-        _check_finite(rewards, "rewards")
+        check_finite(rewards, "rewards")
 
-        states = _as_observation(self.states, obs_name)
-        next_states = None if self.next_states is None else _as_observation(self.next_states, next_name)
-        for name, tensor in _items(states, obs_name):
+        states = as_observation(self.states, obs_name)
+        next_states = None if self.next_states is None else as_observation(self.next_states, next_name)
+        for name, tensor in observation_items(states, obs_name):
             if tensor.dim() == 0:
                 raise ValidationError(name, "an array with a leading time axis", describe(tensor))
-        lead = {t.shape[0] for _, t in _items(states, obs_name)}
+        lead = {t.shape[0] for _, t in observation_items(states, obs_name)}
         if len(lead) != 1:
             raise ValidationError(obs_name, "the same number of rows for every key", f"row counts {sorted(lead)}")
         n_states = lead.pop()
@@ -319,12 +198,12 @@ class Episode:
                     next_name, f"None when `{obs_name}` has T + 1 rows", describe(next_states),
                     f"Give either T + 1 observations or T observations plus `{next_name}`.",
                 )
-            next_states = _map(states, lambda t: t[1:])
-            states = _map(states, lambda t: t[:length])
+            next_states = map_observation(states, lambda t: t[1:])
+            states = map_observation(states, lambda t: t[:length])
         elif n_states == length:
             if next_states is None:
                 final_known = False
-                next_states = _map(states, lambda t: torch.cat([t[1:], t[-1:]], dim=0))
+                next_states = map_observation(states, lambda t: torch.cat([t[1:], t[-1:]], dim=0))
         else:
             raise ValidationError(
                 obs_name, f"{length} or {length + 1} rows (T or T + 1 for T={length} actions)", f"{n_states} rows"
@@ -333,11 +212,12 @@ class Episode:
             isinstance(states, dict) and states.keys() != next_states.keys()
         ):
             raise ValidationError(next_name, f"the same structure (keys) as `{obs_name}`", describe(next_states))
-        for (name, s), (next_item, ns) in zip(_items(states, obs_name), _items(next_states, next_name)):
+        pairs = zip(observation_items(states, obs_name), observation_items(next_states, next_name))
+        for (name, s), (next_item, ns) in pairs:
             if ns.shape != s.shape or ns.dtype != s.dtype:
                 raise ValidationError(next_item, f"shape {tuple(s.shape)} and dtype {s.dtype}", describe(ns))
-            _check_finite(s, name)
-            _check_finite(ns, next_item)
+            check_finite(s, name)
+            check_finite(ns, next_item)
 
         if dones is not None and (self.terminated is not None or self.truncated is not None):
             raise ValidationError(
@@ -346,8 +226,8 @@ class Episode:
             )
         terminated = self.terminated if dones is None else dones
         no_flags = torch.zeros(length, dtype=torch.bool)
-        terminated = no_flags if terminated is None else _flag(terminated, "terminated", length)
-        truncated = no_flags.clone() if self.truncated is None else _flag(self.truncated, "truncated", length)
+        terminated = no_flags if terminated is None else flag_tensor(terminated, "terminated", length)
+        truncated = no_flags.clone() if self.truncated is None else flag_tensor(self.truncated, "truncated", length)
         for name, flags in (("terminated", terminated), ("truncated", truncated)):
             if length > 1 and bool(flags[:-1].any()):
                 step = int(flags[:-1].nonzero()[0])
@@ -360,11 +240,11 @@ class Episode:
         infos = None
         raw_infos = self.infos
         if raw_infos is not None and not isinstance(raw_infos, Mapping):
-            raw_infos = _stack_info_rows(raw_infos, length)
+            raw_infos = stack_info_rows(raw_infos, length)
         if raw_infos:
             infos = {}
             for key, value in raw_infos.items():
-                tensor = _as_tensor(value, f"infos[{key!r}]")
+                tensor = as_tensor(value, f"infos[{key!r}]")
                 if tensor.dim() == 0 or tensor.shape[0] != length:
                     raise ValidationError(f"infos[{key!r}]", f"an array with {length} rows", describe(tensor))
                 infos[str(key)] = tensor
@@ -373,7 +253,7 @@ class Episode:
         if not isinstance(self.start_step, (int, np.integer)) or self.start_step < 0:
             raise ValidationError("start_step", "an int >= 0", describe(self.start_step))
 
-        targets = {name: _target(getattr(self, name), name, length) for name in ("returns", "advantages")}
+        targets = {name: target_tensor(getattr(self, name), name, length) for name in ("returns", "advantages")}
 
         setattr_(self, "states", states)
         setattr_(self, "next_states", next_states)
@@ -422,16 +302,16 @@ class Episode:
         length = actions.shape[0]
         with np.errstate(over="ignore"):  # a reward beyond float32 becomes inf and is rejected below
             rewards = np.array(rewards, dtype=np.float32)
-        _finite_np(actions, "actions")
-        _finite_np(rewards, "rewards")
+        finite_np(actions, "actions")
+        finite_np(rewards, "rewards")
         if isinstance(states, dict):
-            st = {k: _finite_np(np.ascontiguousarray(states[k]), f"states[{k!r}]") for k in sorted(states)}
-            nst = {k: _finite_np(np.ascontiguousarray(next_states[k]), f"next_states[{k!r}]") for k in st}  # type: ignore[index]
+            st = {k: finite_np(np.ascontiguousarray(states[k]), f"states[{k!r}]") for k in sorted(states)}
+            nst = {k: finite_np(np.ascontiguousarray(next_states[k]), f"next_states[{k!r}]") for k in st}  # type: ignore[index]
             st_t: Observation = {k: torch.from_numpy(v) for k, v in st.items()}
             nst_t: Observation = {k: torch.from_numpy(v) for k, v in nst.items()}
         else:
-            st_t = torch.from_numpy(_finite_np(np.ascontiguousarray(states), "states"))
-            nst_t = torch.from_numpy(_finite_np(np.ascontiguousarray(next_states), "next_states"))  # type: ignore[arg-type]
+            st_t = torch.from_numpy(finite_np(np.ascontiguousarray(states), "states"))
+            nst_t = torch.from_numpy(finite_np(np.ascontiguousarray(next_states), "next_states"))  # type: ignore[arg-type]
         term = np.zeros(length, dtype=np.bool_)
         trunc = np.zeros(length, dtype=np.bool_)
         term[-1] = terminated
@@ -471,7 +351,7 @@ class Episode:
         With the T-observation short form the last row repeats the final observation (see
         :attr:`final_next_state_known`).
         """
-        return _map_pair(self.states, self.next_states, lambda s, ns: torch.cat([s, ns[-1:]], dim=0))
+        return map_observation_pair(self.states, self.next_states, lambda s, ns: torch.cat([s, ns[-1:]], dim=0))
 
     @property
     def final_next_state_known(self) -> bool:
@@ -534,8 +414,8 @@ class Episode:
 
         ep = object.__new__(Episode)
         ep.__dict__.update(
-            states=_map(self.states, lambda t: t[lo:hi]),
-            next_states=_map(self.next_states, lambda t: t[lo:hi]),
+            states=map_observation(self.states, lambda t: t[lo:hi]),
+            next_states=map_observation(self.next_states, lambda t: t[lo:hi]),
             actions=self.actions[lo:hi],
             rewards=self.rewards[lo:hi],
             terminated=self.terminated[lo:hi] if whole else no_flags,
@@ -575,7 +455,7 @@ class Episode:
         """
         values = None
         if bootstrap_value is not None and not bool(self.terminated[-1]):
-            values = _bootstrap(bootstrap_value)
+            values = as_bootstrap_value(bootstrap_value)
         length = len(self)
         out = discounted_returns(self.rewards.numpy(), [0], [length], gamma, values)
         return torch.from_numpy(out.astype(np.float32))
@@ -609,10 +489,10 @@ class Episode:
         if callable(values):
             with torch.no_grad():
                 values = values(self.states)
-        v64 = _target(values, "values", len(self)).numpy().astype(np.float64)  # type: ignore[union-attr]
+        v64 = target_tensor(values, "values", len(self)).numpy().astype(np.float64)  # type: ignore[union-attr]
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
             raise ValidationError("gamma", "a float in [0, 1]", describe(gamma))
-        tail = 0.0 if bool(self.terminated[-1]) else float(_bootstrap(bootstrap_value)[0])
+        tail = 0.0 if bool(self.terminated[-1]) else float(as_bootstrap_value(bootstrap_value)[0])
         next_v = np.append(v64[1:], tail)
         deltas = self.rewards.numpy().astype(np.float64) + float(gamma) * next_v - v64
         if isinstance(gae_lambda, bool) or not isinstance(gae_lambda, (int, float)) or not 0.0 <= gae_lambda <= 1.0:
@@ -638,9 +518,9 @@ class Episode:
         ep.__dict__.update(self.__dict__)
         ep.__dict__["metadata"] = dict(self.metadata)
         if returns is not None:
-            ep.__dict__["returns"] = _target(returns, "returns", length)
+            ep.__dict__["returns"] = target_tensor(returns, "returns", length)
         if advantages is not None:
-            ep.__dict__["advantages"] = _target(advantages, "advantages", length)
+            ep.__dict__["advantages"] = target_tensor(advantages, "advantages", length)
         return ep
 
     # ------------------------------------------------------------------ plain-data form
@@ -666,8 +546,8 @@ class Episode:
 
         return {
             "format": _DICT_FORMAT,
-            "states": _to_numpy(self.states),
-            "next_states": _to_numpy(self.next_states),
+            "states": observation_to_numpy(self.states),
+            "next_states": observation_to_numpy(self.next_states),
             "actions": arr(self.actions),
             "rewards": arr(self.rewards),
             "terminated": arr(self.terminated),
@@ -738,16 +618,3 @@ class Episode:
             f"{str(self.actions.dtype)[6:]}, return={ret_text}, terminated={bool(self.terminated[-1])}, "
             f"truncated={bool(self.truncated[-1])}, episode_id={self.episode_id}, start_step={self.start_step})"
         )
-
-
-def _map_pair(a: Observation, b: Observation, fn) -> Observation:
-    if isinstance(a, dict):
-        return {k: fn(a[k], b[k]) for k in a}
-    return fn(a, b)
-
-
-def _bootstrap(value: Any) -> np.ndarray:
-    numeric = not isinstance(value, bool) and isinstance(value, (int, float, np.number, Tensor))
-    if not numeric or not math.isfinite(float(value)):
-        raise ValidationError("bootstrap_value", "a finite number", describe(value))
-    return np.asarray([float(value)], dtype=np.float64)

@@ -3,7 +3,7 @@
 Layers, lowest first (each may import only itself and the layers below it)::
 
     0  hippo_format
-    1  hippogym.errors, hippogym.types, hippogym.returns, hippogym.checks
+    1  hippogym.errors, hippogym.types, hippogym.returns, hippogym.checks, hippogym.progress, hippogym.observations
     2  hippogym.episode
     3  hippogym.segmentation | hippogym.encoders | hippogym.memory   (siblings: never each other)
     4  hippogym.consolidation
@@ -34,6 +34,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "hippogym.returns": (1, "base"),
     "hippogym.checks": (1, "base"),
     "hippogym.progress": (1, "base"),
+    "hippogym.observations": (1, "base"),
     "hippogym.episode": (2, "episode"),
     "hippogym.segmentation": (3, "segmentation"),
     "hippogym.encoders": (3, "encoders"),
