@@ -2,7 +2,8 @@
 
 * :func:`run_jobs`: run one function per (arm, group, seed) in parallel processes (spawned, one
   torch thread each), or in-process when ``workers == 1``.
-* :func:`bootstrap_mean` / :func:`bootstrap_diff`: 95% percentile bootstrap intervals.
+* :func:`bootstrap_mean` / :func:`bootstrap_diff`: 95% percentile bootstrap intervals (kept for old
+  callers; :func:`summarize` uses the Student/Welch t intervals of :mod:`benchmarks.rl.stats`).
 * :func:`make_eval_callback`: periodic greedy evaluation (return, success) and training-episode
   statistics; evaluation time is kept out of the training wall time.
 * :func:`make_agent`: SB3 DQN (discrete) or SAC (continuous) with the SAME hyperparameters for
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.rl.stats import diff_ci, mean_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -491,7 +494,11 @@ def summarize(
     results: Sequence[Mapping[str, Any]], metrics: Sequence[str], baseline: str = "uniform",
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Per (group, arm, metric): mean and 95% CI; per non-baseline arm: the difference to the baseline."""
+    """Per (group, arm, metric): mean and 95% CI; per non-baseline arm: the difference to the baseline.
+
+    Intervals are Student t for the mean and Welch t for the difference (:mod:`benchmarks.rl.stats`):
+    at 5 seeds they keep their nominal coverage, which the percentile bootstrap does not.
+    """
     groups = list(dict.fromkeys(r.get("group", "") for r in results))
     arms = list(dict.fromkeys(r["arm"] for r in results))
     table: dict[str, Any] = {}
@@ -504,10 +511,10 @@ def summarize(
             entry: dict[str, Any] = {"seeds": [r["seed"] for r in rs]}
             for m in metrics:
                 vals = [r.get(m) for r in rs]
-                entry[m] = bootstrap_mean([v for v in vals if v is not None])
+                entry[m] = mean_ci([v for v in vals if v is not None])  # Student t (see stats.py)
                 base = [r.get(m) for r in results if r.get("group", "") == g and r["arm"] == baseline]
                 if arm != baseline and any(v is not None for v in base):
-                    entry[m]["diff_vs_" + baseline] = bootstrap_diff(
+                    entry[m]["diff_vs_" + baseline] = diff_ci(
                         [v for v in vals if v is not None], [v for v in base if v is not None]
                     )
             table[str(g)][arm] = entry
