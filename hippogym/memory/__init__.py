@@ -5,9 +5,10 @@ from hippogym.memory.index import FaissIndex, RetrievalIndex, TorchIndex, make_i
 from hippogym.memory.samplers import PrioritizedSampler, Sampler, UniformSampler
 from hippogym.memory.store import MemoryStore
 from hippogym.memory.sumtree import SumTree
+from hippogym.memory.views import StoreView, UnitTable
 
 __all__ = [
     "EvictionPolicy", "FIFOEviction", "FaissIndex", "MemoryStore", "PrioritizedSampler",
-    "RetrievalIndex", "Sampler", "SumTree", "TorchIndex", "UniformSampler", "UtilityEviction", "make_eviction",
-    "make_index",
+    "RetrievalIndex", "Sampler", "StoreView", "SumTree", "TorchIndex", "UniformSampler", "UnitTable", "UtilityEviction",
+    "make_eviction", "make_index",
 ]

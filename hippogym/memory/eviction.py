@@ -6,20 +6,22 @@ whether that unit is **retained** (moved forward to the head, so it lives anothe
 (rare successes) or often retrieved, each at most ``max_rescues`` times, so the memory still turns
 over and stays fresh. Retention work per insert is capped (``rescue_budget`` times the incoming
 length), which keeps insertion O(episode length) amortised.
+
+Policies read the store only through :class:`~hippogym.memory.views.UnitTable` (public members of
+``MemoryStore``); this module does not import the store.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
 from hippogym.errors import ValidationError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.memory.store import MemoryStore
+from hippogym.memory.views import UnitTable
 
 __all__ = ["EvictionPolicy", "FIFOEviction", "UtilityEviction", "make_eviction"]
 
@@ -38,13 +40,14 @@ class EvictionPolicy:
     """Interface: decide whether the oldest unit is retained when the ring needs its space.
 
     Subclasses implement :meth:`retain` and :meth:`config`; ``rescue_budget`` bounds how many rows
-    may be moved to retain units, as a multiple of the incoming unit's length.
+    may be moved to retain units, as a multiple of the incoming unit's length. The store is handed
+    in as a :class:`UnitTable`, the public members a policy may read.
     """
 
     name = "base"
     rescue_budget = 0.0
 
-    def retain(self, store: "MemoryStore", slot: int) -> bool:
+    def retain(self, store: UnitTable, slot: int) -> bool:
         """Return ``True`` to keep unit ``slot`` for another pass of the ring."""
         raise NotImplementedError
 
@@ -58,7 +61,7 @@ class FIFOEviction(EvictionPolicy):
 
     name = "fifo"
 
-    def retain(self, store: "MemoryStore", slot: int) -> bool:  # noqa: D102
+    def retain(self, store: UnitTable, slot: int) -> bool:  # noqa: D102
         return False
 
 
@@ -100,19 +103,19 @@ class UtilityEviction(EvictionPolicy):
         self.return_weight, self.hits_weight = float(return_weight), float(hits_weight)
         self.peers, self.rescue_budget = int(peers), float(rescue_budget)
 
-    def utility(self, store: "MemoryStore", slots: torch.Tensor) -> torch.Tensor:
+    def utility(self, store: UnitTable, slots: torch.Tensor) -> torch.Tensor:
         """Utility of the given unit slots."""
         mean, std = store.return_stats()
         z = (store.unit_return[slots].double() - mean) / max(std, 1e-8)
         return self.return_weight * z + self.hits_weight * torch.log1p(store.unit_hits[slots].double())
 
-    def utility_np(self, store: "MemoryStore", slots: np.ndarray) -> np.ndarray:
+    def utility_np(self, store: UnitTable, slots: np.ndarray) -> np.ndarray:
         """:meth:`utility` on numpy slot indices (float64)."""
         mean, std = store.return_stats()
         z = (store.unit_returns_np.take(slots).astype(np.float64) - mean) / max(std, 1e-8)
         return self.return_weight * z + self.hits_weight * np.log1p(store.unit_hits_np.take(slots).astype(np.float64))
 
-    def retain(self, store: "MemoryStore", slot: int) -> bool:  # noqa: D102
+    def retain(self, store: UnitTable, slot: int) -> bool:  # noqa: D102
         # Runs on every eviction, so in numpy (same draws and figures as the torch formulation).
         if int(store.unit_rescues_np[slot]) >= self.max_rescues:
             return False

@@ -19,22 +19,24 @@ The fast (approximate) paths run in numpy on views of the store's tensors (:meth
 they are a handful of small-array operations per query, where numpy's per-call overhead is several
 times lower than torch's. Candidates are re-ranked unit by unit on contiguous slices of the key
 matrix, so nothing is gathered or copied.
+
+Indexes read the store only through :class:`~hippogym.memory.views.StoreView` (public members of
+``MemoryStore``); this module does not import the store.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from hippogym.errors import MissingDependencyError, ValidationError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.memory.store import MemoryStore
+from hippogym.memory.views import StoreView
 
 __all__ = ["RetrievalIndex", "TorchIndex", "FaissIndex", "make_index"]
 
@@ -42,21 +44,25 @@ logger = logging.getLogger(__name__)
 
 
 class RetrievalIndex:
-    """Interface of a unit index. The store calls ``add``/``remove`` as units come and go,
-    ``rebuild`` after keys are refreshed, and ``search`` to retrieve."""
+    """Interface of a unit index.
+
+    The store calls ``add``/``remove`` as units come and go, ``rebuild`` after keys are refreshed,
+    and ``search`` to retrieve. Every method is handed the store as a :class:`StoreView`, the
+    public members an index may read.
+    """
 
     name = "base"
 
-    def add(self, store: "MemoryStore", slots: Sequence[int]) -> None:
+    def add(self, store: StoreView, slots: Sequence[int]) -> None:
         """Units ``slots`` were inserted (their centroids are set)."""
 
-    def remove(self, store: "MemoryStore", slots: Sequence[int]) -> None:
+    def remove(self, store: StoreView, slots: Sequence[int]) -> None:
         """Units ``slots`` were evicted."""
 
-    def rebuild(self, store: "MemoryStore") -> None:
+    def rebuild(self, store: StoreView) -> None:
         """Keys (hence centroids) changed wholesale."""
 
-    def search(self, store: "MemoryStore", queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:
+    def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:
         """Return ``(scores, slots)``, each ``[Q, k]``, best first.
 
         ``exact=True`` asks for exact MaxSim, ``False`` allows the fast approximate path, ``None``
@@ -64,7 +70,9 @@ class RetrievalIndex:
         """
         raise NotImplementedError
 
-    def search_np(self, store: "MemoryStore", queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_np(
+        self, store: StoreView, queries: np.ndarray, k: int, exact: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search` on numpy arrays (``queries`` ``[Q, d]`` float32, C-contiguous).
 
         The default delegates to :meth:`search`; built-in indexes override it with numpy paths.
@@ -77,7 +85,7 @@ class RetrievalIndex:
         return {"type": self.name}
 
 
-def _bounds(store: "MemoryStore", queries: Tensor) -> Tensor:
+def _bounds(store: StoreView, queries: Tensor) -> Tensor:
     n = store.num_slots
     cos = queries @ store.centroid[:n].T  # [Q, S]
     gap = torch.acos(cos.clamp_(-1.0, 1.0)) - store.theta[:n]
@@ -86,7 +94,7 @@ def _bounds(store: "MemoryStore", queries: Tensor) -> Tensor:
     return bound
 
 
-def _maxsim_np(store: "MemoryStore", query: np.ndarray, slots: list[int]) -> list[float]:
+def _maxsim_np(store: StoreView, query: np.ndarray, slots: list[int]) -> list[float]:
     """Exact MaxSim of one query against units ``slots`` (numpy, one BLAS call per unit, no copy)."""
     starts = store.unit_starts_np.take(slots).tolist()
     lengths = store.unit_lengths_np.take(slots).tolist()
@@ -101,7 +109,7 @@ def _maxsim_np(store: "MemoryStore", query: np.ndarray, slots: list[int]) -> lis
     return scores.max(1).tolist()
 
 
-def _rerank_np(store: "MemoryStore", queries: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _rerank_np(store: StoreView, queries: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact MaxSim over candidate units ``cand`` ``[Q, C]`` (``-1`` = none); top ``k`` of them."""
     n_q = queries.shape[0]
     out_s = np.full((n_q, k), -np.inf, dtype=np.float32)
@@ -144,20 +152,22 @@ class TorchIndex(RetrievalIndex):
         self.first_round, self.chunk, self.candidates = int(first_round), int(chunk), int(candidates)
         self.last_opened = 0  # units whose transitions were scored by the last query (diagnostics)
 
-    def search(self, store: "MemoryStore", queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:  # noqa: D102
         if exact is False:
             q = np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32)
             s, i = self._fast_np(store, q, k)
             return torch.from_numpy(s), torch.from_numpy(i)
         return self._exact(store, queries, k)
 
-    def search_np(self, store: "MemoryStore", queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: D102
+    def search_np(  # noqa: D102
+        self, store: StoreView, queries: np.ndarray, k: int, exact: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if exact is False:
             return self._fast_np(store, queries, k)
         s, i = self._exact(store, torch.from_numpy(queries), k)
         return s.numpy(), i.numpy()
 
-    def _fast_np(self, store: "MemoryStore", queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fast_np(self, store: StoreView, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Centroid scan, top ``candidates`` units, exact MaxSim re-rank of those."""
         n = store.num_slots
         n_cand = min(max(self.candidates, k), store.num_units)
@@ -174,7 +184,7 @@ class TorchIndex(RetrievalIndex):
         self.last_opened = cand.size
         return _rerank_np(store, queries, cand, k)
 
-    def _exact(self, store: "MemoryStore", queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    def _exact(self, store: StoreView, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
         bounds = _bounds(store, queries)
         out_s = torch.full((queries.shape[0], k), -math.inf)
         out_i = torch.full((queries.shape[0], k), -1, dtype=torch.int64)
@@ -275,11 +285,11 @@ class FaissIndex(RetrievalIndex):
         self._quantizer = quantizer  # the IVF index does not own it: keep it alive
         return index
 
-    def _vectors(self, store: "MemoryStore", slots: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _vectors(self, store: StoreView, slots: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(slots, dtype=np.int64)
         return np.ascontiguousarray(store.centroids_np[ids], dtype=np.float32), ids
 
-    def rebuild(self, store: "MemoryStore") -> None:  # noqa: D102
+    def rebuild(self, store: StoreView) -> None:  # noqa: D102
         slots = store.live_slots().numpy()
         vecs, ids = self._vectors(store, slots)
         self._trained_ivf = self.kind == "ivf" and len(ids) >= self.train_after
@@ -287,7 +297,7 @@ class FaissIndex(RetrievalIndex):
         if len(ids):
             self._index.add_with_ids(vecs, ids)
 
-    def add(self, store: "MemoryStore", slots: Sequence[int]) -> None:  # noqa: D102
+    def add(self, store: StoreView, slots: Sequence[int]) -> None:  # noqa: D102
         if self._index is None:
             self._index = self._flat(store.embed_dim)
         vecs, ids = self._vectors(store, slots)
@@ -295,23 +305,25 @@ class FaissIndex(RetrievalIndex):
         if self.kind == "ivf" and not self._trained_ivf and store.num_units >= self.train_after:
             self.rebuild(store)
 
-    def remove(self, store: "MemoryStore", slots: Sequence[int]) -> None:  # noqa: D102
+    def remove(self, store: StoreView, slots: Sequence[int]) -> None:  # noqa: D102
         if self._index is not None:
             self._index.remove_ids(np.asarray(slots, dtype=np.int64))
 
-    def search(self, store: "MemoryStore", queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:  # noqa: D102
         if exact:
             return self._exact.search(store, queries, k, exact=True)
         s, i = self._fast_np(store, np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32), k)
         return torch.from_numpy(s), torch.from_numpy(i)
 
-    def search_np(self, store: "MemoryStore", queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: D102
+    def search_np(  # noqa: D102
+        self, store: StoreView, queries: np.ndarray, k: int, exact: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if exact:
             s, i = self._exact.search(store, torch.from_numpy(queries), k, exact=True)
             return s.numpy(), i.numpy()
         return self._fast_np(store, queries, k)
 
-    def _fast_np(self, store: "MemoryStore", queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fast_np(self, store: StoreView, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._index is None:
             self.rebuild(store)
         n_cand = min(max(self.candidates, k), store.num_units)

@@ -142,6 +142,7 @@ class MemoryStore:
         self.listeners: list[Any] = []
         #: Bumped whenever what retrieval sees may change (inserts, evictions, moves, key refreshes).
         self.mutations = 0
+        self._v_keys: np.ndarray | None = None  # the key view (keys_np) exists from the first insert
         self._init_units(64)
         self._reset_ring()
 
@@ -482,7 +483,9 @@ class MemoryStore:
     # Samplers, eviction policies, indexes and the consolidator read the unit table and the keys
     # through these (numpy views sharing memory with the tensors; re-read after inserts, since the
     # unit table can be reallocated when it grows). Nothing outside this file touches a private
-    # name of the store.
+    # name of the store. What eviction policies and indexes read is listed by the protocols in
+    # hippogym/memory/views.py (UnitTable, StoreView), what samplers read by SampledStore: keep
+    # those in step when a part starts reading something new.
     @property
     def unit_starts_np(self) -> np.ndarray:
         """First row of every slot's unit (``[num_slots_allocated]`` int64 view)."""

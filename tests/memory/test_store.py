@@ -1,3 +1,8 @@
+"""MemoryStore: the ring of rows, the unit table, sampling of rows, persistence.
+
+Eviction policies are tested in ``test_eviction.py``, retrieval indexes in ``test_index.py``.
+"""
+
 from __future__ import annotations
 
 import pytest
@@ -7,46 +12,7 @@ from hippogym import Episode, MemoryStore
 from hippogym.errors import CapacityError, EmptyMemoryError, ValidationError
 
 
-def unit_keys(T, d=8, seed=0):
-    return torch.nn.functional.normalize(torch.randn(T, d, generator=torch.Generator().manual_seed(seed)), dim=1)
-
-
-def tagged(T, tag, reward=0.0, success=None):
-    """An episode whose observations all equal `tag`, so rows can be traced after moves."""
-    return Episode(
-        states=torch.full((T + 1, 2), float(tag)), actions=torch.zeros(T, 1),
-        rewards=torch.full((T,), reward / T), success=success, episode_id=tag,
-    )
-
-
-def check_invariants(store: MemoryStore):
-    seen = torch.zeros(store.capacity, dtype=torch.bool)
-    total = 0
-    for slot in store.order:
-        start, length = int(store.unit_start[slot]), int(store.unit_length[slot])
-        assert 0 <= start and start + length <= store.capacity
-        assert not seen[start : start + length].any(), "units overlap"
-        seen[start : start + length] = True
-        assert (store.row_slot[start : start + length] == slot).all()
-        tag = int(store.unit_source[slot])
-        assert (store.obs["obs"][start : start + length] == tag).all(), "rows do not belong to their unit"
-        total += length
-    assert total == store.num_transitions <= store.capacity
-    assert int((store.row_slot >= 0).sum()) == total
-
-
-def test_capacity_counts_transitions_and_fifo_evicts_whole_oldest_units():
-    store = MemoryStore(embed_dim=8, capacity=100, eviction="fifo")
-    for tag in range(12):
-        store.add(tagged(15, tag), unit_keys(15, seed=tag))
-        check_invariants(store)
-    assert store.num_transitions <= 100
-    kept = [int(store.unit_source[s]) for s in store.order]
-    assert kept == list(range(12 - len(kept), 12))  # the newest, in order
-    assert store.num_transitions == 15 * len(kept)
-
-
-def test_variable_lengths_and_wraparound_keep_invariants():
+def test_variable_lengths_and_wraparound_keep_invariants(tagged, unit_keys, check_invariants):
     store = MemoryStore(embed_dim=8, capacity=97, eviction="fifo")
     g = torch.Generator().manual_seed(1)
     for tag in range(300):
@@ -57,34 +23,7 @@ def test_variable_lengths_and_wraparound_keep_invariants():
     assert last.episode_id == 299
 
 
-def test_utility_eviction_keeps_rare_successes_longer_than_fifo():
-    def survivors(policy):
-        store = MemoryStore(embed_dim=8, capacity=200, eviction=policy, seed=0)
-        for tag in range(200):
-            success = tag % 25 == 0
-            store.add(tagged(10, tag, reward=1.0 if success else 0.0, success=success), unit_keys(10, seed=tag))
-            check_invariants(store)
-        return {int(store.unit_source[s]) for s in store.order}
-
-    fifo, utility = survivors("fifo"), survivors("utility")
-    successes = {t for t in range(200) if t % 25 == 0}
-    assert not fifo & successes  # FIFO holds the last 20 units (180-199): no success among them
-    assert len(utility & successes) >= 2  # the two most recent successes were retained
-    assert 199 in utility  # still fresh: the newest unit is always there
-
-
-def test_utility_retention_is_bounded_by_max_rescues():
-    from hippogym.memory.eviction import UtilityEviction
-
-    store = MemoryStore(embed_dim=8, capacity=100, eviction=UtilityEviction(max_rescues=2), seed=0)
-    store.add(tagged(10, 0, reward=100.0), unit_keys(10))
-    for tag in range(1, 200):
-        store.add(tagged(10, tag), unit_keys(10, seed=tag))
-        check_invariants(store)
-    assert 0 not in {int(store.unit_source[s]) for s in store.order}
-
-
-def test_errors_are_typed_and_clear():
+def test_errors_are_typed_and_clear(tagged, unit_keys):
     store = MemoryStore(embed_dim=8, capacity=10)
     with pytest.raises(CapacityError, match="capacity=10"):
         store.add(tagged(11, 0), unit_keys(11))
@@ -99,7 +38,7 @@ def test_errors_are_typed_and_clear():
         MemoryStore(embed_dim=8, capacity=0)
 
 
-def test_uniform_rows_cover_only_live_transitions():
+def test_uniform_rows_cover_only_live_transitions(tagged, unit_keys):
     store = MemoryStore(embed_dim=8, capacity=50, eviction="fifo", seed=0)
     for tag in range(9):
         store.add(tagged(7, tag), unit_keys(7, seed=tag))
@@ -109,7 +48,7 @@ def test_uniform_rows_cover_only_live_transitions():
     assert counts.min() > 0.6 * counts.mean()  # roughly uniform over units of equal length
 
 
-def test_state_dict_round_trip_is_exact():
+def test_state_dict_round_trip_is_exact(tagged, unit_keys, check_invariants):
     store = MemoryStore(embed_dim=8, capacity=60, seed=3)
     for tag in range(20):
         store.add(tagged(7, tag, reward=float(tag % 3)), unit_keys(7, seed=tag))
