@@ -149,13 +149,13 @@ class DualEncoder(nn.Module):
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Save weights (safetensors) and config (JSON) in directory ``path``."""
-        from hippogym.io import save_encoder
+        from hippogym.encoders.persist import save_encoder
 
         return save_encoder(self, path)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str]) -> "DualEncoder":
         """Load an encoder saved by :meth:`save_pretrained`."""
-        from hippogym.io import load_encoder
+        from hippogym.encoders.persist import load_encoder
 
         return load_encoder(path)

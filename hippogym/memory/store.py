@@ -918,13 +918,13 @@ class MemoryStore:
 
     def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
         """Save the store (episodes, keys, bookkeeping; no encoder) atomically with ``hippo_format``."""
-        from hippogym.io import save_store
+        from hippogym.memory.persist import save_store
 
         return save_store(self, path, compression=compression)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, verify: str = "full") -> "MemoryStore":
         """Load a store saved by :meth:`save` (or the memory part of a saved buffer)."""
-        from hippogym.io import load_store
+        from hippogym.memory.persist import load_store
 
         return load_store(path, verify=verify)

@@ -641,14 +641,14 @@ class HippocampalReplayBuffer:
 
     def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
         """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`)."""
-        from hippogym.io import save_buffer
+        from hippogym.replay.persist import save_buffer
 
         return save_buffer(self, path, compression=compression)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu") -> "HippocampalReplayBuffer":
         """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly."""
-        from hippogym.io import load_buffer
+        from hippogym.replay.persist import load_buffer
 
         return load_buffer(path, verify=verify, device=device)
 

@@ -1,0 +1,227 @@
+"""Persistence of a whole :class:`~hippogym.replay.buffer.HippocampalReplayBuffer`.
+
+A saved buffer is the store's memory (see :mod:`hippogym.memory.persist`) plus the parts only a
+buffer has: ``encoder.safetensors`` (online and key encoder weights), the sampler's priorities in
+``keys.safetensors``, the generator states and the consolidator's optimizer moments in
+``state.safetensors``, and the manifest's ``encoder``, ``sampling``, ``spaces``, ``segmenter``
+and ``provenance`` sections (the full layout is described in :mod:`hippogym.io`). Every manifest
+value the loader retypes is checked first (:func:`read_sampling_kwargs`,
+:func:`~hippogym.memory.persist.store_config`), and the store's preallocation is charged to the
+reader's allocation budget before any tensor exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+import hippo_format
+from hippo_format.errors import ManifestError, SchemaError
+from hippogym.checks import (
+    check_state_keys,
+    manifest_bool,
+    manifest_float,
+    manifest_int,
+    manifest_section,
+    producer,
+    to_numpy,
+)
+from hippogym.errors import ValidationError
+from hippogym.memory.persist import check_rows, check_store_allocation, memory_state, store_config, store_payload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hippogym.replay.buffer import HippocampalReplayBuffer
+
+__all__ = ["load_buffer", "read_sampling_kwargs", "save_buffer"]
+
+#: The records keep the logger name they had when this code lived in :mod:`hippogym.io`.
+logger = logging.getLogger("hippogym.io")
+
+
+def _mixture_ratio(sampling: Mapping[str, Any]) -> Any:
+    value = sampling.get("mixture_ratio", 0.5)
+    if isinstance(value, Mapping):
+        if value.get("type") == "callable":
+            return 0.5
+        return value
+    return manifest_float(sampling, "mixture_ratio", "sampling.mixture_ratio", minimum=0.0, maximum=1.0)
+
+
+def read_sampling_kwargs(sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the manifest's ``sampling`` section and return the buffer's keyword arguments.
+
+    Raises:
+        ValidationError: Naming ``sampling.<key>`` for a wrong type, a negative or zero size,
+            NaN/inf, or an out-of-range ratio.
+    """
+    if not isinstance(sampling, Mapping):
+        raise ValidationError("sampling", "a JSON object", type(sampling).__name__)
+    return {
+        "mixture_ratio": _mixture_ratio(sampling),
+        "top_k": manifest_int(sampling, "top_k", "sampling.top_k", default=5, minimum=1),
+        "retrieval_temperature": manifest_float(
+            sampling, "retrieval_temperature", "sampling.retrieval_temperature", default=0.1, positive=True),
+        "prioritized": manifest_bool(sampling, "prioritized", "sampling.prioritized", default=False),
+        "alpha": manifest_float(sampling, "alpha", "sampling.alpha", default=0.6, minimum=0.0),
+        "beta": manifest_float(sampling, "beta", "sampling.beta", default=0.0, minimum=0.0),
+        "num_actions": manifest_int(sampling, "num_actions", "sampling.num_actions", default=None, minimum=1,
+                                    allow_none=True),
+        "key_action": manifest_bool(sampling, "key_action", "sampling.key_action", default=False),
+        "context": manifest_int(sampling, "context", "sampling.context", default=1, minimum=1),
+        "exact_sampling": manifest_bool(sampling, "exact_sampling", "sampling.exact_sampling", default=False),
+    }
+
+
+def save_buffer(
+    buffer: HippocampalReplayBuffer,
+    path: str | os.PathLike[str],
+    *,
+    compression: str | None = None,
+    spaces: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a buffer (memory, encoder, consolidator, sampler, settings) atomically.
+
+    Args:
+        buffer: The buffer.
+        path: Target directory; an existing memory there is replaced atomically (a crash at any
+            point leaves the previous one loadable).
+        compression: ``None`` (default: memory-mappable) or ``"zstd"`` / ``"lz4"``.
+        spaces: Optional ``{"observation_space": space, "action_space": space}`` (Gymnasium
+            spaces, serialised as JSON); defaults to ``buffer.spaces`` when set.
+
+    Returns:
+        The path written.
+    """
+    state = buffer.state_dict()
+    transitions, episodes, keys, store_section = store_payload(state["memory"])
+    state_tensors: dict[str, np.ndarray] = {
+        "generator.store": to_numpy(state["memory"]["generator"]),
+        "generator.buffer": to_numpy(state["generator"]),
+    }
+    consolidator = state.get("consolidator")
+    if consolidator is not None:
+        for name, value in consolidator.items():
+            if isinstance(value, torch.Tensor):
+                key = "generator.consolidator" if name == "generator" else f"consolidator.{name}"
+                state_tensors[key] = to_numpy(value)
+    sampler = state.get("sampler")
+    if sampler is not None:
+        keys["priorities"] = to_numpy(sampler["priorities"]).astype(np.float64)
+        state_tensors["generator.sampler"] = to_numpy(sampler["generator"])
+    encoder = {name: to_numpy(t) for name, t in state["encoder"].items()}
+    space_section = {}
+    spaces = spaces if spaces is not None else getattr(buffer, "spaces", None)
+    if spaces:
+        space_section = {name: hippo_format.space_to_json(space) for name, space in spaces.items() if space is not None}
+    manifest = {
+        "embed_dim": buffer.memory.embed_dim,
+        "encoder": state["encoder_config"],
+        "spaces": space_section,
+        "segmenter": getattr(buffer, "segmenter_config", None) or {},
+        "sampling": state["config"],
+        "provenance": dict(getattr(buffer, "provenance", {}) or {}),
+        "store": {
+            **store_section,
+            "consolidator": state.get("consolidator_config"),
+            "consolidator_scalars": None if consolidator is None else {
+                k: v for k, v in consolidator.items() if not isinstance(v, torch.Tensor)
+            },
+            "sampler_max_priority": None if sampler is None else float(sampler["max_priority"]),
+        },
+    }
+    row_aligned = {"keys": {name: "transitions" for name in keys}}
+    out = hippo_format.write_memory(
+        path, manifest=manifest, transitions=transitions, episodes=episodes,
+        tensors={"keys": keys, "encoder": encoder, "state": state_tensors},
+        row_aligned=row_aligned, compression=compression, producer=producer(),
+    )
+    logger.info("saved %d transitions in %d units to %s", len(buffer), buffer.num_episodes, out)
+    return out
+
+
+def load_buffer(
+    path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu",
+) -> HippocampalReplayBuffer:
+    """Load a buffer saved by :func:`save_buffer`.
+
+    Args:
+        path: Memory directory.
+        verify: ``"full"`` (default: every file's sha256 is checked before anything is used),
+            ``"size"`` or ``"none"``.
+        device: Device of the batches the loaded buffer returns.
+
+    Raises:
+        hippo_format.FormatError: The directory is not a valid memory (the subclass says what is
+            wrong: version, missing file, checksum, truncation, schema, counts, manifest, path).
+        hippogym.errors.ValidationError: A manifest value has the wrong type or range (the
+            message names the field).
+
+    Returns:
+        The buffer; sampling and consolidation resume exactly where they were saved.
+    """
+    from hippogym.consolidation.consolidator import Consolidator
+    from hippogym.encoders.dual import DualEncoder
+    from hippogym.memory.store import MemoryStore
+    from hippogym.replay.buffer import HippocampalReplayBuffer
+
+    with hippo_format.open_memory(path, verify=verify) as reader:
+        manifest = reader.manifest
+        store_section = manifest_section(manifest, "store")
+        sampling = manifest_section(manifest, "sampling")
+        encoder_config = manifest_section(manifest, "encoder")
+        config = store_config(store_section.get("config"))
+        check_store_allocation(reader, config)
+        sampling_kwargs = read_sampling_kwargs(sampling)
+        try:
+            encoder = DualEncoder.from_config(encoder_config)
+            memory = MemoryStore.from_config(config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"Expected valid `encoder` and `store.config` sections in the manifest: {exc}") from exc
+        encoder_state = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("encoder").items()}
+        check_state_keys(encoder.state_dict(), encoder_state, "encoder.safetensors")
+        consolidator = None
+        if store_section.get("consolidator"):
+            consolidator = Consolidator.from_config(encoder, store_section["consolidator"])
+        buffer = HippocampalReplayBuffer(
+            memory=memory, encoder=encoder, consolidator=consolidator,
+            device=device, **sampling_kwargs,
+        )
+        state_tensors = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("state").items()}
+        mem_state = memory_state(reader, store_section)
+        check_rows(mem_state, memory.capacity)
+        full: dict[str, Any] = {
+            "config": sampling, "memory": mem_state, "encoder": encoder_state, "encoder_config": encoder_config,
+            "generator": state_tensors["generator.buffer"], "consolidator": None, "sampler": None,
+        }
+        if consolidator is not None:
+            cons = dict(store_section.get("consolidator_scalars") or {})
+            cons["generator"] = state_tensors["generator.consolidator"]
+            prefix = "consolidator."
+            cons.update({k[len(prefix):]: v for k, v in state_tensors.items() if k.startswith(prefix)})
+            full["consolidator"] = cons
+        if buffer.sampler is not None:
+            full["sampler"] = {
+                "priorities": torch.from_numpy(np.array(reader.tensor("keys", "priorities"))),
+                "max_priority": float(store_section.get("sampler_max_priority") or 1.0),
+                "generator": state_tensors["generator.sampler"],
+            }
+        try:
+            buffer.load_state_dict(full)
+        except (KeyError, RuntimeError, IndexError) as exc:
+            raise SchemaError(f"The memory at {path} is inconsistent with its manifest: {exc}") from exc
+        buffer.provenance = dict(manifest.get("provenance") or {})
+        buffer.segmenter_config = dict(manifest.get("segmenter") or {})
+        spaces = manifest.get("spaces") or {}
+        if spaces:
+            buffer.spaces = {
+                name: hippo_format.space_from_json(value, limits=reader.limits, where=f"spaces.{name}")
+                for name, value in spaces.items()
+            }
+    logger.info("loaded %d transitions in %d units from %s", len(buffer), buffer.num_episodes, path)
+    return buffer
