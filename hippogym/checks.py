@@ -30,7 +30,7 @@ __all__ = [
 #: Producer name stamped into every manifest and config this library writes.
 PRODUCER = "hippogym"
 
-_MISSING = object()
+MISSING = object()
 
 
 def producer_version() -> str:
@@ -111,19 +111,19 @@ def check_state_keys(expected: Mapping[str, torch.Tensor], found: Mapping[str, t
             )
 
 
-def _get(section: Mapping[str, Any], key: str, field: str, default: Any) -> Any:
+def get_field(section: Mapping[str, Any], key: str, field: str, default: Any) -> Any:
     if not isinstance(section, Mapping):
         raise ValidationError(field.rsplit(".", 1)[0], "a JSON object", type(section).__name__)
     value = section.get(key, default)
-    if value is _MISSING:
+    if value is MISSING:
         raise ValidationError(field, "present in the manifest", "no such key")
     return value
 
 
-def manifest_int(section: Mapping[str, Any], key: str, field: str, *, default: Any = _MISSING,
+def manifest_int(section: Mapping[str, Any], key: str, field: str, *, default: Any = MISSING,
                  minimum: int = 0, allow_none: bool = False) -> int | None:
     """Read an integer field (not a bool, not a float) that is at least ``minimum``."""
-    value = _get(section, key, field, default)
+    value = get_field(section, key, field, default)
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -133,10 +133,10 @@ def manifest_int(section: Mapping[str, Any], key: str, field: str, *, default: A
     return int(value)
 
 
-def manifest_float(section: Mapping[str, Any], key: str, field: str, *, default: Any = _MISSING,
+def manifest_float(section: Mapping[str, Any], key: str, field: str, *, default: Any = MISSING,
                    minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> float:
     """Read a finite real field within ``[minimum, maximum]`` (strictly > 0 when ``positive``)."""
-    value = _get(section, key, field, default)
+    value = get_field(section, key, field, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(field, "a finite number", f"{value!r} ({type(value).__name__})")
     value = float(value)
@@ -149,18 +149,18 @@ def manifest_float(section: Mapping[str, Any], key: str, field: str, *, default:
     return value
 
 
-def manifest_bool(section: Mapping[str, Any], key: str, field: str, *, default: Any = _MISSING) -> bool:
+def manifest_bool(section: Mapping[str, Any], key: str, field: str, *, default: Any = MISSING) -> bool:
     """Read a JSON boolean field (``0``/``1``/strings are refused)."""
-    value = _get(section, key, field, default)
+    value = get_field(section, key, field, default)
     if not isinstance(value, bool):
         raise ValidationError(field, "true or false", f"{value!r} ({type(value).__name__})")
     return value
 
 
 def manifest_name(section: Mapping[str, Any], key: str, field: str, choices: set[str] | frozenset[str], *,
-                  default: Any = _MISSING) -> str:
+                  default: Any = MISSING) -> str:
     """Read a string field that must be one of ``choices``."""
-    value = _get(section, key, field, default)
+    value = get_field(section, key, field, default)
     if not isinstance(value, str) or value not in choices:
         raise ValidationError(field, f"one of {sorted(choices)}", repr(value))
     return value

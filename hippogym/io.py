@@ -35,12 +35,30 @@ import torch
 
 import hippo_format
 from hippogym.checks import PRODUCER  # noqa: F401  (historical name of the producer stamp)
-from hippogym.encoders.persist import load_encoder, save_encoder
-from hippogym.memory.persist import load_store, save_store
-from hippogym.replay.persist import load_buffer, save_buffer
+from hippogym.encoders.dual import DualEncoder
+from hippogym.encoders.persist import save_encoder
+from hippogym.memory.persist import save_store
+from hippogym.memory.store import MemoryStore
+from hippogym.replay.buffer import HippocampalReplayBuffer
+from hippogym.replay.persist import save_buffer
 
 __all__ = ["save_buffer", "load_buffer", "save_store", "load_store", "save_encoder", "load_encoder", "MappedMemory", "open_mapped"]
 
+
+
+def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu") -> HippocampalReplayBuffer:
+    """Load a buffer saved by :func:`save_buffer` (:meth:`HippocampalReplayBuffer.load`)."""
+    return HippocampalReplayBuffer.load(path, verify=verify, device=device)
+
+
+def load_store(path: str | os.PathLike[str], *, verify: str = "full") -> MemoryStore:
+    """Load a store saved by :func:`save_store` or the memory of a saved buffer (:meth:`MemoryStore.load`)."""
+    return MemoryStore.load(path, verify=verify)
+
+
+def load_encoder(path: str | os.PathLike[str]) -> DualEncoder:
+    """Load an encoder saved by :func:`save_encoder` (:meth:`DualEncoder.from_pretrained`)."""
+    return DualEncoder.from_pretrained(path)
 
 class MappedMemory:
     """A saved memory opened lazily: columns stay memory-mapped; uniform samples read only the rows drawn.

@@ -158,4 +158,4 @@ class DualEncoder(nn.Module):
         """Load an encoder saved by :meth:`save_pretrained`."""
         from hippogym.encoders.persist import load_encoder
 
-        return load_encoder(path)
+        return load_encoder(cls, path)

@@ -12,19 +12,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import hippo_format
 from hippo_format.errors import ManifestError
 from hippogym.checks import PRODUCER, check_state_keys, producer_version
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.encoders.dual import DualEncoder
-
 __all__ = ["load_encoder", "save_encoder"]
 
 
-def save_encoder(encoder: DualEncoder, path: str | os.PathLike[str]) -> Path:
+def save_encoder(encoder: Any, path: str | os.PathLike[str]) -> Path:
     """Save a :class:`DualEncoder` as ``encoder.safetensors`` plus ``config.json`` in ``path``.
 
     Args:
@@ -46,10 +43,12 @@ def save_encoder(encoder: DualEncoder, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load_encoder(path: str | os.PathLike[str]) -> DualEncoder:
+def load_encoder(cls: type[Any], path: str | os.PathLike[str]) -> Any:
     """Load an encoder saved by :func:`save_encoder`.
 
     Args:
+        cls: The encoder class to build (``DualEncoder``; passed in so that this module never
+            imports the encoder, which imports it).
         path: Encoder directory.
 
     Returns:
@@ -61,7 +60,6 @@ def load_encoder(path: str | os.PathLike[str]) -> DualEncoder:
         hippo_format.SchemaError: If the weights do not match the config.
     """
     from hippo_format.torch import load_state_dict
-    from hippogym.encoders.dual import DualEncoder
 
     target = Path(path)
     try:
@@ -72,7 +70,7 @@ def load_encoder(path: str | os.PathLike[str]) -> DualEncoder:
         ) from exc
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ManifestError(f"Expected {target / 'config.json'} to be JSON with an `encoder` object: {exc}") from exc
-    encoder = DualEncoder.from_config(config)
+    encoder = cls.from_config(config)
     state = load_state_dict(target / "encoder.safetensors")
     check_state_keys(encoder.state_dict(), state, "encoder.safetensors")
     encoder.load_state_dict(state)

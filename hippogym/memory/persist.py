@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,11 +26,8 @@ import torch
 import hippo_format
 from hippo_format.errors import ManifestError, SchemaError
 from hippo_format.torch import torch_dtype_from_name
-from hippogym.checks import _MISSING, _get, manifest_int, manifest_name, manifest_section, producer, to_numpy
+from hippogym.checks import MISSING, get_field, manifest_int, manifest_name, manifest_section, producer, to_numpy
 from hippogym.errors import ValidationError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.memory.store import MemoryStore
 
 __all__ = [
     "check_rows", "check_store_allocation", "load_store", "memory_state", "save_store", "store_config", "store_payload",
@@ -186,11 +183,11 @@ def store_config(config: Any) -> dict[str, Any]:
     out = dict(config)
     out["capacity"] = manifest_int(config, "capacity", "store.config.capacity", minimum=1)
     out["embed_dim"] = manifest_int(config, "embed_dim", "store.config.embed_dim", minimum=1)
-    key_dtype = _get(config, "key_dtype", "store.config.key_dtype", _MISSING)
+    key_dtype = get_field(config, "key_dtype", "store.config.key_dtype", MISSING)
     if key_dtype not in ("float32", "float16"):
         raise ValidationError("store.config.key_dtype", "one of ['float16', 'float32']", repr(key_dtype))
     for section, names in (("eviction", _EVICTIONS), ("index", _INDEXES)):
-        value = _get(config, section, f"store.config.{section}", _MISSING)
+        value = get_field(config, section, f"store.config.{section}", MISSING)
         if not isinstance(value, Mapping):
             raise ValidationError(f"store.config.{section}", "a JSON object with a string `type`", repr(value))
         manifest_name(value, "type", f"store.config.{section}.type", names)
@@ -222,7 +219,7 @@ def check_store_allocation(reader: hippo_format.MemoryReader, config: Mapping[st
     return nbytes
 
 
-def save_store(store: MemoryStore, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
+def save_store(store: Any, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
     """Save a :class:`MemoryStore` on its own (no encoder): episodes, keys and bookkeeping.
 
     Args:
@@ -243,10 +240,12 @@ def save_store(store: MemoryStore, path: str | os.PathLike[str], *, compression:
     )
 
 
-def load_store(path: str | os.PathLike[str], *, verify: str = "full") -> MemoryStore:
+def load_store(cls: type[Any], path: str | os.PathLike[str], *, verify: str = "full") -> Any:
     """Load a store written by :func:`save_store` or by :func:`hippogym.replay.persist.save_buffer`.
 
     Args:
+        cls: The store class to build (``MemoryStore``; passed in so that this module never
+            imports the store, which imports it).
         path: Memory directory.
         verify: ``"full"`` (default), ``"size"`` or ``"none"``.
 
@@ -256,11 +255,9 @@ def load_store(path: str | os.PathLike[str], *, verify: str = "full") -> MemoryS
     Raises:
         hippo_format.FormatError: The directory is not a valid memory.
     """
-    from hippogym.memory.store import MemoryStore
-
     with hippo_format.open_memory(path, verify=verify) as reader:
         section = manifest_section(reader.manifest, "store")
-        store = MemoryStore.from_config(section["config"])
+        store = cls.from_config(section["config"])
         state = memory_state(reader, section)
         check_rows(state, store.capacity)
         try:

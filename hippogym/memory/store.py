@@ -927,4 +927,4 @@ class MemoryStore:
         """Load a store saved by :meth:`save` (or the memory part of a saved buffer)."""
         from hippogym.memory.persist import load_store
 
-        return load_store(path, verify=verify)
+        return load_store(cls, path, verify=verify)

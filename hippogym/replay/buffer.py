@@ -650,7 +650,7 @@ class HippocampalReplayBuffer:
         """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly."""
         from hippogym.replay.persist import load_buffer
 
-        return load_buffer(path, verify=verify, device=device)
+        return load_buffer(cls, path, verify=verify, device=device)
 
     save_pretrained = save
     from_pretrained = load

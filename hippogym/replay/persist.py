@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,9 +34,6 @@ from hippogym.checks import (
 )
 from hippogym.errors import ValidationError
 from hippogym.memory.persist import check_rows, check_store_allocation, memory_state, store_config, store_payload
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.replay.buffer import HippocampalReplayBuffer
 
 __all__ = ["load_buffer", "read_sampling_kwargs", "save_buffer"]
 
@@ -79,7 +76,7 @@ def read_sampling_kwargs(sampling: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def save_buffer(
-    buffer: HippocampalReplayBuffer,
+    buffer: Any,
     path: str | os.PathLike[str],
     *,
     compression: str | None = None,
@@ -146,11 +143,13 @@ def save_buffer(
 
 
 def load_buffer(
-    path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu",
-) -> HippocampalReplayBuffer:
+    cls: type[Any], path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu",
+) -> Any:
     """Load a buffer saved by :func:`save_buffer`.
 
     Args:
+        cls: The buffer class to build (``HippocampalReplayBuffer``; passed in so that this module
+            never imports the buffer, which imports it).
         path: Memory directory.
         verify: ``"full"`` (default: every file's sha256 is checked before anything is used),
             ``"size"`` or ``"none"``.
@@ -168,7 +167,6 @@ def load_buffer(
     from hippogym.consolidation.consolidator import Consolidator
     from hippogym.encoders.dual import DualEncoder
     from hippogym.memory.store import MemoryStore
-    from hippogym.replay.buffer import HippocampalReplayBuffer
 
     with hippo_format.open_memory(path, verify=verify) as reader:
         manifest = reader.manifest
@@ -188,7 +186,7 @@ def load_buffer(
         consolidator = None
         if store_section.get("consolidator"):
             consolidator = Consolidator.from_config(encoder, store_section["consolidator"])
-        buffer = HippocampalReplayBuffer(
+        buffer = cls(
             memory=memory, encoder=encoder, consolidator=consolidator,
             device=device, **sampling_kwargs,
         )
