@@ -163,3 +163,59 @@ def test_the_walker_sees_deferred_type_checking_and_relative_imports(tmp_path):
     assert layer_of("hippogym") == (7, "top") and layer_of("hippo_format.torch") == (0, "hippo_format")
     with pytest.raises(KeyError):
         layer_of("hippogym.unknown_module")
+
+
+def _circles(arrows: set[tuple[str, str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    graph: dict[str, list[str]] = {}
+    for src, dst in arrows:
+        graph.setdefault(src, []).append(dst)
+        graph.setdefault(dst, [])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    out.append(sorted(component))
+    return out
+
+
+def test_no_import_circle_besides_the_known_upward_arrows():
+    circles = _circles(_arrows() - KNOWN_UPWARD)
+    assert not circles, f"modules importing each other in a circle: {circles}"
+
+
+def test_the_circle_finder_finds_circles():
+    assert _circles({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}) == [["a", "b", "c"]]
+    assert _circles({("a", "b"), ("b", "c")}) == []
