@@ -639,18 +639,28 @@ class HippocampalReplayBuffer:
             self.sampler.load_state_dict(state["sampler"])
         self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
 
-    def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
-        """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`)."""
+    def save(self, path: str | os.PathLike[str], *, compression: str | None = None, progress: bool | None = None) -> Path:
+        """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`).
+
+        ``progress`` shows a bar over the save's stages (default: for memories of a million
+        transitions or more; tqdm, or INFO log lines without a terminal).
+        """
         from hippogym.replay.persist import save_buffer
 
-        return save_buffer(self, path, compression=compression)
+        return save_buffer(self, path, compression=compression, progress=progress)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu") -> "HippocampalReplayBuffer":
-        """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly."""
+    def load(
+        cls, path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu",
+        progress: bool | None = None,
+    ) -> "HippocampalReplayBuffer":
+        """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly.
+
+        ``progress`` shows a bar over the load's stages, as in :meth:`save`.
+        """
         from hippogym.replay.persist import load_buffer
 
-        return load_buffer(cls, path, verify=verify, device=device)
+        return load_buffer(cls, path, verify=verify, device=device, progress=progress)
 
     save_pretrained = save
     from_pretrained = load

@@ -34,10 +34,14 @@ from hippogym.checks import (
 )
 from hippogym.errors import ValidationError
 from hippogym.memory.persist import check_rows, check_store_allocation, memory_state, store_config, store_payload
+from hippogym.progress import progress_bar
 
 __all__ = ["load_buffer", "read_sampling_kwargs", "save_buffer"]
 
 #: The records keep the logger name they had when this code lived in :mod:`hippogym.io`.
+#: Memories of at least this many transitions show a progress bar on save/load by default.
+LARGE_MEMORY = 1_000_000
+
 logger = logging.getLogger("hippogym.io")
 
 
@@ -81,6 +85,7 @@ def save_buffer(
     *,
     compression: str | None = None,
     spaces: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> Path:
     """Save a buffer (memory, encoder, consolidator, sampler, settings) atomically.
 
@@ -91,11 +96,18 @@ def save_buffer(
         compression: ``None`` (default: memory-mappable) or ``"zstd"`` / ``"lz4"``.
         spaces: Optional ``{"observation_space": space, "action_space": space}`` (Gymnasium
             spaces, serialised as JSON); defaults to ``buffer.spaces`` when set.
+        progress: Show a bar over the three stages (collect state, build tables, write and sync);
+            ``None`` (default) shows it for memories of at least :data:`LARGE_MEMORY` transitions.
 
     Returns:
         The path written.
     """
+    bar = progress_bar(total=3, desc=f"save {Path(path).name}", unit="stage",
+                       enabled=len(buffer) >= LARGE_MEMORY if progress is None else bool(progress))
+    bar.set_postfix_str("collect state")
     state = buffer.state_dict()
+    bar.update(1)
+    bar.set_postfix_str("build tables")
     transitions, episodes, keys, store_section = store_payload(state["memory"])
     state_tensors: dict[str, np.ndarray] = {
         "generator.store": to_numpy(state["memory"]["generator"]),
@@ -133,17 +145,22 @@ def save_buffer(
         },
     }
     row_aligned = {"keys": {name: "transitions" for name in keys}}
-    out = hippo_format.write_memory(
-        path, manifest=manifest, transitions=transitions, episodes=episodes,
-        tensors={"keys": keys, "encoder": encoder, "state": state_tensors},
-        row_aligned=row_aligned, compression=compression, producer=producer(),
-    )
+    bar.update(1)
+    bar.set_postfix_str("write and sync")
+    with bar:
+        out = hippo_format.write_memory(
+            path, manifest=manifest, transitions=transitions, episodes=episodes,
+            tensors={"keys": keys, "encoder": encoder, "state": state_tensors},
+            row_aligned=row_aligned, compression=compression, producer=producer(),
+        )
+        bar.update(1)
     logger.info("saved %d transitions in %d units to %s", len(buffer), buffer.num_episodes, out)
     return out
 
 
 def load_buffer(
     cls: type[Any], path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu",
+    progress: bool | None = None,
 ) -> Any:
     """Load a buffer saved by :func:`save_buffer`.
 
@@ -154,6 +171,8 @@ def load_buffer(
         verify: ``"full"`` (default: every file's sha256 is checked before anything is used),
             ``"size"`` or ``"none"``.
         device: Device of the batches the loaded buffer returns.
+        progress: Show a bar over the stages (open and verify, read tables, restore); ``None``
+            (default) shows it for memories of at least :data:`LARGE_MEMORY` transitions.
 
     Raises:
         hippo_format.FormatError: The directory is not a valid memory (the subclass says what is
@@ -168,7 +187,13 @@ def load_buffer(
     from hippogym.encoders.dual import DualEncoder
     from hippogym.memory.store import MemoryStore
 
+    bar = progress_bar(total=3, desc=f"load {Path(path).name}", unit="stage", enabled=bool(progress))
+    bar.set_postfix_str("open and verify")
     with hippo_format.open_memory(path, verify=verify) as reader:
+        if progress is None and reader.num_transitions >= LARGE_MEMORY:
+            bar = progress_bar(total=3, desc=f"load {Path(path).name}", unit="stage", enabled=True)
+        bar.update(1)
+        bar.set_postfix_str("read tables")
         manifest = reader.manifest
         store_section = manifest_section(manifest, "store")
         sampling = manifest_section(manifest, "sampling")
@@ -193,6 +218,8 @@ def load_buffer(
         state_tensors = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("state").items()}
         mem_state = memory_state(reader, store_section)
         check_rows(mem_state, memory.capacity)
+        bar.update(1)
+        bar.set_postfix_str("restore")
         full: dict[str, Any] = {
             "config": sampling, "memory": mem_state, "encoder": encoder_state, "encoder_config": encoder_config,
             "generator": state_tensors["generator.buffer"], "consolidator": None, "sampler": None,
@@ -213,6 +240,8 @@ def load_buffer(
             buffer.load_state_dict(full)
         except (KeyError, RuntimeError, IndexError) as exc:
             raise SchemaError(f"The memory at {path} is inconsistent with its manifest: {exc}") from exc
+        bar.update(1)
+        bar.close()
         buffer.provenance = dict(manifest.get("provenance") or {})
         buffer.segmenter_config = dict(manifest.get("segmenter") or {})
         spaces = manifest.get("spaces") or {}
