@@ -259,9 +259,9 @@ def load_buffer(path: str | os.PathLike[str], *, verify: str = "full", device: s
         consolidator = None
         if store_section.get("consolidator"):
             consolidator = Consolidator.from_config(encoder, store_section["consolidator"])
-        buffer = HippocampalReplayBuffer(
-            memory=memory, encoder=encoder, consolidator=consolidator,
-            device=device, **sampling_kwargs,
+        buffer = HippocampalReplayBuffer.from_config(
+            sampling_kwargs, memory=memory, encoder=encoder, consolidator=consolidator,
+            device=device,
         )
         state_tensors = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("state").items()}
         mem_state = _memory_state(reader, store_section)
