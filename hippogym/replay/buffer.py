@@ -13,7 +13,6 @@ import itertools
 import logging
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -43,7 +42,8 @@ from hippogym.replay.settings import (
     coerce_features,
     coerce_sampler_spec,
     coerce_semantic,
-    new_spelling,
+    legacy_sampler_spec,
+    pop_legacy,
 )
 from hippogym.replay.stats import buffer_stats
 from hippogym.replay.targets import ValueTargets
@@ -162,20 +162,14 @@ class HippocampalReplayBuffer:
         unknown = [name for name in deprecated if name not in LEGACY_KWARGS]
         if unknown:
             raise TypeError(f"HippocampalReplayBuffer.__init__() got an unexpected keyword argument {unknown[0]!r}")
-        for name in deprecated:
-            warnings.warn(
-                f"HippocampalReplayBuffer({name}=...) is deprecated and will be removed in the next release; "
-                f"use {new_spelling(name)}.",
-                DeprecationWarning, stacklevel=2,
-            )
-        legacy = {group: {LEGACY_KWARGS[name][1]: value for name, value in deprecated.items()
-                          if LEGACY_KWARGS[name][0] == group}
-                  for group in ("memory", "sampler", "semantic", "features")}
-        given = {"memory": memory, "sampler": sampler, "semantic": semantic, "features": features}
+        given = {"memory": memory, "consolidator": None, "sampler": sampler, "semantic": semantic, "features": features}
+        legacy: dict[str, dict[str, Any]] = {}
+        for group in given:  # a loop, not a comprehension: the warnings point at the caller's line
+            legacy[group] = pop_legacy(deprecated, group)
         for group, values in legacy.items():
             if values and given[group] is not None:
-                old = [name for name in deprecated if LEGACY_KWARGS[name][0] == group]
-                raise ValidationError(f"{group}", f"given without the old {old} it replaces", f"also {old}")
+                old = sorted(name for name, (g, _) in LEGACY_KWARGS.items() if g == group and LEGACY_KWARGS[name][1] in values)
+                raise ValidationError(group, f"given without the old {old} it replaces", f"also {old}")
         if memory is not None and not isinstance(memory, MemoryStore):
             raise ValidationError("memory", "a hippogym.MemoryStore", describe(memory))
         if encoder is not None and not isinstance(encoder, DualEncoder):
@@ -184,7 +178,7 @@ class HippocampalReplayBuffer:
             raise DimensionMismatchError(
                 "memory.embed_dim", f"equal to encoder.embed_dim={encoder.embed_dim}", str(memory.embed_dim)
             )
-        consolidator_kwargs = deprecated.get("consolidator_kwargs")
+        consolidator_kwargs = legacy["consolidator"].get("")
         if consolidator is not None and not isinstance(consolidator, (Consolidator, Mapping)):
             raise ValidationError("consolidator", "a Consolidator, a dict of its settings or None", describe(consolidator))
         if isinstance(consolidator, Mapping):
@@ -205,11 +199,7 @@ class HippocampalReplayBuffer:
                 raise ValidationError("sampler", "a PrioritizedSampler built on the buffer's memory", "one on another store")
             spec: SamplerSpec = PrioritizedSpec(alpha=instance.alpha)
         elif legacy["sampler"]:
-            old = legacy["sampler"]
-            prioritized = bool(old.get("prioritized", False))
-            beta = old.get("beta")
-            beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
-            spec = PrioritizedSpec(float(old.get("alpha", 0.6)), beta) if prioritized else UniformSpec(beta)
+            spec = legacy_sampler_spec(legacy["sampler"])
         else:
             spec = coerce_sampler_spec(sampler)
         if memory is None:

@@ -9,7 +9,8 @@ arguments to the group that replaces each of them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -17,7 +18,7 @@ from hippogym.errors import ValidationError, describe
 
 __all__ = [
     "LEGACY_KWARGS", "FeatureConfig", "PrioritizedSpec", "SamplerSpec", "SemanticConfig", "UniformSpec",
-    "coerce_features", "coerce_sampler_spec", "coerce_semantic", "new_spelling",
+    "coerce_features", "coerce_sampler_spec", "coerce_semantic", "legacy_sampler_spec", "new_spelling", "pop_legacy",
 ]
 
 
@@ -178,3 +179,35 @@ def coerce_sampler_spec(value: Any) -> SamplerSpec:
         "sampler", "None, 'uniform', 'prioritized', a PrioritizedSpec/UniformSpec, a dict or a PrioritizedSampler",
         describe(value),
     )
+
+
+def pop_legacy(kwargs: MutableMapping[str, Any], group: str, *, stacklevel: int = 3) -> dict[str, Any]:
+    """Remove the old keyword arguments of one group from ``kwargs``, warning for each.
+
+    Args:
+        kwargs: Keyword arguments (changed in place).
+        group: ``"memory"``, ``"consolidator"``, ``"sampler"``, ``"semantic"`` or ``"features"``.
+        stacklevel: Passed to :func:`warnings.warn` (3: the caller of the function calling this one).
+
+    Returns:
+        The removed values under the group's field names (``MemoryStore`` arguments for
+        ``"memory"``, ``SemanticConfig`` fields for ``"semantic"``, ...).
+    """
+    out: dict[str, Any] = {}
+    for name in [n for n in kwargs if LEGACY_KWARGS.get(n, ("", ""))[0] == group]:
+        warnings.warn(
+            f"HippocampalReplayBuffer({name}=...) is deprecated and will be removed in the next release; "
+            f"use {new_spelling(name)}.",
+            DeprecationWarning, stacklevel=stacklevel,
+        )
+        out[LEGACY_KWARGS[name][1]] = kwargs.pop(name)
+    return out
+
+
+def legacy_sampler_spec(values: Mapping[str, Any]) -> SamplerSpec:
+    """The spec of the old ``prioritized``/``alpha``/``beta`` arguments (``beta=None``: 0.4 when
+    prioritised, else 0), as the buffer interpreted them."""
+    prioritized = bool(values.get("prioritized", False))
+    beta = values.get("beta")
+    beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
+    return PrioritizedSpec(float(values.get("alpha", 0.6)), beta) if prioritized else UniformSpec(beta)
