@@ -656,7 +656,8 @@ class HippocampalReplayBuffer:
             The targets part (also :attr:`targets`).
 
         Example:
-            >>> buffer = HippocampalReplayBuffer(capacity=1_000, seed=0)
+            >>> from hippogym import MemoryStore
+            >>> buffer = HippocampalReplayBuffer(MemoryStore(capacity=1_000, seed=0), seed=0)
             >>> targets = buffer.use_value_targets(gamma=0.99, n_steps=3)
             >>> targets.n_steps
             3
@@ -684,10 +685,10 @@ class HippocampalReplayBuffer:
         """Set priorities (e.g. ``|TD error|``) of sampled transitions (``batch.indices``).
 
         Raises:
-            HippoError: The buffer was built without ``prioritized=True``.
+            HippoError: The buffer was built without prioritised draws (``sampler="prioritized"``).
         """
         if self.sampler is None:
-            raise HippoError("update_priorities needs a buffer built with prioritized=True.")
+            raise HippoError("update_priorities needs a buffer built with prioritized draws (sampler='prioritized').")
         self.sampler.update(indices, priorities)
 
     def episode(self, episode_id: int) -> Episode:
