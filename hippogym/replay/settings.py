@@ -12,7 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from hippogym.errors import ValidationError, describe
 
@@ -71,8 +71,9 @@ class UniformSpec:
 
 @dataclass(frozen=True)
 class PrioritizedSpec:
-    """Prioritised (TD-error) base draws; the buffer builds the
-    :class:`~hippogym.memory.samplers.PrioritizedSampler` on its memory.
+    """Prioritised (TD-error) base draws.
+
+    The buffer builds the :class:`~hippogym.memory.samplers.PrioritizedSampler` on its memory.
 
     Attributes:
         alpha: Priority exponent.
@@ -83,7 +84,7 @@ class PrioritizedSpec:
     beta: float = 0.4
 
 
-SamplerSpec = Union[UniformSpec, PrioritizedSpec]
+SamplerSpec = UniformSpec | PrioritizedSpec
 
 #: Old flat keyword argument -> (group argument, field of that group).
 LEGACY_KWARGS: dict[str, tuple[str, str]] = {
@@ -205,8 +206,10 @@ def pop_legacy(kwargs: MutableMapping[str, Any], group: str, *, stacklevel: int 
 
 
 def legacy_sampler_spec(values: Mapping[str, Any]) -> SamplerSpec:
-    """The spec of the old ``prioritized``/``alpha``/``beta`` arguments (``beta=None``: 0.4 when
-    prioritised, else 0), as the buffer interpreted them."""
+    """The spec of the old ``prioritized``/``alpha``/``beta`` arguments, as the buffer read them.
+
+    ``beta=None`` is 0.4 with prioritised draws, else 0.
+    """
     prioritized = bool(values.get("prioritized", False))
     beta = values.get("beta")
     beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
