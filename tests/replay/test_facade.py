@@ -206,3 +206,25 @@ def test_save_and_load_emit_no_deprecation_warning(tmp_path):
     assert {k: v for k, v in loaded.config().items()} == buffer.config()
     q = torch.randn(3)
     assert torch.equal(loaded.sample(8, query_state=q).indices, buffer.sample(8, query_state=q).indices)
+
+
+def test_sb3_adapter_builds_its_buffer_in_the_new_spelling():
+    pytest.importorskip("stable_baselines3")
+    import numpy as np
+    from gymnasium import spaces
+
+    from hippogym.integrations.sb3 import HippoReplayBuffer
+
+    obs, act = spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        rb = HippoReplayBuffer(300, obs, act, "cpu", top_k=4, prioritized=True, embed_dim=8, seed=1, hippo_kwargs={
+            "features": {"key_action": True}, "semantic": {"temperature": 0.5}, "consolidator": {"temperature": 0.05},
+        })
+    hippo = rb.hippo
+    assert (hippo.top_k, hippo.retrieval_temperature, hippo.prioritized) == (4, 0.5, True)
+    assert (hippo.key_action, hippo.num_actions, hippo.consolidator_kwargs) == (True, 3, {"temperature": 0.05})
+    assert (hippo.memory.capacity, hippo.memory.embed_dim) == (300, 8)
+    with pytest.warns(DeprecationWarning, match="key_action"):
+        old = HippoReplayBuffer(300, obs, act, "cpu", embed_dim=8, seed=1, hippo_kwargs={"key_action": True, "beta": 0.2})
+    assert (old.hippo.key_action, old.hippo.num_actions, old.hippo.beta, old.hippo.prioritized) == (True, 3, 0.2, False)
