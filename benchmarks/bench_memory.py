@@ -66,7 +66,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 
-from hippogym import Episode, HippocampalReplayBuffer  # noqa: E402
+from hippogym import Episode, HippocampalReplayBuffer, MemoryStore  # noqa: E402
 
 OBS_DIM, ACT_DIM, EMBED_DIM, STEPS, BATCH = 8, 2, 128, 100, 256
 RAW_BYTES = 2 * OBS_DIM * 4 + ACT_DIM * 4 + 4 + 1 + 1  # obs + next_obs + action + reward + 2 flags
@@ -355,12 +355,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         logger.info("== %d transitions: torch index", size)
         gc.collect()
         before = rss()
-        buffer = HippocampalReplayBuffer(capacity=size, embed_dim=EMBED_DIM, mixture_ratio=0.5, top_k=5, seed=args.seed)
+        buffer = HippocampalReplayBuffer(
+            MemoryStore(embed_dim=EMBED_DIM, capacity=size, seed=args.seed),
+            mixture_ratio=0.5, semantic={"top_k": 5}, seed=args.seed,
+        )
         sec["fill_s"] = round(fill(buffer, data, 0, n_eps), 2)
         sec["rss_increase_bytes_per_transition"] = round((rss() - before) / size, 1)
         if size == largest:
             # A second memory of the same capacity holding only ``small_level`` transitions.
-            small = HippocampalReplayBuffer(capacity=size, embed_dim=EMBED_DIM, mixture_ratio=0.5, top_k=5, seed=args.seed)
+            small = HippocampalReplayBuffer(
+                MemoryStore(embed_dim=EMBED_DIM, capacity=size, seed=args.seed),
+                mixture_ratio=0.5, semantic={"top_k": 5}, seed=args.seed,
+            )
             fill(small, data, 0, small_level // STEPS)
             bench_add(report, small, buffer, inserts, args)
             del small
@@ -374,7 +380,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         recall_q = recall_queries(buffer, data, args.recall_queries, args.seed + 2)
         sec["hybrid_torch"] = bench_hybrid(report, buffer, rb, "torch", size, fresh_queries, recall_q, args)
 
-        per = HippocampalReplayBuffer(memory=buffer.memory, encoder=buffer.encoder, prioritized=True, seed=args.seed + 3)
+        per = HippocampalReplayBuffer(
+            memory=buffer.memory, encoder=buffer.encoder, sampler="prioritized", seed=args.seed + 3
+        )
         td = np.abs(np.random.default_rng(args.seed).normal(0, 1, (64, BATCH))).astype(np.float32)
         td_cycle = itertools.cycle([torch.from_numpy(t) for t in td])
 
@@ -404,7 +412,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         if faiss is not None and not args.skip_faiss:
             logger.info("== %d transitions: FAISS index", size)
-            buffer = HippocampalReplayBuffer(capacity=size, embed_dim=EMBED_DIM, mixture_ratio=0.5, top_k=5, seed=args.seed, index="faiss")
+            buffer = HippocampalReplayBuffer(
+                MemoryStore(embed_dim=EMBED_DIM, capacity=size, index="faiss", seed=args.seed),
+                mixture_ratio=0.5, semantic={"top_k": 5}, seed=args.seed,
+            )
             sec["fill_faiss_s"] = round(fill(buffer, data, 0, n_eps), 2)
             sec["hybrid_faiss"] = bench_hybrid(report, buffer, rb, "faiss", size, fresh_queries, recall_q, args)
             del buffer

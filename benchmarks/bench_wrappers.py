@@ -65,7 +65,7 @@ def bench_record(steps: int, n_envs: int, repeats: int) -> dict[str, Any]:
     """Raw vs recorded CartPole (single env when ``n_envs == 1``, else a ``SyncVectorEnv``)."""
     import gymnasium as gym
 
-    from hippogym import HippocampalReplayBuffer
+    from hippogym import HippocampalReplayBuffer, MemoryStore
 
     try:
         from hippogym.wrappers import RecordEpisodes, RecordEpisodesVector
@@ -92,7 +92,7 @@ def bench_record(steps: int, n_envs: int, repeats: int) -> dict[str, Any]:
             env.close()
 
     def wrapped() -> float:
-        memory = HippocampalReplayBuffer(capacity=steps * n_envs + 1, embed_dim=128, seed=0)
+        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=128, capacity=steps * n_envs + 1, seed=0), seed=0)
         env = (RecordEpisodesVector if vector else RecordEpisodes)(make(), memory)
         memories.append(memory)
         try:

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from hippogym import HippocampalReplayBuffer, RecallObservation, RecordEpisodes
+from hippogym import HippocampalReplayBuffer, MemoryStore, RecallObservation, RecordEpisodes
 from hippogym.envs import register_envs
 
 logger = logging.getLogger("recall_observation")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         return gym.make("hippogym/CueRecall-v0", length=args.length, noise=0.05)
 
     # 1. Explore and record.
-    buffer = HippocampalReplayBuffer(capacity=20_000, embed_dim=32, seed=args.seed)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=20_000, seed=args.seed), seed=args.seed)
     explorer = RecordEpisodes(make(), buffer)
     steps, episode = 0, 0
     while steps < args.steps or buffer.num_episodes == 0:

@@ -19,6 +19,7 @@ import torch
 from hippogym import (
     FixedWindowSegmenter,
     HippocampalReplayBuffer,
+    MemoryStore,
     RecordEpisodesVector,
     SampleMode,
 )
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)
 
-    buffer = HippocampalReplayBuffer(capacity=50_000, embed_dim=32, seed=args.seed)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=50_000, seed=args.seed), seed=args.seed)
     envs = gym.make_vec("CartPole-v1", num_envs=args.num_envs, vectorization_mode="sync")
     envs = RecordEpisodesVector(envs, buffer, segmenter=FixedWindowSegmenter(64))
     envs.action_space.seed(args.seed)

@@ -36,6 +36,10 @@ _EXPORTS = {
     "ConstantSchedule": "hippogym.replay.schedules",
     "CosineSchedule": "hippogym.replay.schedules",
     "WindowBatch": "hippogym.replay.windows",
+    "SemanticConfig": "hippogym.replay.settings",
+    "FeatureConfig": "hippogym.replay.settings",
+    "PrioritizedSpec": "hippogym.replay.settings",
+    "UniformSpec": "hippogym.replay.settings",
     "TerminalSegmenter": "hippogym.segmentation",
     "FixedWindowSegmenter": "hippogym.segmentation",
     "RewardEventSegmenter": "hippogym.segmentation",
@@ -82,3 +86,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from hippogym.episode import Episode
     from hippogym.memory.store import MemoryStore
     from hippogym.replay.buffer import HippocampalReplayBuffer
+    from hippogym.replay.settings import FeatureConfig, PrioritizedSpec, SemanticConfig, UniformSpec

@@ -117,8 +117,10 @@ def run_demo(
     import gymnasium as gym
 
     from hippogym.envs import register_envs
+    from hippogym.memory.store import MemoryStore
     from hippogym.replay.buffer import HippocampalReplayBuffer
     from hippogym.replay.defaults import build_default_consolidator
+    from hippogym.replay.settings import SemanticConfig
     from hippogym.wrappers import RecordEpisodes
 
     steps = _check_int("steps", steps, 1)
@@ -135,7 +137,9 @@ def run_demo(
     try:
         register_envs()
         t0 = time.perf_counter()
-        buffer = HippocampalReplayBuffer(capacity=steps, embed_dim=embed_dim, seed=seed, top_k=top_k)
+        buffer = HippocampalReplayBuffer(
+            MemoryStore(embed_dim=embed_dim, capacity=steps, seed=seed), semantic=SemanticConfig(top_k=top_k), seed=seed
+        )
         env = RecordEpisodes(gym.make(ENV_ID, length=length), buffer)
         rng = np.random.default_rng(seed)
         env.reset(seed=seed)

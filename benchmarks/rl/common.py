@@ -318,7 +318,7 @@ def build_hippo_buffer(env: Any, capacity: int, seed: int, cfg: Mapping[str, Any
     memory = MemoryStore(embed_dim=embed_dim, capacity=int(capacity), eviction=cfg.get("eviction", "utility"), seed=seed)
     return HippocampalReplayBuffer(
         memory=memory, encoder=encoder, consolidator=consolidator, mixture_ratio=cfg.get("mixture_ratio", 0.5),
-        top_k=int(cfg.get("top_k", 5)), seed=seed,
+        semantic={"top_k": int(cfg.get("top_k", 5))}, seed=seed,
     )
 
 

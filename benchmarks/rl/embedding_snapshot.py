@@ -40,11 +40,12 @@ def fill_memory(length: int, episodes: int, seed: int, embed_dim: int) -> Any:
     import gymnasium as gym
     import numpy as np
 
-    from hippogym import HippocampalReplayBuffer, RecordEpisodes
+    from hippogym import HippocampalReplayBuffer, MemoryStore, RecordEpisodes
     from hippogym.envs import register_envs
 
     register_envs()
-    buffer = HippocampalReplayBuffer(capacity=episodes * 4 * length + 1, embed_dim=embed_dim, seed=seed)
+    store = MemoryStore(embed_dim=embed_dim, capacity=episodes * 4 * length + 1, seed=seed)
+    buffer = HippocampalReplayBuffer(store, seed=seed)
     env = RecordEpisodes(gym.make("hippogym/SparseCorridor-v0", length=length), buffer)
     rng = np.random.default_rng(seed)
     for i in range(episodes):
@@ -61,10 +62,10 @@ def fill_memory(length: int, episodes: int, seed: int, embed_dim: int) -> Any:
 def fill_planted(episodes: int, seed: int, embed_dim: int) -> Any:
     """A memory of the micro-benchmark's synthetic episodes (rare successes in a shifted region)."""
     from benchmarks.rl.consolidation_micro import planted_episodes
-    from hippogym import HippocampalReplayBuffer
+    from hippogym import HippocampalReplayBuffer, MemoryStore
 
     data = planted_episodes(episodes, 16, 0.1, seed)
-    buffer = HippocampalReplayBuffer(capacity=episodes * 16 + 1, embed_dim=embed_dim, seed=seed)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=episodes * 16 + 1, seed=seed), seed=seed)
     buffer.add_episodes(data)
     return buffer
 

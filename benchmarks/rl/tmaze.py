@@ -69,11 +69,13 @@ def run_one(arm: str, seed: int, steps: int, length: int = 5, noise: float = 0.0
             eval_episodes: int = 20, top_k: int = 3, cons_every: int = 2_000, cons_steps: int = 50,
             hippo: dict[str, Any] | None = None, hp: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one agent in the T-maze; return its curve and figures."""
-    from hippogym import HippocampalReplayBuffer
+    from hippogym import HippocampalReplayBuffer, MemoryStore
     from hippogym.envs import register_envs
 
     register_envs()
-    memory = HippocampalReplayBuffer(capacity=20_000, embed_dim=32, seed=seed) if arm == "recall" else None
+    memory = None
+    if arm == "recall":
+        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=20_000, seed=seed), seed=seed)
     env, eval_env = _make_envs(arm, length, noise, seed, top_k, memory)
     params = {**common.DQN_SPARSE, **(hp or {})}
     if arm == "recurrent":

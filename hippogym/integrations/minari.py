@@ -582,7 +582,10 @@ def memory_from_minari(
         prefetch: Chunks read ahead in a background thread while the current one is encoded
             (``0``: read in the calling thread). At most ``prefetch + 1`` chunks are held at once.
         **buffer_kwargs: Further :class:`~hippogym.HippocampalReplayBuffer` arguments
-            (``mixture_ratio``, ``top_k``, ``eviction``, ...).
+            (``mixture_ratio``, ``semantic``, ``sampler``, ``features``, ``encoder``, ...), and
+            ``memory``: a :class:`~hippogym.MemoryStore` to fill instead of a new one (then
+            without ``capacity``; ``embed_dim`` is not used), e.g.
+            ``memory=MemoryStore(embed_dim=64, capacity=50_000, eviction="fifo")``.
 
     Returns:
         The buffer. It also carries ``buffer.provenance`` (``source``, ``dataset_id``,
@@ -602,9 +605,11 @@ def memory_from_minari(
     """
     from tqdm.auto import tqdm
 
+    from hippogym.memory.store import MemoryStore
     from hippogym.replay.buffer import HippocampalReplayBuffer
     from hippogym.replay.defaults import build_default_consolidator
     from hippogym.replay.ingest import EpisodeIngestor
+    from hippogym.replay.settings import pop_legacy
     from hippogym.segmentation import Segmenter
 
     minari = _import_minari("Converting a Minari dataset into a memory")
@@ -640,9 +645,17 @@ def memory_from_minari(
     if indices.size == 0 or total_steps == 0:
         raise ValidationError("dataset", "a Minari dataset with at least one step", f"{dataset.id!r} with {total_steps} steps")
     if buffer is None:
-        if capacity is None:
-            capacity = _default_capacity(total_steps, int(indices.size), segmenter)
-        buffer = HippocampalReplayBuffer(capacity=capacity, embed_dim=embed_dim, seed=seed, **buffer_kwargs)
+        store_kwargs = pop_legacy(buffer_kwargs, "memory")  # eviction=, index=, key_dtype= (deprecated)
+        memory = buffer_kwargs.pop("memory", None)
+        if memory is None:
+            if capacity is None:
+                capacity = _default_capacity(total_steps, int(indices.size), segmenter)
+            width = getattr(buffer_kwargs.get("encoder"), "embed_dim", embed_dim)
+            memory = MemoryStore(embed_dim=width, capacity=capacity, seed=seed, **store_kwargs)
+        elif capacity is not None or store_kwargs:
+            given = sorted([*store_kwargs, *(["capacity"] if capacity is not None else [])])
+            raise ValidationError("memory", "the only memory setting (no memory arguments alongside it)", f"also {given}")
+        buffer = HippocampalReplayBuffer(memory, seed=seed, **buffer_kwargs)
     else:
         if not isinstance(buffer, HippocampalReplayBuffer):
             raise ValidationError("buffer", "a hippogym.HippocampalReplayBuffer or None", describe(buffer))

@@ -48,6 +48,7 @@ customise it, or ``query=None`` for uniform/prioritised draws only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -66,11 +67,20 @@ from hippogym.errors import (
     ValidationError,
     describe,
 )
+from hippogym.memory.store import MemoryStore
 from hippogym.replay.batch import ReplayBatch
 from hippogym.replay.buffer import HippocampalReplayBuffer
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.ingest import EpisodeIngestor
 from hippogym.replay.schedules import MixtureSchedule
+from hippogym.replay.settings import (
+    FeatureConfig,
+    SemanticConfig,
+    coerce_features,
+    coerce_semantic,
+    legacy_sampler_spec,
+    pop_legacy,
+)
 
 try:
     from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
@@ -304,9 +314,9 @@ class SB3ReplayBufferWrapper:
         ValidationError: Bad argument.
 
     Example:
-        >>> from hippogym import HippocampalReplayBuffer
+        >>> from hippogym import HippocampalReplayBuffer, MemoryStore
         >>> from hippogym.integrations.sb3 import SB3ReplayBufferWrapper
-        >>> rb = SB3ReplayBufferWrapper(HippocampalReplayBuffer(capacity=10_000, seed=0), n_envs=2)
+        >>> rb = SB3ReplayBufferWrapper(HippocampalReplayBuffer(MemoryStore(capacity=10_000, seed=0), seed=0), n_envs=2)
         >>> # rb.add(obs, next_obs, action, reward, done, infos); rb.sample(256, query_state=obs)
     """
 
@@ -633,6 +643,37 @@ class SB3ReplayBufferWrapper:
 
 
 # ---------------------------------------------------------------------- SB3 buffer
+def _new_buffer(
+    extra: dict[str, Any], action_space: spaces.Space, *, capacity: int, embed_dim: int, mixture_ratio: MixtureSchedule,
+    top_k: int, prioritized: bool, seed: int, eviction: Any, index: Any,
+) -> HippocampalReplayBuffer:
+    """The buffer :class:`HippoReplayBuffer` creates: the adapter's options plus ``hippo_kwargs``.
+
+    ``hippo_kwargs`` may hold ``semantic``/``features``/``sampler`` (their ``top_k`` and the
+    sampler come from the adapter's own ``top_k`` and ``prioritized`` unless ``sampler`` is given)
+    or the buffer's old flat arguments (with the buffer's deprecation warning); a discrete action
+    space gives ``num_actions`` when ``key_action`` is on and it is unset.
+    """
+    semantic = dataclasses.asdict(coerce_semantic(extra.pop("semantic", None)))
+    semantic.update(pop_legacy(extra, "semantic", stacklevel=4), top_k=top_k)
+    features = dataclasses.asdict(coerce_features(extra.pop("features", None)))
+    features.update(pop_legacy(extra, "features", stacklevel=4))
+    if isinstance(action_space, spaces.Discrete) and features["key_action"] and features["num_actions"] is None:
+        features["num_actions"] = int(action_space.n)
+    old_sampler = pop_legacy(extra, "sampler", stacklevel=4)
+    if "sampler" in extra:
+        sampler = extra.pop("sampler")
+    else:
+        sampler = legacy_sampler_spec({"prioritized": prioritized, **old_sampler})
+    encoder = extra.get("encoder")
+    store = {"embed_dim": getattr(encoder, "embed_dim", embed_dim), "capacity": capacity, "eviction": eviction,
+             "index": index, **pop_legacy(extra, "memory", stacklevel=4)}
+    return HippocampalReplayBuffer(
+        MemoryStore(**store, seed=seed), mixture_ratio=mixture_ratio, sampler=sampler,
+        semantic=SemanticConfig(**semantic), features=FeatureConfig(**features), seed=seed, **extra,
+    )
+
+
 class HippoReplayBuffer(ReplayBuffer):
     """An SB3 ``ReplayBuffer`` backed by a :class:`~hippogym.HippocampalReplayBuffer`.
 
@@ -676,7 +717,9 @@ class HippoReplayBuffer(ReplayBuffer):
             the memory on its own (``state_dict``) and pass it again when loading instead.
         max_unit_length: See :class:`SB3ReplayBufferWrapper`.
         hippo_kwargs: Extra keyword arguments of :class:`~hippogym.HippocampalReplayBuffer`
-            (``retrieval_temperature``, ``key_action``, ``exact_sampling``, ...).
+            (``semantic=SemanticConfig(temperature=..., exact=...)``, ``features=FeatureConfig(key_action=True)``,
+            ``sampler=PrioritizedSpec(alpha=..., beta=...)``, ``encoder``, ``consolidator``, ...;
+            ``top_k`` comes from ``top_k`` above, and ``sampler`` replaces ``prioritized``).
         n_steps: Rewards summed per TD target. ``n_steps > 1`` gives the samples of SB3's
             ``NStepReplayBuffer`` on the same transitions (n-step ``rewards``, the window's last
             ``next_observations`` and ``dones``, ``discounts = gamma^m``), windows ending at the
@@ -765,14 +808,12 @@ class HippoReplayBuffer(ReplayBuffer):
         self.action_dtype = np.dtype(self._maybe_cast_dtype(action_space.dtype))
 
         if buffer is None:
-            extra = dict(hippo_kwargs or {})
-            if isinstance(action_space, spaces.Discrete) and extra.get("key_action"):
-                extra.setdefault("num_actions", int(action_space.n))
             if seed is None:
                 seed = random.getrandbits(62)
-            buffer = HippocampalReplayBuffer(
-                capacity=int(buffer_size), embed_dim=embed_dim, mixture_ratio=mixture_ratio, top_k=top_k,
-                prioritized=prioritized, seed=seed, eviction=eviction, index=index, **extra,
+            buffer = _new_buffer(
+                dict(hippo_kwargs or {}), action_space, capacity=int(buffer_size), embed_dim=embed_dim,
+                mixture_ratio=mixture_ratio, top_k=top_k, prioritized=prioritized, seed=seed, eviction=eviction,
+                index=index,
             )
         else:
             self._check_loaded(buffer)

@@ -53,9 +53,12 @@ def health_scalars(buffer: Any, max_rows: int = 1024, seed: int = 0) -> dict[str
     hippo = _hippo(buffer)
     if hippo.is_empty() or hippo.encoder is None:
         return {}
-    out = {k: float(v) for k, v in memory_quality(hippo.memory, int(hippo.encoder.version), max_rows=max_rows, seed=seed).items()}
+    quality = memory_quality(hippo.memory, int(hippo.encoder.version), max_rows=max_rows, seed=seed)
+    out = {k: float(v) for k, v in quality.items()}
     stats = hippo.stats()
-    out.update(transitions=float(stats["transitions"]), units=float(stats["units"]), return_mean=float(stats["return_mean"]))
+    out.update(
+        transitions=float(stats["transitions"]), units=float(stats["units"]), return_mean=float(stats["return_mean"])
+    )
     if stats["success_rate"] is not None:
         out["success_rate"] = float(stats["success_rate"])
     return out
@@ -69,7 +72,9 @@ def write_health(writer: Any, buffer: Any, step: int, prefix: str = "hippo/healt
     return scalars
 
 
-def write_key_projector(writer: Any, buffer: Any, n: int = 2000, step: int = 0, seed: int = 0, tag: str = "hippo_keys") -> int:
+def write_key_projector(
+    writer: Any, buffer: Any, n: int = 2000, step: int = 0, seed: int = 0, tag: str = "hippo_keys"
+) -> int:
     """Write up to ``n`` stored keys to TensorBoard's projector, labelled by unit, return and outcome.
 
     Args:
@@ -97,7 +102,9 @@ def write_key_projector(writer: Any, buffer: Any, n: int = 2000, step: int = 0, 
     outcome = {1: "success", 0: "failure", -1: "unknown"}
     metadata = [
         [str(int(u)), f"{float(r):.4g}", outcome[int(s)], str(int(t))]
-        for u, r, s, t in zip(store.unit_id[slots], store.unit_return[slots], store.unit_success[slots], store.steps[rows])
+        for u, r, s, t in zip(
+            store.unit_id[slots], store.unit_return[slots], store.unit_success[slots], store.steps[rows]
+        )
     ]
     header = ["unit", "return", "outcome", "step"]
     writer.add_embedding(store.keys[rows].float(), metadata=metadata, metadata_header=header, global_step=step, tag=tag)

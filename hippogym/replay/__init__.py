@@ -3,8 +3,9 @@
 from hippogym.replay.batch import ReplayBatch, SampleMode
 from hippogym.replay.buffer import HippocampalReplayBuffer, RetrievalResult
 from hippogym.replay.schedules import ConstantSchedule, RampSchedule, make_schedule
+from hippogym.replay.settings import FeatureConfig, PrioritizedSpec, SemanticConfig, UniformSpec
 
 __all__ = [
-    "ConstantSchedule", "HippocampalReplayBuffer", "RampSchedule", "ReplayBatch", "RetrievalResult",
-    "SampleMode", "make_schedule",
+    "ConstantSchedule", "FeatureConfig", "HippocampalReplayBuffer", "PrioritizedSpec", "RampSchedule", "ReplayBatch",
+    "RetrievalResult", "SampleMode", "SemanticConfig", "UniformSpec", "make_schedule",
 ]

@@ -32,6 +32,19 @@ from hippogym.replay.batch import ReplayBatch, SampleMode
 from hippogym.replay.defaults import build_default_consolidator
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
+from hippogym.replay.settings import (
+    LEGACY_KWARGS,
+    FeatureConfig,
+    PrioritizedSpec,
+    SamplerSpec,
+    SemanticConfig,
+    UniformSpec,
+    coerce_features,
+    coerce_sampler_spec,
+    coerce_semantic,
+    legacy_sampler_spec,
+    pop_legacy,
+)
 from hippogym.replay.stats import buffer_stats
 from hippogym.replay.targets import ValueTargets
 from hippogym.replay.windows import WindowBatch, sample_windows
@@ -81,39 +94,55 @@ class HippocampalReplayBuffer:
 
     ``sample`` mixes two kinds of draws. **Semantic** draws (a share ``mixture_ratio`` of the batch,
     when a query is given): the query is embedded by the key encoder, the ``top_k`` best units are
-    retrieved, a unit is picked with probability ``softmax(score / retrieval_temperature)``, then a
+    retrieved, a unit is picked with probability ``softmax(score / temperature)``, then a
     transition uniformly inside it. **Base** draws (the rest): uniform over all stored transitions,
-    or prioritised by TD error when ``prioritized=True``.
+    or prioritised by TD error with ``sampler="prioritized"``.
 
     Args:
-        memory: The store (default: ``MemoryStore(embed_dim, capacity)``).
+        memory: The store (default: ``MemoryStore(embed_dim=128, capacity=100_000, seed=seed)``,
+            with the encoder's ``embed_dim`` when an encoder is given).
         encoder: The encoder (default: an MLP ``DualEncoder`` sized from the first episode).
         mixture_ratio: Share of semantic draws: a float, a schedule such as
             :class:`~hippogym.replay.schedules.RampSchedule` (0.2 ramping to 0.5), or a callable of
             the number of transitions added so far. Default 0.5.
-        consolidator: Trains the encoder in :meth:`consolidate` (default: created on first use).
-        capacity: Transitions held when ``memory`` is not given.
-        embed_dim: Key width when ``memory``/``encoder`` are not given.
-        top_k: Units retrieved per query.
-        retrieval_temperature: Softmax temperature over retrieved scores.
-        prioritized: Use prioritised replay for the base draws.
-        alpha: Priority exponent.
-        beta: Importance-weight exponent (default 0.4 with ``prioritized``, else 0).
-        num_actions: One-hot encode discrete actions of this many values (only with ``key_action``).
-        key_action: Put actions in keys (see :mod:`hippogym.encoders.features`).
-        context: Steps per encoder input (for sequence backbones).
+        consolidator: Trains the encoder in :meth:`consolidate`: a :class:`Consolidator`, or a
+            dict of settings of the one the buffer creates on first use (e.g.
+            ``{"temperature": 0.05, "reward_weight": 0.5, "reward_mode": "rank"}``; default: none,
+            the default consolidator is created on first use).
+        sampler: The base draws: ``None``/``"uniform"``, ``"prioritized"``, a
+            :class:`~hippogym.replay.settings.PrioritizedSpec` (``alpha``, ``beta``) or
+            :class:`~hippogym.replay.settings.UniformSpec` (``beta``), a dict of a spec's fields
+            (with ``"type"``: ``"prioritized"``, the default, or ``"uniform"``), or a
+            :class:`~hippogym.memory.samplers.PrioritizedSampler` built on ``memory``.
+        semantic: Semantic-draw settings: a :class:`~hippogym.replay.settings.SemanticConfig`
+            (``top_k``, ``temperature``, ``exact``) or a dict of its fields. By default sampling
+            takes the index's fast path (``exact=False``: centroids, then an exact re-rank of a
+            few candidates); :meth:`retrieve` is exact with the default torch index either way.
+        features: Featurizer settings: a :class:`~hippogym.replay.settings.FeatureConfig`
+            (``num_actions``, ``key_action``, ``context``) or a dict of its fields.
         device: Device of returned batches.
-        seed: Seed of the sampling generator: the same seed gives the same batches.
-        eviction: Eviction policy when ``memory`` is not given.
-        index: Retrieval index when ``memory`` is not given.
-        key_dtype: Key precision when ``memory`` is not given: ``"float32"`` or ``"float16"``
-            (halves key memory: 256 instead of 512 bytes per transition at ``embed_dim=128``).
-        consolidator_kwargs: Settings of the consolidator the buffer creates when none is given
-            (e.g. ``{"temperature": 0.05, "reward_weight": 0.5, "reward_mode": "rank"}``).
-        exact_sampling: Use exact MaxSim retrieval for semantic draws too. By default sampling
-            takes the index's fast path (centroids, then an exact re-rank of a few candidates),
-            whose recall against exact search the memory benchmark reports; :meth:`retrieve` is
-            exact with the default torch index either way.
+        seed: Seed of the sampling generator (and of the default memory, encoder, sampler and
+            consolidator): the same seed gives the same batches.
+        **deprecated: The old flat keyword arguments, accepted for one release with a
+            :class:`DeprecationWarning` naming the new spelling: ``capacity``, ``embed_dim``,
+            ``eviction``, ``index``, ``key_dtype`` (the default ``memory``),
+            ``consolidator_kwargs`` (``consolidator``), ``prioritized``, ``alpha``, ``beta``
+            (``sampler``), ``top_k``, ``retrieval_temperature``, ``exact_sampling``
+            (``semantic``), ``num_actions``, ``key_action``, ``context`` (``features``).
+
+    Raises:
+        TypeError: An unknown keyword argument.
+        ValidationError: A bad setting, or an old keyword argument given together with the
+            argument that replaces it.
+
+    Example:
+        >>> from hippogym import MemoryStore
+        >>> from hippogym.replay.settings import PrioritizedSpec, SemanticConfig
+        >>> buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=1_000, seed=0),
+        ...                                  sampler=PrioritizedSpec(alpha=0.6, beta=0.4),
+        ...                                  semantic=SemanticConfig(top_k=3), seed=0)
+        >>> buffer.top_k, buffer.prioritized
+        (3, True)
     """
 
     def __init__(
@@ -121,26 +150,26 @@ class HippocampalReplayBuffer:
         memory: MemoryStore | None = None,
         encoder: DualEncoder | None = None,
         mixture_ratio: MixtureSchedule = 0.5,
-        consolidator: Consolidator | None = None,
+        consolidator: Consolidator | Mapping[str, Any] | None = None,
         *,
-        capacity: int = 100_000,
-        embed_dim: int = 128,
-        top_k: int = 5,
-        retrieval_temperature: float = 0.1,
-        prioritized: bool = False,
-        alpha: float = 0.6,
-        beta: float | None = None,
-        num_actions: int | None = None,
-        key_action: bool = False,
-        context: int = 1,
+        sampler: Any = None,
+        semantic: SemanticConfig | Mapping[str, Any] | None = None,
+        features: FeatureConfig | Mapping[str, Any] | None = None,
         device: str | torch.device = "cpu",
         seed: int | None = None,
-        eviction: Any = "utility",
-        index: Any = "torch",
-        exact_sampling: bool = False,
-        key_dtype: str = "float32",
-        consolidator_kwargs: Mapping[str, Any] | None = None,
+        **deprecated: Any,
     ) -> None:
+        unknown = [name for name in deprecated if name not in LEGACY_KWARGS]
+        if unknown:
+            raise TypeError(f"HippocampalReplayBuffer.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        given = {"memory": memory, "consolidator": None, "sampler": sampler, "semantic": semantic, "features": features}
+        legacy: dict[str, dict[str, Any]] = {}
+        for group in given:  # a loop, not a comprehension: the warnings point at the caller's line
+            legacy[group] = pop_legacy(deprecated, group)
+        for group, values in legacy.items():
+            if values and given[group] is not None:
+                old = sorted(name for name, (g, _) in LEGACY_KWARGS.items() if g == group and LEGACY_KWARGS[name][1] in values)
+                raise ValidationError(group, f"given without the old {old} it replaces", f"also {old}")
         if memory is not None and not isinstance(memory, MemoryStore):
             raise ValidationError("memory", "a hippogym.MemoryStore", describe(memory))
         if encoder is not None and not isinstance(encoder, DualEncoder):
@@ -149,28 +178,48 @@ class HippocampalReplayBuffer:
             raise DimensionMismatchError(
                 "memory.embed_dim", f"equal to encoder.embed_dim={encoder.embed_dim}", str(memory.embed_dim)
             )
+        consolidator_kwargs = legacy["consolidator"].get("")
+        if consolidator is not None and not isinstance(consolidator, (Consolidator, Mapping)):
+            raise ValidationError("consolidator", "a Consolidator, a dict of its settings or None", describe(consolidator))
+        if isinstance(consolidator, Mapping):
+            if consolidator_kwargs:
+                raise ValidationError("consolidator_kwargs", "None when consolidator= is given", repr(dict(consolidator_kwargs)))
+            consolidator, consolidator_kwargs = None, consolidator
         if consolidator is not None and encoder is not None and consolidator.encoder is not encoder:
             raise ValidationError("consolidator", "built on the same encoder as the buffer", "a different encoder")
-        if not isinstance(top_k, int) or top_k < 1:
-            raise ValidationError("top_k", "an int >= 1", describe(top_k))
-        if not retrieval_temperature > 0:
-            raise ValidationError("retrieval_temperature", "a float > 0", repr(retrieval_temperature))
+        if consolidator is not None and consolidator_kwargs:
+            raise ValidationError("consolidator_kwargs", "None when a consolidator is given", repr(dict(consolidator_kwargs)))
+        sem = coerce_semantic(legacy["semantic"] or semantic)
+        feats = coerce_features(legacy["features"] or features)
+        instance = sampler if isinstance(sampler, PrioritizedSampler) else None
+        if instance is not None:
+            if memory is None and isinstance(instance.store, MemoryStore):
+                memory = instance.store
+            if instance.store is not memory:
+                raise ValidationError("sampler", "a PrioritizedSampler built on the buffer's memory", "one on another store")
+            spec: SamplerSpec = PrioritizedSpec(alpha=instance.alpha)
+        elif legacy["sampler"]:
+            spec = legacy_sampler_spec(legacy["sampler"])
+        else:
+            spec = coerce_sampler_spec(sampler)
         if memory is None:
-            width = encoder.embed_dim if encoder is not None else embed_dim
-            memory = MemoryStore(embed_dim=width, capacity=capacity, eviction=eviction, index=index, key_dtype=key_dtype, seed=seed)
+            store = {"embed_dim": 128, "capacity": 100_000, **legacy["memory"]}
+            if encoder is not None:
+                store["embed_dim"] = encoder.embed_dim
+            memory = MemoryStore(**store, seed=seed)
         self.memory = memory
         self.encoder = encoder
         self.consolidator = consolidator
         self.schedule = make_schedule(mixture_ratio)
-        self.top_k, self.retrieval_temperature = top_k, float(retrieval_temperature)
-        self.prioritized, self.alpha = bool(prioritized), float(alpha)
-        self.beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
-        self.num_actions, self.key_action, self.context = num_actions, bool(key_action), int(context)
+        self.top_k, self.retrieval_temperature = sem.top_k, float(sem.temperature)
+        self.prioritized = isinstance(spec, PrioritizedSpec)
+        #: Priority exponent (meaningful with prioritised draws; kept for :meth:`config`).
+        self.alpha = float(spec.alpha if isinstance(spec, PrioritizedSpec) else legacy["sampler"].get("alpha", 0.6))
+        self.beta = float(spec.beta)
+        self.num_actions, self.key_action, self.context = feats.num_actions, bool(feats.key_action), int(feats.context)
         self.device = torch.device(device)
-        self.exact_sampling = bool(exact_sampling)
+        self.exact_sampling = bool(sem.exact)
         self.seed = seed
-        if consolidator is not None and consolidator_kwargs:
-            raise ValidationError("consolidator_kwargs", "None when a consolidator is given", repr(dict(consolidator_kwargs)))
         self.consolidator_kwargs = dict(consolidator_kwargs or {})
         #: Where the memory came from (env id, Minari dataset, ...); saved in the manifest.
         self.provenance: dict[str, Any] = {}
@@ -179,7 +228,10 @@ class HippocampalReplayBuffer:
         #: How units were segmented, when known; saved in the manifest.
         self.segmenter_config: dict[str, Any] = {}
         self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
-        self.sampler = PrioritizedSampler(self.memory, alpha, seed=seed) if prioritized else None
+        if instance is not None:
+            self.sampler: PrioritizedSampler | None = instance
+        else:
+            self.sampler = PrioritizedSampler(self.memory, self.alpha, seed=seed) if self.prioritized else None
         #: Learning targets applied to every sampled batch (see :meth:`use_value_targets`).
         self.targets: ValueTargets | None = None
         self.featurizer: TransitionFeaturizer | None = None
@@ -189,6 +241,74 @@ class HippocampalReplayBuffer:
         self._sem_table: tuple[np.ndarray | None, Any, np.ndarray | None] = (None, None, None)
         if self.memory.allocated:
             self._make_featurizer(self.memory.layout, self.memory.action_shape)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        memory: MemoryStore | None,
+        encoder: DualEncoder | None,
+        consolidator: Consolidator | Mapping[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "HippocampalReplayBuffer":
+        """Build a buffer from the settings :meth:`config` saved, without deprecation warnings.
+
+        Reads ``mixture_ratio``, ``top_k``, ``retrieval_temperature``, ``prioritized``, ``alpha``,
+        ``beta``, ``num_actions``, ``key_action``, ``context`` and ``exact_sampling`` (missing
+        keys take the constructor's defaults; ``featurizer`` is rebuilt from the memory). Values
+        are checked by the constructor; :func:`hippogym.io_checks.sampling_kwargs` checks a
+        manifest's section in full first.
+
+        Args:
+            config: A :meth:`config` dict (e.g. a manifest's ``sampling`` section).
+            memory: The store (``None``: the default one).
+            encoder: The encoder (``None``: built from the first episode).
+            consolidator: A consolidator, a dict of its settings, or ``None``.
+            device: Device of returned batches.
+
+        Returns:
+            A buffer whose :meth:`config` equals ``config`` on those keys.
+        """
+        if not isinstance(config, Mapping):
+            raise ValidationError("config", "a mapping (a buffer's config())", describe(config))
+        mixture = config.get("mixture_ratio", 0.5)
+        if isinstance(mixture, Mapping) and mixture.get("type") == "callable":
+            mixture = 0.5  # a callable cannot be saved: the default ratio, as the loader does
+        prioritized = bool(config.get("prioritized", False))
+        alpha = float(config.get("alpha", 0.6))
+        beta = config.get("beta")
+        beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
+        buffer = cls(
+            memory, encoder, mixture, consolidator,
+            sampler=PrioritizedSpec(alpha=alpha, beta=beta) if prioritized else UniformSpec(beta=beta),
+            semantic=SemanticConfig(
+                top_k=config.get("top_k", 5), temperature=config.get("retrieval_temperature", 0.1),
+                exact=bool(config.get("exact_sampling", False)),
+            ),
+            features=FeatureConfig(
+                num_actions=config.get("num_actions"), key_action=bool(config.get("key_action", False)),
+                context=int(config.get("context", 1)),
+            ),
+            device=device,
+        )
+        buffer.alpha = alpha  # also kept for uniform draws, where it only appears in config()
+        return buffer
+
+    @property
+    def semantic(self) -> SemanticConfig:
+        """The semantic-draw settings (``top_k``, ``retrieval_temperature``, ``exact_sampling``)."""
+        return SemanticConfig(top_k=self.top_k, temperature=self.retrieval_temperature, exact=self.exact_sampling)
+
+    @property
+    def features(self) -> FeatureConfig:
+        """The featurizer settings (``num_actions``, ``key_action``, ``context``)."""
+        return FeatureConfig(num_actions=self.num_actions, key_action=self.key_action, context=self.context)
+
+    @property
+    def sampler_spec(self) -> SamplerSpec:
+        """The base-draw settings as a spec (``alpha``/``beta``, or ``beta`` for uniform draws)."""
+        return PrioritizedSpec(alpha=self.alpha, beta=self.beta) if self.prioritized else UniformSpec(beta=self.beta)
 
     # ------------------------------------------------------------------ setup
     def _make_featurizer(self, layout: ObservationLayout, action_shape: Sequence[int]) -> None:
@@ -536,7 +656,8 @@ class HippocampalReplayBuffer:
             The targets part (also :attr:`targets`).
 
         Example:
-            >>> buffer = HippocampalReplayBuffer(capacity=1_000, seed=0)
+            >>> from hippogym import MemoryStore
+            >>> buffer = HippocampalReplayBuffer(MemoryStore(capacity=1_000, seed=0), seed=0)
             >>> targets = buffer.use_value_targets(gamma=0.99, n_steps=3)
             >>> targets.n_steps
             3
@@ -564,10 +685,10 @@ class HippocampalReplayBuffer:
         """Set priorities (e.g. ``|TD error|``) of sampled transitions (``batch.indices``).
 
         Raises:
-            HippoError: The buffer was built without ``prioritized=True``.
+            HippoError: The buffer was built without prioritised draws (``sampler="prioritized"``).
         """
         if self.sampler is None:
-            raise HippoError("update_priorities needs a buffer built with prioritized=True.")
+            raise HippoError("update_priorities needs a buffer built with prioritized draws (sampler='prioritized').")
         self.sampler.update(indices, priorities)
 
     def episode(self, episode_id: int) -> Episode:

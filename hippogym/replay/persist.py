@@ -211,9 +211,8 @@ def load_buffer(
         consolidator = None
         if store_section.get("consolidator"):
             consolidator = Consolidator.from_config(encoder, store_section["consolidator"])
-        buffer = cls(
-            memory=memory, encoder=encoder, consolidator=consolidator,
-            device=device, **sampling_kwargs,
+        buffer = cls.from_config(
+            sampling_kwargs, memory=memory, encoder=encoder, consolidator=consolidator, device=device,
         )
         state_tensors = {name: torch.from_numpy(np.array(a)) for name, a in reader.read_tensors("state").items()}
         mem_state = memory_state(reader, store_section)

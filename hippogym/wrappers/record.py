@@ -187,8 +187,8 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, _Sink):
 
     Example:
         >>> import gymnasium as gym
-        >>> from hippogym import HippocampalReplayBuffer
-        >>> buffer = HippocampalReplayBuffer(capacity=1000, embed_dim=8, seed=0)
+        >>> from hippogym import HippocampalReplayBuffer, MemoryStore
+        >>> buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=8, capacity=1000, seed=0), seed=0)
         >>> env = RecordEpisodes(gym.make("CartPole-v1"), buffer)
         >>> obs, info = env.reset(seed=0)
         >>> done = False
