@@ -1022,15 +1022,31 @@ class HippoCallback(BaseCallback):
     Args:
         log_every: Record ``hippo/memory_transitions``, ``hippo/memory_units``,
             ``hippo/pending`` and ``hippo/mixture_ratio`` every this many calls (0 = never).
+        health_every: Record the key-space health figures as ``hippo/health/*`` (outcome
+            alignment, effective rank and mean cosine for collapse, key staleness for drift; see
+            :func:`hippogym.integrations.tensorboard.health_scalars`) every this many calls
+            (0 = never, the default: each costs a small SVD over about 1,000 keys).
+        projector_every: Write a sample of keys to TensorBoard's embedding projector every this
+            many calls (0 = never; needs the model's TensorBoard logger, ``tensorboard_log=...``).
         verbose: SB3 verbosity.
 
     Example:
         >>> model.learn(20_000, callback=HippoCallback())  # doctest: +SKIP
     """
 
-    def __init__(self, log_every: int = 1000, verbose: int = 0) -> None:
+    def __init__(self, log_every: int = 1000, verbose: int = 0, health_every: int = 0, projector_every: int = 0) -> None:
         super().__init__(verbose)
         self.log_every = int(log_every)
+        self.health_every = int(health_every)
+        self.projector_every = int(projector_every)
+
+    def _tensorboard_writer(self) -> Any:
+        """The SummaryWriter of the model's TensorBoard output, or None."""
+        for fmt in getattr(self.logger, "output_formats", ()):
+            writer = getattr(fmt, "writer", None)
+            if writer is not None and hasattr(writer, "add_embedding"):
+                return writer
+        return None
 
     def _buffer(self) -> HippoReplayBuffer | None:
         buffer = getattr(self.model, "replay_buffer", None)
@@ -1058,4 +1074,15 @@ class HippoCallback(BaseCallback):
                 self.logger.record("hippo/memory_units", buffer.hippo.num_episodes)
                 self.logger.record("hippo/pending", buffer.num_pending)
                 self.logger.record("hippo/mixture_ratio", buffer.hippo.mixture_ratio)
+        buffer = self._buffer() if self.health_every or self.projector_every else None
+        if buffer is not None and len(buffer.hippo) > 0:
+            from hippogym.integrations.tensorboard import health_scalars, write_key_projector
+
+            if self.health_every and self.n_calls % self.health_every == 0:
+                for name, value in health_scalars(buffer).items():
+                    self.logger.record(f"hippo/health/{name}", value)
+            if self.projector_every and self.n_calls % self.projector_every == 0:
+                writer = self._tensorboard_writer()
+                if writer is not None:
+                    write_key_projector(writer, buffer, step=self.num_timesteps)
         return True

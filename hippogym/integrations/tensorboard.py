@@ -51,7 +51,7 @@ def health_scalars(buffer: Any, max_rows: int = 1024, seed: int = 0) -> dict[str
         ``units``, ``return_mean`` and ``success_rate`` (when known); ``{}`` for an empty memory.
     """
     hippo = _hippo(buffer)
-    if hippo.is_empty() or hippo.encoder is None:
+    if len(hippo) == 0 or hippo.encoder is None:
         return {}
     quality = memory_quality(hippo.memory, int(hippo.encoder.version), max_rows=max_rows, seed=seed)
     out = {k: float(v) for k, v in quality.items()}
@@ -92,12 +92,14 @@ def write_key_projector(
         EmptyMemoryError: The memory holds no transition.
     """
     hippo = _hippo(buffer)
-    if hippo.is_empty():
+    if len(hippo) == 0:
         raise EmptyMemoryError("The memory is empty: there are no keys to project.")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValidationError("n", "an int >= 1", describe(n))
     store = hippo.memory
-    rows = torch.unique(store.sample_rows(min(n, store.num_transitions), generator=torch.Generator().manual_seed(seed)))
+    live, _ = store.rows_of(store.live_slots())
+    pick = torch.randperm(live.numel(), generator=torch.Generator().manual_seed(seed))[:n]
+    rows = torch.sort(live[pick]).values
     slots = store.row_slot[rows]
     outcome = {1: "success", 0: "failure", -1: "unknown"}
     metadata = [
