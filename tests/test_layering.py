@@ -219,3 +219,12 @@ def test_no_import_circle_besides_the_known_upward_arrows():
 def test_the_circle_finder_finds_circles():
     assert _circles({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}) == [["a", "b", "c"]]
     assert _circles({("a", "b"), ("b", "c")}) == []
+
+
+def test_parts_of_the_memory_never_import_the_store():
+    # They read it through the protocols of hippogym/memory/views.py; only the package re-exports it.
+    importers = sorted(src for src, dst in _arrows() if dst == "hippogym.memory.store")
+    memory_importers = [m for m in importers if m == "hippogym.memory" or m.startswith("hippogym.memory.")]
+    assert memory_importers == ["hippogym.memory"], memory_importers
+    views = {dst for src, dst in _arrows() if src == "hippogym.memory.views"}
+    assert not views, f"hippogym/memory/views.py must import nothing from the two packages, imports {views}"
