@@ -71,13 +71,6 @@ def as_observation(value: Any, name: str) -> Observation:
     return as_tensor(value, name)
 
 
-def leading_rows(obs: Observation) -> int:
-    """Number of rows (the leading dimension) of an observation."""
-    if isinstance(obs, dict):
-        return next(iter(obs.values())).shape[0] if next(iter(obs.values())).dim() else 0
-    return obs.shape[0] if obs.dim() else 0
-
-
 def map_observation(obs: Observation, fn) -> Observation:
     """``fn`` applied to the tensor, or to each tensor of a dict observation."""
     if isinstance(obs, dict):

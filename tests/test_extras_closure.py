@@ -118,9 +118,9 @@ def _distributions_of(module: str, index: dict[str, list[str]]) -> set[str]:
 def _closure(requirements: list[str]) -> set[str]:
     """Canonical names of the installed distributions ``requirements`` pull in, transitively."""
     seen: set[str] = set()
-    todo = [(Requirement(r), ()) for r in requirements]
+    todo = [Requirement(r) for r in requirements]
     while todo:
-        req, _ = todo.pop()
+        req = todo.pop()
         name = canonicalize_name(req.name)
         key = name + "[" + ",".join(sorted(req.extras)) + "]"
         if key in seen:
@@ -134,7 +134,7 @@ def _closure(requirements: list[str]) -> set[str]:
             sub = Requirement(text)
             envs = [{"extra": e} for e in req.extras] or [{"extra": ""}]
             if sub.marker is None or any(sub.marker.evaluate(env) for env in envs):
-                todo.append((sub, ()))
+                todo.append(sub)
     return {k.partition("[")[0] for k in seen}
 
 

@@ -616,8 +616,7 @@ class MemoryStore:
 
     def refresh_geometry(self) -> None:
         """Recompute all centroids/radii (after keys changed) and rebuild the index."""
-        self._update_geometry(self.live_slots())
-        self.index.rebuild(self)
+        self.update_geometry(self.live_slots())
 
     # ------------------------------------------------------------------ queries
     def live_slots(self) -> Tensor:

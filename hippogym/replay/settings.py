@@ -132,26 +132,25 @@ def _fields(cls: type, value: Mapping[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
-def coerce_semantic(value: SemanticConfig | Mapping[str, Any] | None) -> SemanticConfig:
-    """A :class:`SemanticConfig` from ``None`` (the defaults), a config or a dict of its fields."""
+def _coerce(cls: type, value: Any, name: str) -> Any:
+    """``cls`` from ``None`` (its defaults), an instance or a dict of its fields."""
     if value is None:
-        return SemanticConfig()
-    if isinstance(value, SemanticConfig):
+        return cls()
+    if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        return SemanticConfig(**_fields(SemanticConfig, value, "semantic"))
-    raise ValidationError("semantic", "a SemanticConfig, a dict of its fields or None", describe(value))
+        return cls(**_fields(cls, value, name))
+    raise ValidationError(name, f"a {cls.__name__}, a dict of its fields or None", describe(value))
+
+
+def coerce_semantic(value: SemanticConfig | Mapping[str, Any] | None) -> SemanticConfig:
+    """A :class:`SemanticConfig` from ``None`` (the defaults), a config or a dict of its fields."""
+    return _coerce(SemanticConfig, value, "semantic")
 
 
 def coerce_features(value: FeatureConfig | Mapping[str, Any] | None) -> FeatureConfig:
     """A :class:`FeatureConfig` from ``None`` (the defaults), a config or a dict of its fields."""
-    if value is None:
-        return FeatureConfig()
-    if isinstance(value, FeatureConfig):
-        return value
-    if isinstance(value, Mapping):
-        return FeatureConfig(**_fields(FeatureConfig, value, "features"))
-    raise ValidationError("features", "a FeatureConfig, a dict of its fields or None", describe(value))
+    return _coerce(FeatureConfig, value, "features")
 
 
 def coerce_sampler_spec(value: Any) -> SamplerSpec:
