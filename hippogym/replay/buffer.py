@@ -787,19 +787,28 @@ class HippocampalReplayBuffer:
     from_pretrained = load
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
-        """Push this memory to the Hugging Face Hub (see :func:`hippogym.integrations.hub.push_memory_to_hub`)."""
-        from hippogym.integrations.hub import push_memory_to_hub
+        """Push this memory to the Hugging Face Hub as one commit (see :func:`hippogym.hubio.push_to_hub`)."""
+        from hippogym.hubio.push import push_to_hub
 
-        return push_memory_to_hub(self, repo_id, **kwargs)
+        return push_to_hub(self, repo_id, **kwargs)
 
     save_to_hub = push_to_hub
 
     @classmethod
-    def load_memory_from_hub(cls, repo_id: str, **kwargs: Any) -> "HippocampalReplayBuffer":
-        """Load a memory from the Hub or a local path (see :func:`hippogym.integrations.hub.load_memory_from_hub`)."""
-        from hippogym.integrations.hub import load_memory_from_hub
+    def load_memory_from_hub(
+        cls, repo_id: str, *, device: str | torch.device = "cpu", **kwargs: Any
+    ) -> "HippocampalReplayBuffer":
+        """Load a memory from the Hub or a local path (see :func:`hippogym.integrations.hub.load_memory_from_hub`).
 
-        return load_memory_from_hub(repo_id, **kwargs)
+        Returns a new buffer (a memory saved from a bare store gets a fresh encoder); ``self``'s
+        contents are never touched, so call it on the class.
+        """
+        from hippogym.hubio.fetch import fetch_memory
+        from hippogym.replay.persist import load_saved_memory
+
+        return fetch_memory(
+            repo_id, lambda path, verify: load_saved_memory(cls, path, verify=verify, device=device), **kwargs
+        )
 
     # ------------------------------------------------------------------ seed parity (small helpers)
     def _set_mixture_ratio(self, value: MixtureSchedule) -> None:

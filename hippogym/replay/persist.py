@@ -251,3 +251,35 @@ def load_buffer(
             }
     logger.info("loaded %d transitions in %d units from %s", len(buffer), buffer.num_episodes, path)
     return buffer
+
+
+def load_saved_memory(
+    cls: type[Any], path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu"
+) -> Any:
+    """Load a buffer from a memory directory, or wrap a store-only memory in a fresh buffer.
+
+    A directory written by :func:`save_buffer` loads exactly as :func:`load_buffer` does. One
+    written by :meth:`~hippogym.MemoryStore.save` (no ``encoder`` section) becomes a buffer around
+    the loaded store with a fresh encoder built from its layout; its ``provenance`` is kept.
+
+    Args:
+        cls: The buffer class to build.
+        path: Memory directory.
+        verify: ``"full"``, ``"size"`` or ``"none"`` (see :func:`load_buffer`).
+        device: Device of the batches the buffer returns.
+
+    Returns:
+        The buffer.
+    """
+    from hippogym.hubio.common import read_manifest
+    from hippogym.memory.persist import load_store
+    from hippogym.memory.store import MemoryStore
+
+    manifest = read_manifest(Path(path)) or {}
+    if manifest.get("encoder") is None and isinstance(manifest.get("store"), dict):
+        store = load_store(MemoryStore, path, verify=verify)
+        logger.info("%s holds a memory without encoder; a fresh encoder is built from its layout", path)
+        buffer = cls(memory=store, device=device)
+        buffer.provenance = dict(manifest.get("provenance") or {})
+        return buffer
+    return load_buffer(cls, path, verify=verify, device=device)

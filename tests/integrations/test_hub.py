@@ -289,7 +289,7 @@ def test_lost_commit_answer_is_detected_and_reported_as_landed(hub, buffer, tmp_
 
 
 def test_push_after_another_push_says_the_branch_moved(hub, buffer, monkeypatch):
-    import hippogym.integrations.hub as hub_module
+    import hippogym.hubio.push as hub_module
 
     repo = "alice/raced"
     push_memory_to_hub(_record(3, seed=3), repo, token=TOKEN, endpoint=hub.endpoint)
