@@ -3,7 +3,8 @@
 Layers, lowest first (each may import only itself and the layers below it)::
 
     0  hippo_format
-    1  hippogym.errors, hippogym.types, hippogym.returns, hippogym.checks, hippogym.progress, hippogym.observations
+    1  hippogym.errors, hippogym.types, hippogym.returns, hippogym.checks, hippogym.progress, hippogym.observations,
+       hippogym.episode_checks
     2  hippogym.episode
     3  hippogym.segmentation | hippogym.encoders | hippogym.memory   (siblings: never each other)
     4  hippogym.consolidation
@@ -35,6 +36,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "hippogym.checks": (1, "base"),
     "hippogym.progress": (1, "base"),
     "hippogym.observations": (1, "base"),
+    "hippogym.episode_checks": (1, "base"),  # the Episode's field checks: below hippogym.episode
     "hippogym.episode": (2, "episode"),
     "hippogym.segmentation": (3, "segmentation"),
     "hippogym.encoders": (3, "encoders"),
@@ -160,6 +162,7 @@ def test_the_walker_sees_deferred_type_checking_and_relative_imports(tmp_path):
     expected = {"hippogym.io", "hippogym.replay.buffer", "hippogym.consolidation.consolidator", "hippogym.memory.store"}
     assert found == expected
     assert layer_of("hippogym.memory.samplers.base") == (3, "memory")
+    assert layer_of("hippogym.episode_checks") == (1, "base") and layer_of("hippogym.episode") == (2, "episode")
     assert layer_of("hippogym") == (7, "top") and layer_of("hippo_format.torch") == (0, "hippo_format")
     with pytest.raises(KeyError):
         layer_of("hippogym.unknown_module")
