@@ -210,9 +210,9 @@ class Episode:
         fields = trusted_episode_fields(
             states, next_states, actions, rewards, terminated, truncated, infos, episode_id, start_step, success
         )
-        fields["_final_next_state_known"] = fields.pop("final_next_state_known")
         ep = object.__new__(cls)
         ep.__dict__.update(fields)
+        ep.__dict__["_final_next_state_known"] = True
         return ep
 
     # ------------------------------------------------------------------ views

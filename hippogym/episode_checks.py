@@ -235,8 +235,8 @@ def trusted_episode_fields(
         success: The outcome, or ``None``.
 
     Returns:
-        The fields by attribute name, as :func:`check_episode_fields` returns them (``metadata``
-        too, an empty dict).
+        The episode's fields by attribute name, in the attribute order of ``Episode``
+        (``metadata`` too, an empty dict; the final next observation is always known).
 
     Raises:
         ValidationError: An array holds NaN/inf.
@@ -283,5 +283,4 @@ def trusted_episode_fields(
         metadata={},
         returns=None,
         advantages=None,
-        final_next_state_known=True,
     )

@@ -113,7 +113,8 @@ def test_trusted_fields_share_memory_and_flag_the_last_step():
     assert fields["rewards"].dtype == torch.float32
     assert fields["infos"]["k"].tolist() == [0, 1, 2]
     assert (fields["episode_id"], fields["start_step"], fields["success"]) == (4, 2, None)
-    assert fields["final_next_state_known"] is True and fields["metadata"] == {}
+    assert fields["metadata"] == {} and fields["returns"] is None and fields["advantages"] is None
+    assert list(fields)[:3] == ["states", "next_states", "actions"]
 
 
 def test_trusted_fields_still_reject_nan():
