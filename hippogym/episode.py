@@ -20,6 +20,8 @@ Three ways to give observations, all normalised to the same per-step form:
   ``next_observations``. The observation after the final step is unknown, so it is taken to be the
   final observation itself (a self-loop) and ``final_next_state_known`` is ``False``. Prefer one of
   the other forms whenever a TD target will bootstrap from that last transition.
+
+The checks that normalise these forms live in :mod:`hippogym.episode_checks` (one layer below).
 """
 
 from __future__ import annotations
