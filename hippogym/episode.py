@@ -20,6 +20,8 @@ Three ways to give observations, all normalised to the same per-step form:
   ``next_observations``. The observation after the final step is unknown, so it is taken to be the
   final observation itself (a self-loop) and ``final_next_state_known`` is ``False``. Prefer one of
   the other forms whenever a TD target will bootstrap from that last transition.
+
+The checks that normalise these forms live in :mod:`hippogym.episode_checks` (one layer below).
 """
 
 from __future__ import annotations
@@ -33,20 +35,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hippogym.episode_checks import check_episode_fields, trusted_episode_fields
 from hippogym.errors import ValidationError, describe
 from hippogym.observations import (
     as_bootstrap_value,
-    as_observation,
-    as_tensor,
-    check_finite,
-    finite_np,
-    flag_tensor,
     map_observation,
     map_observation_pair,
-    observation_items,
     observation_to_numpy,
     one_of,
-    stack_info_rows,
     target_tensor,
 )
 from hippogym.returns import discounted_returns
@@ -55,7 +51,21 @@ from hippogym.types import Observation  # defined there (below the layer-3 packa
 __all__ = ["Episode", "Observation"]
 
 _DICT_FORMAT = "hippogym.episode/1"
-
+_FIELD_ORDER = (
+    "states",
+    "next_states",
+    "actions",
+    "rewards",
+    "terminated",
+    "truncated",
+    "infos",
+    "episode_id",
+    "start_step",
+    "success",
+    "metadata",
+    "returns",
+    "advantages",
+)
 
 
 @dataclass(frozen=True, eq=False, repr=False, init=False)
@@ -141,133 +151,36 @@ class Episode:
         next_obs, next_name = one_of("next_observations", next_observations, "next_states", next_states)
         if obs is None:
             raise ValidationError(
-                "observations", "an array of shape [T + 1, ...] or [T, ...] (or a dict of them)", "nothing",
+                "observations",
+                "an array of shape [T + 1, ...] or [T, ...] (or a dict of them)",
+                "nothing",
                 "Pass `observations=` (or its alias `states=`).",
             )
         for name, value in (("actions", actions), ("rewards", rewards)):
             if value is None:
                 raise ValidationError(name, "an array with one row per step", "nothing")
-        setattr_ = object.__setattr__
-        setattr_(self, "states", obs)
-        setattr_(self, "next_states", next_obs)
-        setattr_(self, "actions", actions)
-        setattr_(self, "rewards", rewards)
-        setattr_(self, "terminated", terminated)
-        setattr_(self, "truncated", truncated)
-        setattr_(self, "infos", infos)
-        setattr_(self, "episode_id", episode_id)
-        setattr_(self, "start_step", start_step)
-        setattr_(self, "success", success)
-        setattr_(self, "metadata", {} if metadata is None else metadata)
-        setattr_(self, "returns", returns)
-        setattr_(self, "advantages", advantages)
-        self._validate(dones, obs_name, next_name)
-
-    def _validate(self, dones: Any, obs_name: str, next_name: str) -> None:
-        """Check and normalise every field in place (``obs_name``/``next_name``: the keywords used)."""
-        setattr_ = object.__setattr__
-        actions = as_tensor(self.actions, "actions")
-        if actions.dim() == 0 or actions.shape[0] == 0:
-            raise ValidationError("actions", "an array of shape [T, ...] with T >= 1", describe(actions))
-        if actions.dtype == torch.bool:
-            actions = actions.to(torch.int64)
-        check_finite(actions, "actions")
-        length = actions.shape[0]
-
-        rewards = as_tensor(self.rewards, "rewards")
-        if rewards.dim() == 2 and rewards.shape[1] == 1:
-            rewards = rewards[:, 0]
-        if tuple(rewards.shape) != (length,):
-            raise ValidationError("rewards", f"shape ({length},) (one reward per action)", describe(rewards))
-        rewards = rewards.to(torch.float32)
-        check_finite(rewards, "rewards")
-
-        states = as_observation(self.states, obs_name)
-        next_states = None if self.next_states is None else as_observation(self.next_states, next_name)
-        for name, tensor in observation_items(states, obs_name):
-            if tensor.dim() == 0:
-                raise ValidationError(name, "an array with a leading time axis", describe(tensor))
-        lead = {t.shape[0] for _, t in observation_items(states, obs_name)}
-        if len(lead) != 1:
-            raise ValidationError(obs_name, "the same number of rows for every key", f"row counts {sorted(lead)}")
-        n_states = lead.pop()
-        final_known = True
-        if n_states == length + 1:
-            if next_states is not None:
-                raise ValidationError(
-                    next_name, f"None when `{obs_name}` has T + 1 rows", describe(next_states),
-                    f"Give either T + 1 observations or T observations plus `{next_name}`.",
-                )
-            next_states = map_observation(states, lambda t: t[1:])
-            states = map_observation(states, lambda t: t[:length])
-        elif n_states == length:
-            if next_states is None:
-                final_known = False
-                next_states = map_observation(states, lambda t: torch.cat([t[1:], t[-1:]], dim=0))
-        else:
-            raise ValidationError(
-                obs_name, f"{length} or {length + 1} rows (T or T + 1 for T={length} actions)", f"{n_states} rows"
-            )
-        if isinstance(states, dict) != isinstance(next_states, dict) or (
-            isinstance(states, dict) and states.keys() != next_states.keys()
-        ):
-            raise ValidationError(next_name, f"the same structure (keys) as `{obs_name}`", describe(next_states))
-        pairs = zip(observation_items(states, obs_name), observation_items(next_states, next_name))
-        for (name, s), (next_item, ns) in pairs:
-            if ns.shape != s.shape or ns.dtype != s.dtype:
-                raise ValidationError(next_item, f"shape {tuple(s.shape)} and dtype {s.dtype}", describe(ns))
-            check_finite(s, name)
-            check_finite(ns, next_item)
-
-        if dones is not None and (self.terminated is not None or self.truncated is not None):
-            raise ValidationError(
-                "dones", "absent when `terminated` or `truncated` is given", describe(dones),
-                "`dones` is a shorthand for `terminated`; pass one or the other.",
-            )
-        terminated = self.terminated if dones is None else dones
-        no_flags = torch.zeros(length, dtype=torch.bool)
-        terminated = no_flags if terminated is None else flag_tensor(terminated, "terminated", length)
-        truncated = no_flags.clone() if self.truncated is None else flag_tensor(self.truncated, "truncated", length)
-        for name, flags in (("terminated", terminated), ("truncated", truncated)):
-            if length > 1 and bool(flags[:-1].any()):
-                step = int(flags[:-1].nonzero()[0])
-                raise ValidationError(
-                    name, "True only at the last step (one Episode is one contiguous run)",
-                    f"True at step {step} of {length}",
-                    "Split the stream into episodes first, e.g. with hippogym.segmentation.TerminalSegmenter.",
-                )
-
-        infos = None
-        raw_infos = self.infos
-        if raw_infos is not None and not isinstance(raw_infos, Mapping):
-            raw_infos = stack_info_rows(raw_infos, length)
-        if raw_infos:
-            infos = {}
-            for key, value in raw_infos.items():
-                tensor = as_tensor(value, f"infos[{key!r}]")
-                if tensor.dim() == 0 or tensor.shape[0] != length:
-                    raise ValidationError(f"infos[{key!r}]", f"an array with {length} rows", describe(tensor))
-                infos[str(key)] = tensor
-        if self.episode_id is not None and not isinstance(self.episode_id, (int, np.integer)):
-            raise ValidationError("episode_id", "an int or None", describe(self.episode_id))
-        if not isinstance(self.start_step, (int, np.integer)) or self.start_step < 0:
-            raise ValidationError("start_step", "an int >= 0", describe(self.start_step))
-
-        targets = {name: target_tensor(getattr(self, name), name, length) for name in ("returns", "advantages")}
-
-        setattr_(self, "states", states)
-        setattr_(self, "next_states", next_states)
-        setattr_(self, "actions", actions)
-        setattr_(self, "rewards", rewards)
-        setattr_(self, "terminated", terminated)
-        setattr_(self, "truncated", truncated)
-        setattr_(self, "infos", infos)
-        setattr_(self, "returns", targets["returns"])
-        setattr_(self, "advantages", targets["advantages"])
-        setattr_(self, "episode_id", None if self.episode_id is None else int(self.episode_id))
-        setattr_(self, "start_step", int(self.start_step))
-        setattr_(self, "success", None if self.success is None else bool(self.success))
-        setattr_(self, "_final_next_state_known", final_known)
+        fields = check_episode_fields(
+            states=obs,
+            next_states=next_obs,
+            actions=actions,
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            dones=dones,
+            infos=infos,
+            episode_id=episode_id,
+            start_step=start_step,
+            success=success,
+            returns=returns,
+            advantages=advantages,
+            obs_name=obs_name,
+            next_name=next_name,
+        )
+        final_known = fields.pop("final_next_state_known")
+        fields["metadata"] = {} if metadata is None else metadata
+        for name in _FIELD_ORDER:  # the attribute order of the instance dict, as from_validated makes it
+            object.__setattr__(self, name, fields[name])
+        object.__setattr__(self, "_final_next_state_known", final_known)
 
     @classmethod
     def from_validated(
@@ -296,43 +209,12 @@ class Episode:
         for Dict observations, keys valid as in ``__init__``); ``rewards`` has shape ``[T]``;
         ``terminated``/``truncated`` describe the last step only; ``start_step >= 0``.
         """
-        actions = np.ascontiguousarray(actions)
-        if actions.dtype == np.bool_:
-            actions = actions.astype(np.int64)
-        length = actions.shape[0]
-        with np.errstate(over="ignore"):  # a reward beyond float32 becomes inf and is rejected below
-            rewards = np.array(rewards, dtype=np.float32)
-        finite_np(actions, "actions")
-        finite_np(rewards, "rewards")
-        if isinstance(states, dict):
-            st = {k: finite_np(np.ascontiguousarray(states[k]), f"states[{k!r}]") for k in sorted(states)}
-            nst = {k: finite_np(np.ascontiguousarray(next_states[k]), f"next_states[{k!r}]") for k in st}  # type: ignore[index]
-            st_t: Observation = {k: torch.from_numpy(v) for k, v in st.items()}
-            nst_t: Observation = {k: torch.from_numpy(v) for k, v in nst.items()}
-        else:
-            st_t = torch.from_numpy(finite_np(np.ascontiguousarray(states), "states"))
-            nst_t = torch.from_numpy(finite_np(np.ascontiguousarray(next_states), "next_states"))  # type: ignore[arg-type]
-        term = np.zeros(length, dtype=np.bool_)
-        trunc = np.zeros(length, dtype=np.bool_)
-        term[-1] = terminated
-        trunc[-1] = truncated
-        ep = object.__new__(cls)
-        ep.__dict__.update(
-            states=st_t,
-            next_states=nst_t,
-            actions=torch.from_numpy(actions),
-            rewards=torch.from_numpy(rewards),
-            terminated=torch.from_numpy(term),
-            truncated=torch.from_numpy(trunc),
-            infos={str(k): torch.from_numpy(np.ascontiguousarray(v)) for k, v in infos.items()} if infos else None,
-            episode_id=None if episode_id is None else int(episode_id),
-            start_step=int(start_step),
-            success=None if success is None else bool(success),
-            metadata={},
-            returns=None,
-            advantages=None,
-            _final_next_state_known=True,
+        fields = trusted_episode_fields(
+            states, next_states, actions, rewards, terminated, truncated, infos, episode_id, start_step, success
         )
+        ep = object.__new__(cls)
+        ep.__dict__.update(fields)
+        ep.__dict__["_final_next_state_known"] = True
         return ep
 
     # ------------------------------------------------------------------ views

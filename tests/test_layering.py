@@ -4,7 +4,7 @@ Layers, lowest first (each may import only itself and the layers below it)::
 
     0  hippo_format
     1  hippogym.errors, hippogym.types, hippogym.returns, hippogym.checks, hippogym.progress, hippogym.observations,
-       hippogym.hubio (the Hub transport of hippo_format directories)
+       hippogym.episode_checks, hippogym.hubio (the Hub transport of hippo_format directories)
     2  hippogym.episode
     3  hippogym.segmentation | hippogym.encoders | hippogym.memory   (siblings: never each other)
     4  hippogym.consolidation
@@ -37,6 +37,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "hippogym.progress": (1, "base"),
     "hippogym.observations": (1, "base"),
     "hippogym.hubio": (1, "base"),
+    "hippogym.episode_checks": (1, "base"),  # the Episode's field checks: below hippogym.episode
     "hippogym.episode": (2, "episode"),
     "hippogym.segmentation": (3, "segmentation"),
     "hippogym.encoders": (3, "encoders"),
@@ -161,6 +162,7 @@ def test_the_walker_sees_deferred_type_checking_and_relative_imports(tmp_path):
     expected = {"hippogym.io", "hippogym.replay.buffer", "hippogym.consolidation.consolidator", "hippogym.memory.store"}
     assert found == expected
     assert layer_of("hippogym.memory.samplers.base") == (3, "memory")
+    assert layer_of("hippogym.episode_checks") == (1, "base") and layer_of("hippogym.episode") == (2, "episode")
     assert layer_of("hippogym") == (7, "top") and layer_of("hippo_format.torch") == (0, "hippo_format")
     with pytest.raises(KeyError):
         layer_of("hippogym.unknown_module")

@@ -11,8 +11,9 @@
 Every segmenter also cuts a recorded episode offline: ``segmenter.segment(episode)``.
 
 Modules: ``base`` (the :class:`Segmenter` cutting logic), ``storage`` (the per-stream rows it
-inherits), ``arrays`` (input conversion and checks), ``segmenters``, ``goal``, ``changepoint`` (the
-shipped segmenters), ``offline`` (:meth:`Segmenter.segment`).
+inherits), ``cut_hooks`` (the ``should_cut`` hooks it inherits), ``arrays`` (input conversion and
+checks), ``segmenters``, ``goal``, ``changepoint`` (the shipped segmenters), ``offline``
+(:meth:`Segmenter.segment`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from hippogym.segmentation.segmenters import (
 )
 
 __all__ = [
-    "SUCCESS_KEY", "ChangePointSegmenter", "FixedWindowSegmenter", "GoalAchievementSegmenter",
-    "RewardEventSegmenter", "Segmenter", "TerminalSegmenter",
+    "SUCCESS_KEY",
+    "ChangePointSegmenter",
+    "FixedWindowSegmenter",
+    "GoalAchievementSegmenter",
+    "RewardEventSegmenter",
+    "Segmenter",
+    "TerminalSegmenter",
 ]

@@ -19,11 +19,12 @@ Writing a custom segmenter: subclass :class:`Segmenter` and override :meth:`Segm
 next one. The segmenter always cuts at the end of an environment episode, whatever the hooks say.
 
 Where things live: :mod:`hippogym.segmentation.arrays` converts and checks inputs,
-:mod:`hippogym.segmentation.storage` holds the per-stream rows, this module is the cutting logic.
+:mod:`hippogym.segmentation.storage` holds the per-stream rows, :mod:`hippogym.segmentation.cut_hooks`
+the overridable cut hooks (``should_cut``, ``should_cut_batch``, ``overlap_after_cut``), this module
+is the cutting logic.
 ``SUCCESS_KEY``, ``ArrayObservation``, ``flatten_observation`` and ``to_numpy`` are re-exported here
 so that their old import path keeps working.
 """
-
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from hippogym.segmentation.arrays import (
     leaves,
     to_numpy,
 )
+from hippogym.segmentation.cut_hooks import CutHooks
 from hippogym.segmentation.offline import segment_episode
 from hippogym.segmentation.storage import SegmentStorage
 
@@ -55,7 +57,7 @@ __all__ = ["SUCCESS_KEY", "ArrayObservation", "Segmenter", "flatten_observation"
 logger = logging.getLogger(__name__)
 
 
-class Segmenter(SegmentStorage):
+class Segmenter(SegmentStorage, CutHooks):
     """Cuts per-stream transition streams into units; the base class of all segmenters.
 
     The base class cuts only at the end of an environment episode (``terminated`` or
@@ -89,76 +91,6 @@ class Segmenter(SegmentStorage):
     def __init__(self, info_keys: Sequence[str] = ()) -> None:
         super().__init__(info_keys)
         self._cut_hook: Any = False  # per-step form of the cut hook; False until _resolve_cut_hook
-
-    # ------------------------------------------------------------------ hooks
-    def should_cut(
-        self, length: int, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any] | None
-    ) -> bool:
-        """Whether to cut the in-progress segment right after this step.
-
-        Called for every recorded step. The segmenter cuts at the end of an environment episode
-        anyway, so implementations only need to decide about the other steps.
-
-        Args:
-            length: Steps in the in-progress segment, this one included.
-            reward: This step's reward.
-            terminated: This step ended the episode in a terminal state.
-            truncated: This step ended the episode by truncation (time limit).
-            info: This step's ``info`` (``None`` when none was given).
-
-        Returns:
-            ``True`` to end the segment after this step. The base class never cuts early.
-        """
-        return False
-
-    def should_cut_batch(
-        self,
-        lengths: np.ndarray,
-        rewards: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        infos: Sequence[Mapping[str, Any] | None],
-    ) -> np.ndarray:
-        """Vectorised :meth:`should_cut` over the streams of one batch.
-
-        The default calls :meth:`should_cut` once per row when a subclass overrides it, and returns
-        all ``False`` otherwise. Override this instead for speed.
-
-        Args:
-            lengths: ``[B]`` in-progress segment lengths, this step included.
-            rewards: ``[B]`` rewards (float64).
-            terminated: ``[B]`` booleans.
-            truncated: ``[B]`` booleans.
-            infos: ``B`` per-row info mappings (or ``None``); built lazily on access.
-
-        Returns:
-            ``[B]`` booleans: cut after this step.
-        """
-        if type(self).should_cut is Segmenter.should_cut:
-            return np.zeros(lengths.shape[0], dtype=bool)
-        return np.fromiter(
-            (
-                bool(
-                    self.should_cut(
-                        int(lengths[i]), float(rewards[i]), bool(terminated[i]), bool(truncated[i]), infos[i]
-                    )
-                )
-                for i in range(lengths.shape[0])
-            ),
-            dtype=bool,
-            count=lengths.shape[0],
-        )
-
-    def overlap_after_cut(self, length: int) -> int:
-        """Trailing steps of a segment cut mid-episode (or flushed) that also start the next one.
-
-        Args:
-            length: Length of the segment just cut.
-
-        Returns:
-            Steps to carry over, in ``[0, length)``. The base class carries none.
-        """
-        return 0
 
     # ------------------------------------------------------------------ public API
     def add(
@@ -290,43 +222,6 @@ class Segmenter(SegmentStorage):
         else:
             self._carry(s)
         return [episode]
-
-    def _resolve_cut_hook(self) -> Any:
-        """The per-step form of this segmenter's cut hook (resolved once, then cached).
-
-        ``None`` (never cuts early), :meth:`should_cut` (when :meth:`should_cut_batch` is known to be
-        its vectorised twin), or a one-row call of :meth:`should_cut_batch`.
-        """
-        cls = type(self)
-        batch, single = cls.should_cut_batch, cls.should_cut
-        if batch is Segmenter.should_cut_batch or getattr(batch, "_scalar_twin", None) is single:
-            hook = None if single is Segmenter.should_cut else self._cut_single
-        else:
-            hook = self._cut_one_row
-        self._cut_hook = hook
-        return hook
-
-    def _cut_single(
-        self, length: int, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any] | None
-    ) -> bool:
-        return bool(self.should_cut(length, reward, terminated, truncated, info))
-
-    def _cut_one_row(
-        self, length: int, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any] | None
-    ) -> bool:
-        hook = np.asarray(
-            self.should_cut_batch(
-                np.array([length], dtype=np.int64),
-                np.array([reward], dtype=np.float64),
-                np.array([terminated]),
-                np.array([truncated]),
-                InfoRows([info], 1),
-            ),
-            dtype=bool,
-        )
-        if hook.shape != (1,):
-            raise ValidationError("should_cut_batch()", "a boolean array of shape (1,)", describe(hook))
-        return bool(hook[0])
 
     def add_batch(
         self,

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from hippogym.wrappers.recall import RecallObservation
-from hippogym.wrappers.record import RecordEpisodes, RecordEpisodesVector
+from hippogym.wrappers.record import RecordEpisodes
+from hippogym.wrappers.record_vector import RecordEpisodesVector
 from hippogym.wrappers.spaces import SpaceConverter
 
 __all__ = ["RecallObservation", "RecordEpisodes", "RecordEpisodesVector", "SpaceConverter"]

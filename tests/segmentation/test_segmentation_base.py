@@ -119,28 +119,6 @@ def test_dict_and_image_observations():
     assert torch.is_tensor(ep.next_states["nest.b"])
 
 
-def test_custom_should_cut_hook():
-    class EveryOther(Segmenter):
-        def should_cut(self, length, reward, terminated, truncated, info):
-            return info is not None and info.get("cut", False)
-
-    seg = EveryOther()
-    eps = run(seg, [5], infos=lambda e, t, last: {"cut": t == 1})
-    assert [(e.start_step, len(e)) for e in eps] == [(0, 2), (2, 3)]
-    # Vector-style infos reach the per-row hook too.
-    seg = EveryOther()
-    out = seg.add_batch(
-        np.zeros((2, 1)),
-        np.zeros(2),
-        np.zeros(2),
-        [False, False],
-        [False, False],
-        np.zeros((2, 1)),
-        infos={"cut": np.array([True, False])},
-    )
-    assert len(out) == 1 and out[0].states.shape == (1, 1)
-
-
 @pytest.mark.parametrize(
     "call",
     [

@@ -73,6 +73,20 @@ class SpaceEnv(gym.Env):
         return self.observation_space.sample(), reward, False, self.t >= self.length, {}
 
 
+class SuccessKeyEnv(gym.Wrapper):
+    """Reports the outcome as ``info["success"]`` (as PointMaze does) instead of ``is_success``."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return obs, {k: v for k, v in info.items() if k != "is_success"}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info)
+        info["success"] = info.pop("is_success")
+        return obs, reward, terminated, truncated, info
+
+
 @pytest.fixture
 def counter_env_cls():
     return CounterEnv
@@ -92,3 +106,9 @@ def make_buffer():
         return HippocampalReplayBuffer(**kw)
 
     return make
+
+
+@pytest.fixture
+def success_key_env_cls():
+    """A wrapper that reports the outcome as ``info["success"]`` instead of ``is_success``."""
+    return SuccessKeyEnv

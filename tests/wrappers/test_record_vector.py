@@ -229,3 +229,38 @@ def test_same_step_dict_observations_use_final_obs(space_env_cls, make_buffer):
         assert np.array_equal(unit.next_states["a"][-1].numpy(), final["a"])
         assert int(unit.next_states["b"][-1]) == final["b"] and unit.states["b"].dtype == torch.int64
         assert bool(unit.truncated[-1]) and not bool(unit.terminated.any())
+
+
+def test_vector_success_is_read_from_the_success_key_too(success_key_env_cls):
+    import gymnasium as gym
+
+    from hippogym import HippocampalReplayBuffer
+    from hippogym.envs import register_envs
+
+    register_envs()
+    for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        vbuffer = HippocampalReplayBuffer(capacity=1000, embed_dim=8, seed=0)
+        fns = [lambda: success_key_env_cls(gym.make("hippogym/SparseCorridor-v0", length=3))] * 2
+        venv = RecordEpisodesVector(SyncVectorEnv(fns, autoreset_mode=mode), vbuffer)
+        venv.reset(seed=0)
+        for _ in range(4):  # always right: both sub-envs reach the goal after 2 steps
+            venv.step(np.ones(2, dtype=np.int64))
+        venv.flush()
+        ended = [u.success for u in vbuffer.memory.episodes() if bool(u.terminated[-1])]
+        assert len(ended) >= 2 and all(s is True for s in ended), (mode, ended)
+
+
+def test_vector_recorder_fills_the_manifest_from_the_sub_envs_but_keeps_what_the_user_set():
+    # What the user set wins; the vector recorder reads the sub-envs' spec and single spaces.
+    import gymnasium as gym
+
+    from hippogym import HippocampalReplayBuffer
+    from hippogym.envs import register_envs
+
+    register_envs()
+    mine = HippocampalReplayBuffer(capacity=500, embed_dim=8, seed=0)
+    mine.provenance["env_id"] = "mine/Env-v0"
+    venv = SyncVectorEnv([lambda: gym.make("hippogym/CueRecall-v0", length=3)] * 2)
+    RecordEpisodesVector(venv, mine)
+    assert mine.provenance["env_id"] == "mine/Env-v0"
+    assert mine.spaces["observation_space"] == venv.single_observation_space
