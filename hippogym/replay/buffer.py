@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -26,6 +25,7 @@ from hippogym.encoders.features import ObservationLayout, TransitionFeaturizer
 from hippogym.episode import Episode
 from hippogym.errors import DimensionMismatchError, EmptyMemoryError, HippoError, ValidationError, describe
 from hippogym.memory.samplers import PrioritizedSampler
+from hippogym.memory.samplers.semantic import Recall, SemanticSampler
 from hippogym.memory.store import MemoryStore
 from hippogym.replay import checks
 from hippogym.replay.batch import ReplayBatch, SampleMode
@@ -73,20 +73,6 @@ def _as_tensor(x: Any) -> Any:
     if isinstance(x, dict):
         return {name: _as_tensor(v) for name, v in x.items()}
     return x if isinstance(x, Tensor) else torch.from_numpy(x)
-
-
-class _Recall(NamedTuple):
-    """A retrieval prepared for semantic draws (``[Q, k]`` arrays, ``-1`` slots are padding)."""
-
-    slots: np.ndarray
-    pi: np.ndarray  # softmax weight of each retrieved unit (0 for padding)
-    cdf: np.ndarray  # running sum of pi, last column exactly 1
-    starts: np.ndarray  # first row of each retrieved unit
-    lengths: np.ndarray  # rows of each retrieved unit
-    hit_slots: np.ndarray  # valid retrieved slots, flat (one hit each)
-    hits_unique: bool
-    units: np.ndarray  # distinct retrieved slots
-    row_mass: np.ndarray  # semantic probability of one row of each of ``units``
 
 
 class HippocampalReplayBuffer:
@@ -168,7 +154,9 @@ class HippocampalReplayBuffer:
             legacy[group] = pop_legacy(deprecated, group)
         for group, values in legacy.items():
             if values and given[group] is not None:
-                old = sorted(name for name, (g, _) in LEGACY_KWARGS.items() if g == group and LEGACY_KWARGS[name][1] in values)
+                old = sorted(
+                    name for name, (g, _) in LEGACY_KWARGS.items() if g == group and LEGACY_KWARGS[name][1] in values
+                )
                 raise ValidationError(group, f"given without the old {old} it replaces", f"also {old}")
         if memory is not None and not isinstance(memory, MemoryStore):
             raise ValidationError("memory", "a hippogym.MemoryStore", describe(memory))
@@ -180,15 +168,21 @@ class HippocampalReplayBuffer:
             )
         consolidator_kwargs = legacy["consolidator"].get("")
         if consolidator is not None and not isinstance(consolidator, (Consolidator, Mapping)):
-            raise ValidationError("consolidator", "a Consolidator, a dict of its settings or None", describe(consolidator))
+            raise ValidationError(
+                "consolidator", "a Consolidator, a dict of its settings or None", describe(consolidator)
+            )
         if isinstance(consolidator, Mapping):
             if consolidator_kwargs:
-                raise ValidationError("consolidator_kwargs", "None when consolidator= is given", repr(dict(consolidator_kwargs)))
+                raise ValidationError(
+                    "consolidator_kwargs", "None when consolidator= is given", repr(dict(consolidator_kwargs))
+                )
             consolidator, consolidator_kwargs = None, consolidator
         if consolidator is not None and encoder is not None and consolidator.encoder is not encoder:
             raise ValidationError("consolidator", "built on the same encoder as the buffer", "a different encoder")
         if consolidator is not None and consolidator_kwargs:
-            raise ValidationError("consolidator_kwargs", "None when a consolidator is given", repr(dict(consolidator_kwargs)))
+            raise ValidationError(
+                "consolidator_kwargs", "None when a consolidator is given", repr(dict(consolidator_kwargs))
+            )
         sem = coerce_semantic(legacy["semantic"] or semantic)
         feats = coerce_features(legacy["features"] or features)
         instance = sampler if isinstance(sampler, PrioritizedSampler) else None
@@ -196,7 +190,9 @@ class HippocampalReplayBuffer:
             if memory is None and isinstance(instance.store, MemoryStore):
                 memory = instance.store
             if instance.store is not memory:
-                raise ValidationError("sampler", "a PrioritizedSampler built on the buffer's memory", "one on another store")
+                raise ValidationError(
+                    "sampler", "a PrioritizedSampler built on the buffer's memory", "one on another store"
+                )
             spec: SamplerSpec = PrioritizedSpec(alpha=instance.alpha)
         elif legacy["sampler"]:
             spec = legacy_sampler_spec(legacy["sampler"])
@@ -237,8 +233,10 @@ class HippocampalReplayBuffer:
         self.featurizer: TransitionFeaturizer | None = None
         # (encoder version, query features, embedding) and (key, embedding, retrieval) of the last query.
         self._query_cache: tuple[int, np.ndarray, np.ndarray] | None = None
-        self._retrieval_cache: tuple[tuple[Any, ...], np.ndarray, _Recall] | None = None
-        self._sem_table: tuple[np.ndarray | None, Any, np.ndarray | None] = (None, None, None)
+        #: Semantic draws (retrieval, unit softmax, row probabilities); shares the generator.
+        self.semantic_sampler = SemanticSampler(
+            self.memory, self.retrieval_temperature, self.exact_sampling, self.generator
+        )
         if self.memory.allocated:
             self._make_featurizer(self.memory.layout, self.memory.action_shape)
 
@@ -280,14 +278,19 @@ class HippocampalReplayBuffer:
         beta = config.get("beta")
         beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
         buffer = cls(
-            memory, encoder, mixture, consolidator,
+            memory,
+            encoder,
+            mixture,
+            consolidator,
             sampler=PrioritizedSpec(alpha=alpha, beta=beta) if prioritized else UniformSpec(beta=beta),
             semantic=SemanticConfig(
-                top_k=config.get("top_k", 5), temperature=config.get("retrieval_temperature", 0.1),
+                top_k=config.get("top_k", 5),
+                temperature=config.get("retrieval_temperature", 0.1),
                 exact=bool(config.get("exact_sampling", False)),
             ),
             features=FeatureConfig(
-                num_actions=config.get("num_actions"), key_action=bool(config.get("key_action", False)),
+                num_actions=config.get("num_actions"),
+                key_action=bool(config.get("key_action", False)),
                 context=int(config.get("context", 1)),
             ),
             device=device,
@@ -329,7 +332,9 @@ class HippocampalReplayBuffer:
                 "Build the DualEncoder with that input_dim.",
             )
         if self.encoder.embed_dim != self.memory.embed_dim:
-            raise DimensionMismatchError("encoder.embed_dim", f"memory.embed_dim={self.memory.embed_dim}", str(self.encoder.embed_dim))
+            raise DimensionMismatchError(
+                "encoder.embed_dim", f"memory.embed_dim={self.memory.embed_dim}", str(self.encoder.embed_dim)
+            )
         self.featurizer = feat
 
     def _need(self) -> None:
@@ -430,101 +435,21 @@ class HippocampalReplayBuffer:
         feats = self.featurizer.query_np(query_state)
         version = int(self.encoder.version)
         cached = self._query_cache
-        if cached is not None and cached[0] == version and cached[1].shape == feats.shape and bool((cached[1] == feats).all()):
+        if (
+            cached is not None
+            and cached[0] == version
+            and cached[1].shape == feats.shape
+            and bool((cached[1] == feats).all())
+        ):
             return cached[2]
         emb = self.encoder.encode_keys_np(feats)
         self._query_cache = (version, feats, emb)
         return emb
 
-    def _recall(self, query_state: Any, k: int) -> _Recall:
-        """Retrieval for semantic draws, with everything :meth:`sample` derives from it.
-
-        Cached while the query embedding, the memory (its :attr:`~MemoryStore.mutations` counter),
-        ``k``, the temperature and the search mode are unchanged: the same inputs give the same
-        retrieval, so repeated queries (several gradient steps per env step) skip the search.
-        """
+    def _recall(self, query_state: Any, k: int) -> Recall:
+        """Retrieval for semantic draws (cached by the semantic sampler while nothing changed)."""
         emb = self._embed_np(query_state)
-        store = self.memory
-        key = (store, store.mutations, store.index, k, self.exact_sampling, self.retrieval_temperature)
-        cached = self._retrieval_cache
-        if cached is not None and cached[1] is emb and cached[0] == key:
-            return cached[2]
-        scores, slots = store.search_np(emb, k, exact=self.exact_sampling)
-        recall = self._prepare_single(scores, slots) if slots.shape[0] == 1 else None
-        if recall is None:
-            recall = self._prepare(scores, slots)
-        self._retrieval_cache = (key, emb, recall)
-        return recall
-
-    def _prepare_single(self, scores: np.ndarray, slots: np.ndarray) -> _Recall | None:
-        """:meth:`_prepare` for one query whose ``k`` results are all valid, on Python floats
-        (the arrays hold ~5 values: scalar arithmetic beats a dozen numpy calls)."""
-        row = slots[0]
-        if row.size == 0 or int(row.min()) < 0:
-            return None
-        inv_t = 1.0 / self.retrieval_temperature
-        values = scores[0].tolist()
-        top = max(values)
-        weights = [math.exp((v - top) * inv_t) for v in values]
-        total = math.fsum(weights)
-        pi = [w / total for w in weights]
-        cdf = list(itertools.accumulate(pi))
-        cdf[-1] = 1.0  # draws u < 1 then never run past the last unit
-        store = self.memory
-        starts, lengths = store.unit_starts_np.take(slots), store.unit_lengths_np.take(slots)
-        pi_arr = np.array([pi])
-        hits_unique = len(set(row.tolist())) == row.size
-        if hits_unique:
-            units, row_mass = row, pi_arr[0] / lengths[0]
-        else:
-            units, inverse = np.unique(row, return_inverse=True)
-            row_mass = np.bincount(inverse, weights=pi_arr[0]) / store.unit_lengths_np.take(units)
-        return _Recall(slots, pi_arr, np.array([cdf]), starts, lengths, row, hits_unique, units, row_mass)
-
-    def _prepare(self, scores: np.ndarray, slots: np.ndarray) -> _Recall:
-        """Softmax weights, running sums and unit tables of a retrieval (any number of queries)."""
-        store = self.memory
-        valid = slots >= 0
-        all_valid = bool(valid.all())
-        logits = scores.astype(np.float64)
-        logits *= 1.0 / self.retrieval_temperature
-        if not all_valid:
-            logits[~valid] = -np.inf
-        logits -= logits.max(axis=1, keepdims=True)
-        pi = np.exp(logits)
-        cdf = np.cumsum(pi, axis=1)
-        total = cdf[:, -1:].copy()
-        pi /= total
-        cdf /= total
-        cdf[:, -1] = 1.0  # draws u < 1 then never run past the last unit
-        safe = slots if all_valid else np.where(valid, slots, 0)
-        hit = slots.reshape(-1) if all_valid else slots[valid]
-        # Probability of a row of each retrieved unit under one semantic draw: pi / Q / length,
-        # summed over the queries that retrieved the unit (kept in a per-slot table, see sample).
-        if slots.shape[0] == 1:
-            units, mass = hit, pi.reshape(-1) if all_valid else pi[valid]
-        else:
-            units, inverse = np.unique(hit, return_inverse=True)
-            mass = np.bincount(inverse, weights=pi[valid] / slots.shape[0])
-        lengths = store.unit_lengths_np.take(safe)
-        return _Recall(
-            slots, pi, cdf, store.unit_starts_np.take(safe), lengths, hit, units.size == hit.size,
-            units, mass / store.unit_lengths_np.take(units),
-        )
-
-    def _row_mass_table(self, recall: _Recall) -> np.ndarray:
-        """Per-slot table of semantic row probabilities holding exactly ``recall``'s units."""
-        store = self.memory
-        table, owner, units = self._sem_table
-        if table is None or table.size < store.unit_start.shape[0] or owner is not store:
-            table = np.zeros(store.unit_start.shape[0], dtype=np.float64)
-            units = None
-        if units is not recall.units:
-            if units is not None:
-                table[units] = 0.0
-            table[recall.units] = recall.row_mass
-        self._sem_table = (table, store, recall.units)
-        return table
+        return self.semantic_sampler.recall(emb, k, self.retrieval_temperature, self.exact_sampling)
 
     @property
     def is_empty(self) -> bool:
@@ -597,19 +522,9 @@ class HippocampalReplayBuffer:
                 u = torch.rand(2 * n_sem, generator=self.generator, dtype=torch.float64).numpy()
         rows = base
         if recall is not None:
-            # Inverse-CDF draw of one retrieved unit per semantic draw, then a row inside it.
-            n_q = recall.slots.shape[0]
-            if n_q == 1:
-                pick = np.searchsorted(recall.cdf[0], u[:n_sem])
-                starts, lengths = recall.starts[0].take(pick), recall.lengths[0].take(pick)
-            else:
-                qidx = np.arange(n_sem) % n_q
-                pick = np.count_nonzero(recall.cdf[qidx] < u[:n_sem, None], axis=1)
-                starts, lengths = recall.starts[qidx, pick], recall.lengths[qidx, pick]
-            offsets = u[n_sem:] * lengths
-            semantic = starts + offsets.astype(np.int64)
+            semantic = self.semantic_sampler.draw_np(recall, u[: 2 * n_sem])
             rows = semantic if base is None else np.concatenate((base, semantic))
-            store.record_hits_np(recall.hit_slots, unique=recall.hits_unique)
+            self.semantic_sampler.record_hits(recall)
         fields = store.gather_np(rows)
         modes = np.full(batch_size, base_mode, dtype=np.int8)
         modes[n_base:] = SampleMode.SEMANTIC
@@ -621,10 +536,17 @@ class HippocampalReplayBuffer:
             weights = np.ones(batch_size, dtype=np.float32)
 
         batch = ReplayBatch(
-            _as_tensor(fields["observations"]), _as_tensor(fields["actions"]), torch.from_numpy(fields["rewards"]),
-            _as_tensor(fields["next_observations"]), torch.from_numpy(fields["terminated"]),
-            torch.from_numpy(fields["truncated"]), torch.from_numpy(rows), torch.from_numpy(fields["episode_ids"]),
-            torch.from_numpy(modes), torch.from_numpy(probs.astype(np.float32)), torch.from_numpy(weights),
+            _as_tensor(fields["observations"]),
+            _as_tensor(fields["actions"]),
+            torch.from_numpy(fields["rewards"]),
+            _as_tensor(fields["next_observations"]),
+            torch.from_numpy(fields["terminated"]),
+            torch.from_numpy(fields["truncated"]),
+            torch.from_numpy(rows),
+            torch.from_numpy(fields["episode_ids"]),
+            torch.from_numpy(modes),
+            torch.from_numpy(probs.astype(np.float32)),
+            torch.from_numpy(weights),
         )
         if self.targets is not None:
             batch = self.targets.apply(batch)
@@ -667,7 +589,9 @@ class HippocampalReplayBuffer:
         self.targets = ValueTargets(self.memory, gamma=gamma, n_steps=n_steps, returns=returns, relabeler=relabeler)
         return self.targets
 
-    def _mixture_probabilities(self, rows: np.ndarray, slots: np.ndarray, ratio: float, recall: _Recall | None) -> np.ndarray:
+    def _mixture_probabilities(
+        self, rows: np.ndarray, slots: np.ndarray, ratio: float, recall: Recall | None
+    ) -> np.ndarray:
         """Probability of drawing each row in one draw of the mixture (what ``sample`` reports)."""
         store = self.memory
         if self.sampler is not None:
@@ -676,7 +600,7 @@ class HippocampalReplayBuffer:
             base_p = np.full(rows.size, 1.0 / store.num_transitions)
         if recall is None:
             return base_p
-        probs = self._row_mass_table(recall).take(slots)
+        probs = self.semantic_sampler.row_mass_table(recall).take(slots)
         probs *= ratio
         probs += (1.0 - ratio) * base_p
         return probs
@@ -697,7 +621,9 @@ class HippocampalReplayBuffer:
         Raises:
             KeyError: No unit with that id is in memory (never stored, or evicted).
         """
-        match = (self.memory.unit_id[: self.memory.num_slots] == int(episode_id)) & self.memory.unit_alive[: self.memory.num_slots]
+        match = (self.memory.unit_id[: self.memory.num_slots] == int(episode_id)) & self.memory.unit_alive[
+            : self.memory.num_slots
+        ]
         hits = match.nonzero()
         if hits.numel() == 0:
             raise KeyError(f"No unit with id {episode_id} is in memory (it was never stored or was evicted).")
@@ -722,10 +648,17 @@ class HippocampalReplayBuffer:
         """JSON description of the buffer's settings."""
         schedule = self.schedule.config() if hasattr(self.schedule, "config") else {"type": "callable"}
         return {
-            "mixture_ratio": schedule, "top_k": self.top_k, "retrieval_temperature": self.retrieval_temperature,
-            "prioritized": self.prioritized, "alpha": self.alpha, "beta": self.beta,
-            "num_actions": self.num_actions, "key_action": self.key_action, "context": self.context,
-            "exact_sampling": self.exact_sampling, "featurizer": None if self.featurizer is None else self.featurizer.config(),
+            "mixture_ratio": schedule,
+            "top_k": self.top_k,
+            "retrieval_temperature": self.retrieval_temperature,
+            "prioritized": self.prioritized,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "num_actions": self.num_actions,
+            "key_action": self.key_action,
+            "context": self.context,
+            "exact_sampling": self.exact_sampling,
+            "featurizer": None if self.featurizer is None else self.featurizer.config(),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -743,7 +676,8 @@ class HippocampalReplayBuffer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` into a buffer built with the same configuration."""
-        self._query_cache = self._retrieval_cache = None  # the encoder version may repeat with other weights
+        self._query_cache = None  # the encoder version may repeat with other weights
+        self.semantic_sampler.load_state_dict(self.semantic_sampler.state_dict())  # drops its cache
         self.memory.load_state_dict(state["memory"])
         if state.get("encoder") is not None:
             if self.encoder is None:
@@ -760,7 +694,9 @@ class HippocampalReplayBuffer:
             self.sampler.load_state_dict(state["sampler"])
         self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
 
-    def save(self, path: str | os.PathLike[str], *, compression: str | None = None, progress: bool | None = None) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], *, compression: str | None = None, progress: bool | None = None
+    ) -> Path:
         """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`).
 
         ``progress`` shows a bar over the save's stages (default: for memories of a million
@@ -772,7 +708,11 @@ class HippocampalReplayBuffer:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, verify: str = "full", device: str | torch.device = "cpu",
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        verify: str = "full",
+        device: str | torch.device = "cpu",
         progress: bool | None = None,
     ) -> "HippocampalReplayBuffer":
         """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly.
