@@ -39,54 +39,13 @@ from hippogym.episode import Episode, Observation
 from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryError, ValidationError, describe
 from hippogym.memory.eviction import EvictionPolicy, make_eviction
 from hippogym.memory.index import RetrievalIndex, make_index
+from hippogym.memory.rows import as_torch, host_array, numpy_view, take_rows, write_range
 
 __all__ = ["MemoryStore"]
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16}
-
-
-def _view(tensor: Tensor | None) -> np.ndarray | None:
-    """A numpy array sharing memory with ``tensor`` (``None`` if numpy cannot hold its dtype)."""
-    if tensor is None:
-        return None
-    try:
-        return tensor.numpy()
-    except (TypeError, RuntimeError):
-        return None
-
-
-def _host(value: Tensor) -> np.ndarray | None:
-    """``value`` as a host numpy array, without a copy when possible (``None`` if impossible)."""
-    try:
-        return value.numpy()  # CPU tensors without grad: a view, no dispatch
-    except (TypeError, RuntimeError):
-        pass
-    try:
-        return value.detach().cpu().numpy()
-    except (TypeError, RuntimeError):
-        return None
-
-
-def _write(tensor: Tensor, view: np.ndarray | None, start: int, end: int, value: Tensor) -> None:
-    """``tensor[start:end] = value`` through the numpy view when dtypes agree (no torch dispatch)."""
-    src = _host(value) if view is not None else None
-    if src is not None and src.dtype == view.dtype:
-        view[start:end] = src
-    else:
-        tensor[start:end] = value
-
-
-def _take(tensor: Tensor, view: np.ndarray | None, rows: np.ndarray) -> np.ndarray | Tensor:
-    """Rows of ``tensor`` (numpy when it has a view, else a torch gather)."""
-    if view is not None:
-        return view.take(rows, axis=0)
-    return tensor.index_select(0, torch.from_numpy(rows))
-
-
-def _to_torch(value: np.ndarray | Tensor) -> Tensor:
-    return value if isinstance(value, Tensor) else torch.from_numpy(value)
 
 
 class MemoryStore:
@@ -160,7 +119,7 @@ class MemoryStore:
         self._ret_sum = 0.0
         self._ret_sq = 0.0
         self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64) if self.layout is not None else None
-        self._v_row_slot = _view(self.row_slot)
+        self._v_row_slot = numpy_view(self.row_slot)
         self.mutations += 1
 
     def _init_units(self, n: int) -> None:
@@ -200,16 +159,16 @@ class MemoryStore:
 
     def _row_views(self) -> None:
         """Refresh the numpy views of the row storage (after it is (re)allocated)."""
-        self._v_obs = {k: _view(v) for k, v in self.obs.items()}
-        self._v_next_obs = {k: _view(v) for k, v in self.next_obs.items()}
-        self._v_actions = _view(self.actions)
-        self._v_rewards = _view(self.rewards)
-        self._v_terminated = _view(self.terminated)
-        self._v_truncated = _view(self.truncated)
-        self._v_steps = _view(self.steps)
-        self._v_keys = _view(self.keys)
-        self._v_key_version = _view(self.key_version)
-        self._v_row_slot = _view(self.row_slot)
+        self._v_obs = {k: numpy_view(v) for k, v in self.obs.items()}
+        self._v_next_obs = {k: numpy_view(v) for k, v in self.next_obs.items()}
+        self._v_actions = numpy_view(self.actions)
+        self._v_rewards = numpy_view(self.rewards)
+        self._v_terminated = numpy_view(self.terminated)
+        self._v_truncated = numpy_view(self.truncated)
+        self._v_steps = numpy_view(self.steps)
+        self._v_keys = numpy_view(self.keys)
+        self._v_key_version = numpy_view(self.key_version)
+        self._v_row_slot = numpy_view(self.row_slot)
 
     _UNIT_FIELDS = (
         "unit_start", "unit_length", "unit_return", "unit_id", "unit_source", "unit_start_step",
@@ -317,15 +276,15 @@ class MemoryStore:
         start = self._make_room(length)
         end = start + length
         for name, t in self.layout.as_dict(episode.states).items():
-            _write(self.obs[name], self._v_obs[name], start, end, t)
+            write_range(self.obs[name], self._v_obs[name], start, end, t)
         for name, t in self.layout.as_dict(episode.next_states).items():
-            _write(self.next_obs[name], self._v_next_obs[name], start, end, t)
-        _write(self.actions, self._v_actions, start, end, episode.actions)
-        _write(self.rewards, self._v_rewards, start, end, episode.rewards)
-        _write(self.terminated, self._v_terminated, start, end, episode.terminated)
-        _write(self.truncated, self._v_truncated, start, end, episode.truncated)
+            write_range(self.next_obs[name], self._v_next_obs[name], start, end, t)
+        write_range(self.actions, self._v_actions, start, end, episode.actions)
+        write_range(self.rewards, self._v_rewards, start, end, episode.rewards)
+        write_range(self.terminated, self._v_terminated, start, end, episode.terminated)
+        write_range(self.truncated, self._v_truncated, start, end, episode.truncated)
         self._v_steps[start:end] = np.arange(episode.start_step, episode.start_step + length)
-        _write(self.keys, self._v_keys, start, end, keys)
+        write_range(self.keys, self._v_keys, start, end, keys)
         self._v_key_version[start:end] = int(key_version)
         if episode.infos or self.infos:
             self._write_infos(episode, start, length)
@@ -559,7 +518,7 @@ class MemoryStore:
         if slots.numel() == 0:
             return
         if self._v_keys is not None:
-            ids = np.asarray(_host(torch.as_tensor(slots)), dtype=np.int64).reshape(-1)
+            ids = np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1)
             starts, lengths = self._v_start.take(ids).tolist(), self._v_length.take(ids).tolist()
             for slot, start, length in zip(ids.tolist(), starts, lengths):
                 self._geometry_one(slot, start, length)
@@ -710,8 +669,8 @@ class MemoryStore:
 
     def gather(self, rows: Tensor) -> dict[str, Any]:
         """Fields of the given rows: observations (tensor or dict), actions, rewards, flags, ..."""
-        rows_np = np.ascontiguousarray(_host(torch.as_tensor(rows)), dtype=np.int64)
-        return {k: ({f: _to_torch(x) for f, x in v.items()} if isinstance(v, dict) else _to_torch(v))
+        rows_np = np.ascontiguousarray(host_array(torch.as_tensor(rows)), dtype=np.int64)
+        return {k: ({f: as_torch(x) for f, x in v.items()} if isinstance(v, dict) else as_torch(v))
                 for k, v in self.gather_np(rows_np).items()}
 
     def gather_np(self, rows: np.ndarray) -> dict[str, Any]:
@@ -720,14 +679,14 @@ class MemoryStore:
 
         def obs_of(bank: dict[str, Tensor], views: dict[str, np.ndarray | None]) -> Any:
             if self.layout.is_dict:
-                return {k: _take(v, views[k], rows) for k, v in bank.items()}
+                return {k: take_rows(v, views[k], rows) for k, v in bank.items()}
             name = next(iter(bank))
-            return _take(bank[name], views[name], rows)
+            return take_rows(bank[name], views[name], rows)
 
         slots = self._v_row_slot.take(rows)
         return {
             "observations": obs_of(self.obs, self._v_obs),
-            "actions": _take(self.actions, self._v_actions, rows),
+            "actions": take_rows(self.actions, self._v_actions, rows),
             "rewards": self._v_rewards.take(rows),
             "next_observations": obs_of(self.next_obs, self._v_next_obs),
             "terminated": self._v_terminated.take(rows),
@@ -757,7 +716,7 @@ class MemoryStore:
 
     def record_hits(self, slots: Tensor) -> None:
         """Count retrievals (feeds the utility eviction policy)."""
-        self.record_hits_np(np.asarray(_host(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
+        self.record_hits_np(np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
 
     def record_hits_np(self, slots: np.ndarray, *, unique: bool = False) -> None:
         """:meth:`record_hits` for a numpy array of slots (repeats count once each).
