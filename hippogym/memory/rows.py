@@ -10,7 +10,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["as_torch", "host_array", "numpy_view", "take_rows", "write_range"]
+__all__ = ["KEY_DTYPES", "as_torch", "host_array", "numpy_view", "take_rows", "write_range"]
+
+#: Key storage dtypes a store accepts (``key_dtype``), by name.
+KEY_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def numpy_view(tensor: Tensor | None) -> np.ndarray | None:

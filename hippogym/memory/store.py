@@ -24,31 +24,28 @@ tensor is reallocated.
 from __future__ import annotations
 
 import logging
-import math
-import os
-from pathlib import Path
 from collections import deque
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from hippogym.types import ObservationLayout, StepFeaturizer
-from hippogym.episode import Episode, Observation
+from hippogym.episode import Episode
 from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryError, ValidationError, describe
 from hippogym.memory.eviction import EvictionPolicy, make_eviction
 from hippogym.memory.index import RetrievalIndex, make_index
-from hippogym.memory.rows import as_torch, host_array, numpy_view, take_rows, write_range
+from hippogym.memory.rows import KEY_DTYPES, as_torch, host_array, numpy_view, take_rows, write_range
+from hippogym.memory.store_state import StoreStateMixin
+from hippogym.memory.units import UnitTableMixin
 
 __all__ = ["MemoryStore"]
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
-
-class MemoryStore:
+class MemoryStore(UnitTableMixin, StoreStateMixin):
     """Episodic memory: stores units of transitions with one key per transition.
 
     Args:
@@ -88,8 +85,8 @@ class MemoryStore:
             raise ValidationError("embed_dim", "an int >= 2", describe(embed_dim))
         if not isinstance(capacity, int) or capacity < 1:
             raise ValidationError("capacity", "an int >= 1 (number of transitions)", describe(capacity))
-        if key_dtype not in _DTYPES:
-            raise ValidationError("key_dtype", f"one of {sorted(_DTYPES)}", repr(key_dtype))
+        if key_dtype not in KEY_DTYPES:
+            raise ValidationError("key_dtype", f"one of {sorted(KEY_DTYPES)}", repr(key_dtype))
         self.embed_dim, self.capacity, self.key_dtype = embed_dim, capacity, key_dtype
         self.eviction = make_eviction(eviction)
         self.index = make_index(index)
@@ -122,41 +119,6 @@ class MemoryStore:
         self._v_row_slot = numpy_view(self.row_slot)
         self.mutations += 1
 
-    def _init_units(self, n: int) -> None:
-        d = self.embed_dim
-        self.unit_start = torch.zeros(n, dtype=torch.int64)
-        self.unit_length = torch.zeros(n, dtype=torch.int64)
-        self.unit_return = torch.zeros(n, dtype=torch.float32)
-        self.unit_id = torch.full((n,), -1, dtype=torch.int64)
-        self.unit_source = torch.full((n,), -1, dtype=torch.int64)
-        self.unit_start_step = torch.zeros(n, dtype=torch.int64)
-        self.unit_success = torch.full((n,), -1, dtype=torch.int8)
-        self.unit_hits = torch.zeros(n, dtype=torch.float32)
-        self.unit_rescues = torch.zeros(n, dtype=torch.int32)
-        self.unit_added = torch.zeros(n, dtype=torch.int64)
-        self.unit_alive = torch.zeros(n, dtype=torch.bool)
-        self.centroid = torch.zeros(n, d, dtype=torch.float32)
-        self.theta = torch.full((n,), math.pi, dtype=torch.float32)  # angular radius (+ slack)
-        # Added to centroid scores on the fast retrieval path: 0 for live slots, -inf for free ones.
-        self._dead = np.full(n, -np.inf, dtype=np.float32)
-        self._unit_views()
-
-    def _unit_views(self) -> None:
-        """Refresh the numpy views of the unit table (after it is (re)allocated)."""
-        self._v_start = self.unit_start.numpy()
-        self._v_length = self.unit_length.numpy()
-        self._v_return = self.unit_return.numpy()
-        self._v_id = self.unit_id.numpy()
-        self._v_source = self.unit_source.numpy()
-        self._v_start_step = self.unit_start_step.numpy()
-        self._v_success = self.unit_success.numpy()
-        self._v_hits = self.unit_hits.numpy()
-        self._v_rescues = self.unit_rescues.numpy()
-        self._v_added = self.unit_added.numpy()
-        self._v_alive = self.unit_alive.numpy()
-        self._v_centroid = self.centroid.numpy()
-        self._v_theta = self.theta.numpy()
-
     def _row_views(self) -> None:
         """Refresh the numpy views of the row storage (after it is (re)allocated)."""
         self._v_obs = {k: numpy_view(v) for k, v in self.obs.items()}
@@ -170,26 +132,6 @@ class MemoryStore:
         self._v_key_version = numpy_view(self.key_version)
         self._v_row_slot = numpy_view(self.row_slot)
 
-    _UNIT_FIELDS = (
-        "unit_start", "unit_length", "unit_return", "unit_id", "unit_source", "unit_start_step",
-        "unit_success", "unit_hits", "unit_rescues", "unit_added", "unit_alive", "centroid", "theta",
-    )
-
-    def _grow_units(self) -> None:
-        old = self.unit_start.shape[0]
-        new = old * 2
-        for name in self._UNIT_FIELDS:
-            t = getattr(self, name)
-            grown = torch.empty((new, *t.shape[1:]), dtype=t.dtype)
-            grown[:old] = t
-            fill = {"unit_alive": False, "unit_id": -1, "unit_source": -1, "unit_success": -1, "theta": math.pi}
-            grown[old:] = fill.get(name, 0)
-            setattr(self, name, grown)
-        dead = np.full(new, -np.inf, dtype=np.float32)
-        dead[:old] = self._dead
-        self._dead = dead
-        self._unit_views()
-
     def _allocate(self, episode: Episode) -> None:
         self.layout = ObservationLayout.infer(episode.states)
         self.action_shape = tuple(episode.actions.shape[1:])
@@ -202,7 +144,7 @@ class MemoryStore:
         self.terminated = torch.zeros(cap, dtype=torch.bool)
         self.truncated = torch.zeros(cap, dtype=torch.bool)
         self.steps = torch.zeros(cap, dtype=torch.int64)
-        self.keys = torch.zeros((cap, self.embed_dim), dtype=_DTYPES[self.key_dtype])
+        self.keys = torch.zeros((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
         self.key_version = torch.zeros(cap, dtype=torch.int64)
         self.infos: dict[str, Tensor] = {}
         self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
@@ -216,8 +158,13 @@ class MemoryStore:
         out = {f"obs.{k}": v for k, v in self.obs.items()}
         out.update({f"next_obs.{k}": v for k, v in self.next_obs.items()})
         out.update(
-            action=self.actions, reward=self.rewards, terminated=self.terminated, truncated=self.truncated,
-            step=self.steps, key=self.keys, key_version=self.key_version,
+            action=self.actions,
+            reward=self.rewards,
+            terminated=self.terminated,
+            truncated=self.truncated,
+            step=self.steps,
+            key=self.keys,
+            key_version=self.key_version,
         )
         out.update({f"info.{k}": v for k, v in self.infos.items()})
         return out
@@ -438,181 +385,6 @@ class MemoryStore:
         for listener in self.listeners:
             listener.on_evict(start, size)
 
-    # ------------------------------------------------------------------ public views for parts
-    # Samplers, eviction policies, indexes and the consolidator read the unit table and the keys
-    # through these (numpy views sharing memory with the tensors; re-read after inserts, since the
-    # unit table can be reallocated when it grows). Nothing outside this file touches a private
-    # name of the store. What eviction policies and indexes read is listed by the protocols in
-    # hippogym/memory/views.py (UnitTable, StoreView), what samplers read by SampledStore: keep
-    # those in step when a part starts reading something new.
-    @property
-    def unit_starts_np(self) -> np.ndarray:
-        """First row of every slot's unit (``[num_slots_allocated]`` int64 view)."""
-        return self._v_start
-
-    @property
-    def unit_lengths_np(self) -> np.ndarray:
-        """Rows of every slot's unit (int64 view)."""
-        return self._v_length
-
-    @property
-    def unit_returns_np(self) -> np.ndarray:
-        """Undiscounted return of every slot's unit (float32 view)."""
-        return self._v_return
-
-    @property
-    def unit_hits_np(self) -> np.ndarray:
-        """Retrieval hits of every slot's unit (float32 view)."""
-        return self._v_hits
-
-    @property
-    def unit_rescues_np(self) -> np.ndarray:
-        """Times eviction retained every slot's unit (int32 view)."""
-        return self._v_rescues
-
-    @property
-    def centroids_np(self) -> np.ndarray:
-        """Unit centroids (``[slots, embed_dim]`` float32 view)."""
-        return self._v_centroid
-
-    @property
-    def dead_mask_np(self) -> np.ndarray:
-        """0 for live slots, -inf for free ones (add it to centroid scores to mask free slots)."""
-        return self._dead
-
-    @property
-    def keys_np(self) -> np.ndarray | None:
-        """Row keys as a numpy view (``None`` before the first insert, or when keys are on a device)."""
-        return self._v_keys
-
-    def rekey(self, rows: Tensor, keys: Tensor, version: int) -> None:
-        """Overwrite the keys of ``rows`` (made by encoder ``version``); call :meth:`update_geometry` after.
-
-        Args:
-            rows: ``[n]`` row indices.
-            keys: ``[n, embed_dim]`` new keys (cast to the store's key dtype).
-            version: Encoder version that made them.
-        """
-        self.keys[rows] = keys.to(self.keys.dtype)
-        self.key_version[rows] = int(version)
-        self.mutations += 1
-
-    def update_geometry(self, slots: Tensor, *, rebuild_index: bool = True) -> None:
-        """Recompute centroid and radius of ``slots`` from their keys (after :meth:`rekey`).
-
-        Args:
-            slots: Unit slots whose keys changed.
-            rebuild_index: Also rebuild the retrieval index (default).
-        """
-        self._update_geometry(slots)
-        if rebuild_index:
-            self.index.rebuild(self)
-
-    # ------------------------------------------------------------------ geometry for retrieval
-    def _update_geometry(self, slots: Tensor) -> None:
-        """Recompute centroid and angular radius of ``slots`` from their keys.
-
-        Unit by unit on contiguous key slices (each fits in cache): about 10x faster than a
-        vectorised pass, which has to gather every key and expand every centroid to its rows.
-        """
-        if slots.numel() == 0:
-            return
-        if self._v_keys is not None:
-            ids = np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1)
-            starts, lengths = self._v_start.take(ids).tolist(), self._v_length.take(ids).tolist()
-            for slot, start, length in zip(ids.tolist(), starts, lengths):
-                self._geometry_one(slot, start, length)
-            self.mutations += 1
-            return
-        rows, seg = self.rows_of(slots)
-        keys = self.keys[rows].float()
-        sums = torch.zeros(slots.numel(), self.embed_dim).index_add_(0, seg, keys)
-        cent = torch.nn.functional.normalize(sums, dim=1)
-        cos = (keys * cent[seg]).sum(1)
-        min_cos = torch.full((slots.numel(),), 1.0).scatter_reduce_(0, seg, cos, "amin")
-        self.centroid[slots] = cent
-        # A small slack keeps the bound valid under float rounding.
-        self.theta[slots] = torch.acos(min_cos.clamp(-1.0, 1.0)) + 1e-3
-        self.mutations += 1
-
-    def _geometry_one(self, slot: int, start: int, length: int) -> None:
-        """:meth:`_update_geometry` for one unit of rows ``[start, start + length)`` (numpy)."""
-        if self._v_keys is None:
-            self._update_geometry(torch.tensor([slot]))
-            return
-        keys = self._v_keys[start : start + length]
-        if keys.dtype != np.float32:
-            keys = keys.astype(np.float32)
-        total = keys.sum(0)
-        cent = total / max(float(np.sqrt(total @ total)), 1e-12)
-        min_cos = float((keys @ cent).min())
-        self._v_centroid[slot] = cent
-        self._v_theta[slot] = math.acos(min(max(min_cos, -1.0), 1.0)) + 1e-3
-
-    def rows_of(self, slots: Tensor) -> tuple[Tensor, Tensor]:
-        """Rows of the given units, concatenated, and the position of each row's unit in ``slots``."""
-        lengths = self.unit_length[slots]
-        seg = torch.repeat_interleave(torch.arange(slots.numel()), lengths)
-        first = torch.cumsum(lengths, 0) - lengths
-        offsets = torch.arange(int(lengths.sum())) - first[seg]
-        return self.unit_start[slots][seg] + offsets, seg
-
-    def maxsim(self, query: Tensor, slots: Tensor) -> Tensor:
-        """Score of each unit for one query: the best cosine over its transitions' keys."""
-        lengths = self.unit_length.index_select(0, slots)
-        longest = int(lengths.max()) if slots.numel() else 0
-        if slots.numel() * longest <= 2 * int(lengths.sum()) + 64:
-            # Pad every unit to the longest by repeating its last row (a max is unchanged by
-            # repeats): one gather, one matvec, one reduction.
-            steps = torch.minimum(torch.arange(longest).unsqueeze(0), (lengths - 1).unsqueeze(1))
-            rows = (self.unit_start.index_select(0, slots).unsqueeze(1) + steps).reshape(-1)
-            keys = self.keys.index_select(0, rows)
-            scores = (keys if keys.dtype == torch.float32 else keys.float()) @ query
-            return scores.view(slots.numel(), longest).amax(1)
-        rows, seg = self.rows_of(slots)
-        scores = self.keys.index_select(0, rows).float() @ query
-        return torch.full((slots.numel(),), -math.inf).scatter_reduce_(0, seg, scores, "amax")
-
-    def refresh_geometry(self) -> None:
-        """Recompute all centroids/radii (after keys changed) and rebuild the index."""
-        self.update_geometry(self.live_slots())
-
-    # ------------------------------------------------------------------ queries
-    def live_slots(self) -> Tensor:
-        """Slots of the units in memory, oldest first."""
-        return torch.tensor(list(self.order), dtype=torch.int64)
-
-    def live_slots_np(self) -> np.ndarray:
-        """:meth:`live_slots` as a numpy array."""
-        return np.fromiter(self.order, dtype=np.int64, count=len(self.order))
-
-    def random_slots(self, n: int) -> Tensor:
-        """Up to ``n`` live slots drawn uniformly (with replacement) by rejection."""
-        return torch.from_numpy(self.random_slots_np(n))
-
-    def random_slots_np(self, n: int) -> np.ndarray:
-        """:meth:`random_slots` as a numpy array (same draws)."""
-        if not self.order:
-            return np.empty(0, dtype=np.int64)
-        for _ in range(8):
-            cand = torch.randint(0, self.num_slots, (2 * n + 8,), generator=self.generator).numpy()
-            cand = cand[self._v_alive.take(cand)]
-            if cand.size >= n:
-                return cand[:n]
-        return self.live_slots_np()[:n]
-
-    def return_stats(self) -> tuple[float, float]:
-        """Mean and standard deviation of the returns of the units in memory."""
-        n = max(len(self.order), 1)
-        mean = self._ret_sum / n
-        var = max(self._ret_sq / n - mean * mean, 0.0)
-        return mean, math.sqrt(var)
-
-    @property
-    def num_units(self) -> int:
-        """Units (episodes/segments) in memory."""
-        return len(self.order)
-
     def __len__(self) -> int:
         return self.num_transitions
 
@@ -670,8 +442,10 @@ class MemoryStore:
     def gather(self, rows: Tensor) -> dict[str, Any]:
         """Fields of the given rows: observations (tensor or dict), actions, rewards, flags, ..."""
         rows_np = np.ascontiguousarray(host_array(torch.as_tensor(rows)), dtype=np.int64)
-        return {k: ({f: as_torch(x) for f, x in v.items()} if isinstance(v, dict) else as_torch(v))
-                for k, v in self.gather_np(rows_np).items()}
+        return {
+            k: ({f: as_torch(x) for f, x in v.items()} if isinstance(v, dict) else as_torch(v))
+            for k, v in self.gather_np(rows_np).items()
+        }
 
     def gather_np(self, rows: np.ndarray) -> dict[str, Any]:
         """:meth:`gather` for numpy row indices; values are numpy arrays (torch tensors only for
@@ -701,7 +475,8 @@ class MemoryStore:
             obs = {k: v.index_select(0, rows) for k, v in self.obs.items()}
             return featurizer.step_features(
                 obs if self.layout.is_dict else obs[next(iter(obs))],
-                self.actions.index_select(0, rows), self.rewards.index_select(0, rows),
+                self.actions.index_select(0, rows),
+                self.rewards.index_select(0, rows),
             )
         offsets = rows - self.unit_start[self.row_slot[rows]]
         lags = torch.arange(featurizer.context - 1, -1, -1)
@@ -710,179 +485,7 @@ class MemoryStore:
         obs = {k: v.index_select(0, flat) for k, v in self.obs.items()}
         steps = featurizer.step_features(
             obs if self.layout.is_dict else obs[next(iter(obs))],
-            self.actions.index_select(0, flat), self.rewards.index_select(0, flat),
+            self.actions.index_select(0, flat),
+            self.rewards.index_select(0, flat),
         )
         return steps.reshape(rows.numel(), featurizer.dim)
-
-    def record_hits(self, slots: Tensor) -> None:
-        """Count retrievals (feeds the utility eviction policy)."""
-        self.record_hits_np(np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
-
-    def record_hits_np(self, slots: np.ndarray, *, unique: bool = False) -> None:
-        """:meth:`record_hits` for a numpy array of slots (repeats count once each).
-
-        Args:
-            slots: Slots retrieved (a slot may repeat).
-            unique: The caller knows ``slots`` has no repeats (a faster path).
-        """
-        if unique:
-            self._v_hits[slots] += np.float32(1.0)
-        else:
-            np.add.at(self._v_hits, slots, np.float32(1.0))
-
-    def unit_episode(self, slot: int) -> Episode:
-        """Rebuild the unit in ``slot`` as an :class:`Episode` (copies)."""
-        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
-        rows = slice(start, start + size)
-
-        def obs_of(bank: dict[str, Tensor]) -> Observation:
-            data = {k: v[rows].clone() for k, v in bank.items()}
-            return data if self.layout.is_dict else next(iter(data.values()))
-
-        success = int(self.unit_success[slot])
-        source = int(self.unit_source[slot])
-        return Episode(
-            states=obs_of(self.obs), next_states=obs_of(self.next_obs),
-            actions=self.actions[rows].clone(), rewards=self.rewards[rows].clone(),
-            terminated=self.terminated[rows].clone(), truncated=self.truncated[rows].clone(),
-            infos={k: v[rows].clone() for k, v in self.infos.items()} or None,
-            episode_id=None if source < 0 else source, start_step=int(self.unit_start_step[slot]),
-            success=None if success < 0 else bool(success),
-        )
-
-    def episodes(self) -> Iterator[Episode]:
-        """Rebuild every stored unit as an :class:`Episode`, oldest first."""
-        for slot in list(self.order):
-            yield self.unit_episode(slot)
-
-    # ------------------------------------------------------------------ persistence
-    def config(self) -> dict[str, Any]:
-        """JSON description of the store (shapes, dtypes, policies)."""
-        return {
-            "embed_dim": self.embed_dim,
-            "capacity": self.capacity,
-            "key_dtype": self.key_dtype,
-            "eviction": self.eviction.config(),
-            "index": self.index.config(),
-            "layout": None if self.layout is None else self.layout.to_json(),
-            "action_shape": None if self.action_shape is None else list(self.action_shape),
-            "action_dtype": None if self.action_dtype is None else str(self.action_dtype).replace("torch.", ""),
-            "info_fields": {k: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)[6:]} for k, v in getattr(self, "infos", {}).items()},
-        }
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "MemoryStore":
-        """Build an empty store from :meth:`config` (then :meth:`load_state_dict`)."""
-        return cls(
-            embed_dim=int(config["embed_dim"]), capacity=int(config["capacity"]),
-            eviction=dict(config["eviction"]), index=dict(config["index"]), key_dtype=str(config["key_dtype"]),
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to rebuild the store exactly, as flat tensors plus scalars.
-
-        Rows are listed unit by unit in age order (oldest first); ``rows`` gives each one's
-        physical position so a reload reproduces the ring and therefore sampling exactly.
-        """
-        slots = self.live_slots()
-        state: dict[str, Any] = {"config": self.config()}
-        if self.allocated and slots.numel():
-            rows, _ = self.rows_of(slots)
-        else:
-            rows = torch.empty(0, dtype=torch.int64)
-        state["rows"] = rows
-        if self.allocated:
-            for name, t in self._row_tensors().items():
-                state[f"row.{name}"] = t.index_select(0, rows)
-        for name in self._UNIT_FIELDS:
-            if name in ("unit_alive", "centroid", "theta"):
-                continue
-            state[name] = getattr(self, name).index_select(0, slots)
-        state["unit_slot"] = slots
-        state["scalars"] = {
-            "tail": self.tail, "num_slots": self.num_slots, "high_water": self.high_water,
-            "next_unit_id": self.next_unit_id, "inserts": self.inserts, "total_added": self.total_added,
-            "free_slots": list(self.free_slots),
-        }
-        state["generator"] = self.generator.get_state()
-        return state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore from :meth:`state_dict` (the store must have been built with the same config)."""
-        config = state["config"]
-        if int(config["embed_dim"]) != self.embed_dim or int(config["capacity"]) != self.capacity:
-            raise DimensionMismatchError(
-                "state_dict", f"embed_dim={self.embed_dim}, capacity={self.capacity}",
-                f"embed_dim={config['embed_dim']}, capacity={config['capacity']}",
-            )
-        self.layout = None
-        self._init_units(64)
-        self._reset_ring()
-        if config.get("layout") is not None:
-            self.layout = ObservationLayout.from_json(config["layout"])
-            self.action_shape = tuple(config["action_shape"])
-            self.action_dtype = getattr(torch, config["action_dtype"])
-            cap = self.capacity
-            self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-            self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-            self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
-            self.rewards = torch.zeros(cap, dtype=torch.float32)
-            self.terminated = torch.zeros(cap, dtype=torch.bool)
-            self.truncated = torch.zeros(cap, dtype=torch.bool)
-            self.steps = torch.zeros(cap, dtype=torch.int64)
-            self.keys = torch.zeros((cap, self.embed_dim), dtype=_DTYPES[self.key_dtype])
-            self.key_version = torch.zeros(cap, dtype=torch.int64)
-            self.infos = {
-                k: torch.zeros((cap, *v["shape"]), dtype=getattr(torch, v["dtype"]))
-                for k, v in config.get("info_fields", {}).items()
-            }
-            self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
-            self._row_views()
-            rows = torch.as_tensor(state["rows"], dtype=torch.int64)
-            tensors = self._row_tensors()
-            for name, t in tensors.items():
-                value = torch.as_tensor(state[f"row.{name}"])
-                if value.shape[0] != rows.shape[0]:
-                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(value))
-                t.index_copy_(0, rows, value.to(t.dtype))
-        slots = torch.as_tensor(state["unit_slot"], dtype=torch.int64)
-        scalars = state["scalars"]
-        while self.unit_start.shape[0] < max(int(scalars["num_slots"]), 1):
-            self._grow_units()
-        for name in self._UNIT_FIELDS:
-            if name in ("unit_alive", "centroid", "theta"):
-                continue
-            getattr(self, name)[slots] = torch.as_tensor(state[name]).to(getattr(self, name).dtype)
-        self.unit_alive[slots] = True
-        if self.allocated and slots.numel():
-            rows_, seg = self.rows_of(slots)
-            self.row_slot[rows_] = slots[seg]
-        self.order = deque(int(s) for s in slots)
-        self.tail, self.num_slots = int(scalars["tail"]), int(scalars["num_slots"])
-        self.high_water, self.next_unit_id = int(scalars["high_water"]), int(scalars["next_unit_id"])
-        self.inserts, self.total_added = int(scalars["inserts"]), int(scalars["total_added"])
-        self.free_slots = [int(s) for s in scalars["free_slots"]]
-        self.num_transitions = int(self.unit_length[slots].sum()) if slots.numel() else 0
-        returns = self.unit_return[slots].double()
-        self._ret_sum, self._ret_sq = float(returns.sum()), float((returns * returns).sum())
-        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
-        self._dead[:] = np.where(self._v_alive, np.float32(0.0), np.float32(-np.inf))
-        self.mutations += 1
-        if self.allocated:
-            self._update_geometry(slots)
-        self.index.rebuild(self)
-        for listener in self.listeners:
-            listener.on_reset()
-
-    def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
-        """Save the store (episodes, keys, bookkeeping; no encoder) atomically with ``hippo_format``."""
-        from hippogym.memory.persist import save_store
-
-        return save_store(self, path, compression=compression)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], *, verify: str = "full") -> "MemoryStore":
-        """Load a store saved by :meth:`save` (or the memory part of a saved buffer)."""
-        from hippogym.memory.persist import load_store
-
-        return load_store(cls, path, verify=verify)

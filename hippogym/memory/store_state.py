@@ -1,0 +1,204 @@
+"""Rebuilding and persisting a :class:`~hippogym.memory.store.MemoryStore`.
+
+:class:`StoreStateMixin` holds the methods that turn the store into episodes (:meth:`unit_episode`,
+:meth:`episodes`), a JSON config, a flat ``state_dict`` and a saved file, and back.
+:class:`~hippogym.memory.store.MemoryStore` mixes it in; the methods use the store's attributes and
+its unit-table and ring helpers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hippogym.episode import Episode, Observation
+from hippogym.errors import DimensionMismatchError, describe
+from hippogym.memory.rows import KEY_DTYPES
+from hippogym.types import ObservationLayout
+
+__all__ = ["StoreStateMixin"]
+
+_S = TypeVar("_S", bound="StoreStateMixin")
+
+
+class StoreStateMixin:
+    """Episode export, config, state dict and save/load of :class:`~hippogym.memory.store.MemoryStore`."""
+
+    def unit_episode(self, slot: int) -> Episode:
+        """Rebuild the unit in ``slot`` as an :class:`Episode` (copies)."""
+        start, size = int(self.unit_start[slot]), int(self.unit_length[slot])
+        rows = slice(start, start + size)
+
+        def obs_of(bank: dict[str, Tensor]) -> Observation:
+            data = {k: v[rows].clone() for k, v in bank.items()}
+            return data if self.layout.is_dict else next(iter(data.values()))
+
+        success = int(self.unit_success[slot])
+        source = int(self.unit_source[slot])
+        return Episode(
+            states=obs_of(self.obs),
+            next_states=obs_of(self.next_obs),
+            actions=self.actions[rows].clone(),
+            rewards=self.rewards[rows].clone(),
+            terminated=self.terminated[rows].clone(),
+            truncated=self.truncated[rows].clone(),
+            infos={k: v[rows].clone() for k, v in self.infos.items()} or None,
+            episode_id=None if source < 0 else source,
+            start_step=int(self.unit_start_step[slot]),
+            success=None if success < 0 else bool(success),
+        )
+
+    def episodes(self) -> Iterator[Episode]:
+        """Rebuild every stored unit as an :class:`Episode`, oldest first."""
+        for slot in list(self.order):
+            yield self.unit_episode(slot)
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict[str, Any]:
+        """JSON description of the store (shapes, dtypes, policies)."""
+        return {
+            "embed_dim": self.embed_dim,
+            "capacity": self.capacity,
+            "key_dtype": self.key_dtype,
+            "eviction": self.eviction.config(),
+            "index": self.index.config(),
+            "layout": None if self.layout is None else self.layout.to_json(),
+            "action_shape": None if self.action_shape is None else list(self.action_shape),
+            "action_dtype": None if self.action_dtype is None else str(self.action_dtype).replace("torch.", ""),
+            "info_fields": {
+                k: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)[6:]}
+                for k, v in getattr(self, "infos", {}).items()
+            },
+        }
+
+    @classmethod
+    def from_config(cls: type[_S], config: Mapping[str, Any]) -> _S:
+        """Build an empty store from :meth:`config` (then :meth:`load_state_dict`)."""
+        return cls(
+            embed_dim=int(config["embed_dim"]),
+            capacity=int(config["capacity"]),
+            eviction=dict(config["eviction"]),
+            index=dict(config["index"]),
+            key_dtype=str(config["key_dtype"]),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the store exactly, as flat tensors plus scalars.
+
+        Rows are listed unit by unit in age order (oldest first); ``rows`` gives each one's
+        physical position so a reload reproduces the ring and therefore sampling exactly.
+        """
+        slots = self.live_slots()
+        state: dict[str, Any] = {"config": self.config()}
+        if self.allocated and slots.numel():
+            rows, _ = self.rows_of(slots)
+        else:
+            rows = torch.empty(0, dtype=torch.int64)
+        state["rows"] = rows
+        if self.allocated:
+            for name, t in self._row_tensors().items():
+                state[f"row.{name}"] = t.index_select(0, rows)
+        for name in self._UNIT_FIELDS:
+            if name in ("unit_alive", "centroid", "theta"):
+                continue
+            state[name] = getattr(self, name).index_select(0, slots)
+        state["unit_slot"] = slots
+        state["scalars"] = {
+            "tail": self.tail,
+            "num_slots": self.num_slots,
+            "high_water": self.high_water,
+            "next_unit_id": self.next_unit_id,
+            "inserts": self.inserts,
+            "total_added": self.total_added,
+            "free_slots": list(self.free_slots),
+        }
+        state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (the store must have been built with the same config)."""
+        config = state["config"]
+        if int(config["embed_dim"]) != self.embed_dim or int(config["capacity"]) != self.capacity:
+            raise DimensionMismatchError(
+                "state_dict",
+                f"embed_dim={self.embed_dim}, capacity={self.capacity}",
+                f"embed_dim={config['embed_dim']}, capacity={config['capacity']}",
+            )
+        self.layout = None
+        self._init_units(64)
+        self._reset_ring()
+        if config.get("layout") is not None:
+            self.layout = ObservationLayout.from_json(config["layout"])
+            self.action_shape = tuple(config["action_shape"])
+            self.action_dtype = getattr(torch, config["action_dtype"])
+            cap = self.capacity
+            self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+            self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+            self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
+            self.rewards = torch.zeros(cap, dtype=torch.float32)
+            self.terminated = torch.zeros(cap, dtype=torch.bool)
+            self.truncated = torch.zeros(cap, dtype=torch.bool)
+            self.steps = torch.zeros(cap, dtype=torch.int64)
+            self.keys = torch.zeros((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
+            self.key_version = torch.zeros(cap, dtype=torch.int64)
+            self.infos = {
+                k: torch.zeros((cap, *v["shape"]), dtype=getattr(torch, v["dtype"]))
+                for k, v in config.get("info_fields", {}).items()
+            }
+            self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
+            self._row_views()
+            rows = torch.as_tensor(state["rows"], dtype=torch.int64)
+            tensors = self._row_tensors()
+            for name, t in tensors.items():
+                value = torch.as_tensor(state[f"row.{name}"])
+                if value.shape[0] != rows.shape[0]:
+                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(value))
+                t.index_copy_(0, rows, value.to(t.dtype))
+        slots = torch.as_tensor(state["unit_slot"], dtype=torch.int64)
+        scalars = state["scalars"]
+        while self.unit_start.shape[0] < max(int(scalars["num_slots"]), 1):
+            self._grow_units()
+        for name in self._UNIT_FIELDS:
+            if name in ("unit_alive", "centroid", "theta"):
+                continue
+            getattr(self, name)[slots] = torch.as_tensor(state[name]).to(getattr(self, name).dtype)
+        self.unit_alive[slots] = True
+        if self.allocated and slots.numel():
+            rows_, seg = self.rows_of(slots)
+            self.row_slot[rows_] = slots[seg]
+        self.order = deque(int(s) for s in slots)
+        self.tail, self.num_slots = int(scalars["tail"]), int(scalars["num_slots"])
+        self.high_water, self.next_unit_id = int(scalars["high_water"]), int(scalars["next_unit_id"])
+        self.inserts, self.total_added = int(scalars["inserts"]), int(scalars["total_added"])
+        self.free_slots = [int(s) for s in scalars["free_slots"]]
+        self.num_transitions = int(self.unit_length[slots].sum()) if slots.numel() else 0
+        returns = self.unit_return[slots].double()
+        self._ret_sum, self._ret_sq = float(returns.sum()), float((returns * returns).sum())
+        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        self._dead[:] = np.where(self._v_alive, np.float32(0.0), np.float32(-np.inf))
+        self.mutations += 1
+        if self.allocated:
+            self._update_geometry(slots)
+        self.index.rebuild(self)
+        for listener in self.listeners:
+            listener.on_reset()
+
+    def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
+        """Save the store (episodes, keys, bookkeeping; no encoder) atomically with ``hippo_format``."""
+        from hippogym.memory.persist import save_store
+
+        return save_store(self, path, compression=compression)
+
+    @classmethod
+    def load(cls: type[_S], path: str | os.PathLike[str], *, verify: str = "full") -> _S:
+        """Load a store saved by :meth:`save` (or the memory part of a saved buffer)."""
+        from hippogym.memory.persist import load_store
+
+        return load_store(cls, path, verify=verify)
