@@ -9,11 +9,8 @@ gradient steps per environment step usually share one query.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -21,14 +18,16 @@ from torch import Tensor
 
 from hippogym.consolidation.consolidator import Consolidator
 from hippogym.encoders.dual import DualEncoder
-from hippogym.encoders.features import ObservationLayout, TransitionFeaturizer
+from hippogym.encoders.features import TransitionFeaturizer
 from hippogym.episode import Episode
-from hippogym.errors import DimensionMismatchError, EmptyMemoryError, HippoError, ValidationError, describe
+from hippogym.errors import DimensionMismatchError, HippoError, ValidationError, describe
 from hippogym.memory.samplers import PrioritizedSampler
 from hippogym.memory.samplers.semantic import Recall, SemanticSampler
 from hippogym.memory.store import MemoryStore
 from hippogym.replay import checks
 from hippogym.replay.batch import ReplayBatch, SampleMode
+from hippogym.replay.buffer_state import BufferStateMixin
+from hippogym.replay.buffer_writes import BufferWriteMixin
 from hippogym.replay.defaults import build_default_consolidator
 from hippogym.replay.hindsight import HindsightRelabeler
 from hippogym.replay.schedules import MixtureSchedule, make_schedule
@@ -75,7 +74,7 @@ def _as_tensor(x: Any) -> Any:
     return x if isinstance(x, Tensor) else torch.from_numpy(x)
 
 
-class HippocampalReplayBuffer:
+class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
     """A replay buffer backed by a learnable episodic memory.
 
     ``sample`` mixes two kinds of draws. **Semantic** draws (a share ``mixture_ratio`` of the batch,
@@ -240,64 +239,6 @@ class HippocampalReplayBuffer:
         if self.memory.allocated:
             self._make_featurizer(self.memory.layout, self.memory.action_shape)
 
-    @classmethod
-    def from_config(
-        cls,
-        config: Mapping[str, Any],
-        *,
-        memory: MemoryStore | None,
-        encoder: DualEncoder | None,
-        consolidator: Consolidator | Mapping[str, Any] | None = None,
-        device: str | torch.device = "cpu",
-    ) -> "HippocampalReplayBuffer":
-        """Build a buffer from the settings :meth:`config` saved, without deprecation warnings.
-
-        Reads ``mixture_ratio``, ``top_k``, ``retrieval_temperature``, ``prioritized``, ``alpha``,
-        ``beta``, ``num_actions``, ``key_action``, ``context`` and ``exact_sampling`` (missing
-        keys take the constructor's defaults; ``featurizer`` is rebuilt from the memory). Values
-        are checked by the constructor; :func:`hippogym.io_checks.sampling_kwargs` checks a
-        manifest's section in full first.
-
-        Args:
-            config: A :meth:`config` dict (e.g. a manifest's ``sampling`` section).
-            memory: The store (``None``: the default one).
-            encoder: The encoder (``None``: built from the first episode).
-            consolidator: A consolidator, a dict of its settings, or ``None``.
-            device: Device of returned batches.
-
-        Returns:
-            A buffer whose :meth:`config` equals ``config`` on those keys.
-        """
-        if not isinstance(config, Mapping):
-            raise ValidationError("config", "a mapping (a buffer's config())", describe(config))
-        mixture = config.get("mixture_ratio", 0.5)
-        if isinstance(mixture, Mapping) and mixture.get("type") == "callable":
-            mixture = 0.5  # a callable cannot be saved: the default ratio, as the loader does
-        prioritized = bool(config.get("prioritized", False))
-        alpha = float(config.get("alpha", 0.6))
-        beta = config.get("beta")
-        beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
-        buffer = cls(
-            memory,
-            encoder,
-            mixture,
-            consolidator,
-            sampler=PrioritizedSpec(alpha=alpha, beta=beta) if prioritized else UniformSpec(beta=beta),
-            semantic=SemanticConfig(
-                top_k=config.get("top_k", 5),
-                temperature=config.get("retrieval_temperature", 0.1),
-                exact=bool(config.get("exact_sampling", False)),
-            ),
-            features=FeatureConfig(
-                num_actions=config.get("num_actions"),
-                key_action=bool(config.get("key_action", False)),
-                context=int(config.get("context", 1)),
-            ),
-            device=device,
-        )
-        buffer.alpha = alpha  # also kept for uniform draws, where it only appears in config()
-        return buffer
-
     @property
     def semantic(self) -> SemanticConfig:
         """The semantic-draw settings (``top_k``, ``retrieval_temperature``, ``exact_sampling``)."""
@@ -314,98 +255,6 @@ class HippocampalReplayBuffer:
         return PrioritizedSpec(alpha=self.alpha, beta=self.beta) if self.prioritized else UniformSpec(beta=self.beta)
 
     # ------------------------------------------------------------------ setup
-    def _make_featurizer(self, layout: ObservationLayout, action_shape: Sequence[int]) -> None:
-        feat = TransitionFeaturizer(layout, tuple(action_shape), self.num_actions, self.key_action, self.context)
-        if self.encoder is None:
-            # The buffer's seed also fixes the initial weights of an encoder it creates itself,
-            # so two buffers with the same seed give the same batches.
-            with torch.random.fork_rng(devices=[]):
-                if self.seed is not None:
-                    torch.manual_seed(self.seed)
-                self.encoder = DualEncoder(input_dim=feat.dim, embed_dim=self.memory.embed_dim)
-        if self.encoder.input_dim != feat.dim:
-            raise DimensionMismatchError(
-                "encoder.input_dim",
-                f"{feat.dim} = observation {feat.obs_dim} + action {feat.action_dim} + reward 1"
-                + (f", times context {self.context}" if self.context > 1 else ""),
-                str(self.encoder.input_dim),
-                "Build the DualEncoder with that input_dim.",
-            )
-        if self.encoder.embed_dim != self.memory.embed_dim:
-            raise DimensionMismatchError(
-                "encoder.embed_dim", f"memory.embed_dim={self.memory.embed_dim}", str(self.encoder.embed_dim)
-            )
-        self.featurizer = feat
-
-    def _need(self) -> None:
-        if self.featurizer is None or self.memory.num_transitions == 0:
-            raise EmptyMemoryError("The buffer is empty: add episodes first (add_episode).")
-
-    # ------------------------------------------------------------------ write
-    def add_episode(self, episode: Episode) -> int:
-        """Encode and store one unit (a whole episode or a segment).
-
-        Returns:
-            The unit's id.
-
-        Raises:
-            ValidationError: The episode does not match the memory's layout or the encoder.
-            CapacityError: It is longer than the memory's capacity.
-        """
-        checks.check_episode_values(episode)
-        self.memory.check_episode(episode)
-        if self.featurizer is None:
-            self._make_featurizer(ObservationLayout.infer(episode.states), tuple(episode.actions.shape[1:]))
-        feats = self.featurizer.episode_features(episode.states, episode.actions, episode.rewards)
-        keys = self.encoder.encode_keys(feats)
-        return self.memory.add(episode, keys, int(self.encoder.version))
-
-    def add_episodes(self, episodes: Sequence[Episode]) -> list[int]:
-        """Store several units, in order; returns their ids.
-
-        The same as calling :meth:`add_episode` for each unit (same ids, same memory state), but
-        faster: the keys of about 1024 transitions at a time come from one encoder pass instead
-        of one pass per unit (the encoder's per-call overhead dominates for short units; larger
-        passes gain nothing more and leave the CPU cache). Keys agree with :meth:`add_episode`'s
-        to float32 rounding. If a unit is rejected, the units before it are stored and the error
-        is raised, as with the loop.
-
-        Raises:
-            ValidationError: A unit does not match the memory's layout or the encoder.
-            CapacityError: A unit is longer than the memory's capacity.
-        """
-        episodes = list(episodes)
-        ids: list[int] = []
-        start = 0
-        while start < len(episodes) and (self.featurizer is None or not self.memory.allocated):
-            ids.append(self.add_episode(episodes[start]))  # the first unit fixes the layout
-            start += 1
-        error: Exception | None = None
-        group: list[Episode] = []
-        rows = 0
-        for episode in itertools.chain(episodes[start:], [None]):
-            if episode is not None and error is None:
-                try:
-                    self.memory.check_episode(episode)
-                except Exception as exc:  # noqa: BLE001 - raised once the units before it are stored
-                    error = exc
-                else:
-                    group.append(episode)
-                    rows += len(episode)
-                    if rows < 1024:
-                        continue
-            if group:
-                feats = [self.featurizer.episode_features(ep.states, ep.actions, ep.rewards) for ep in group]
-                keys = self.encoder.encode_keys(torch.cat(feats) if len(feats) > 1 else feats[0])
-                version = int(self.encoder.version)
-                offset = 0
-                for ep in group:
-                    ids.append(self.memory.add(ep, keys[offset : offset + len(ep)], version))
-                    offset += len(ep)
-                group, rows = [], 0
-            if error is not None:
-                raise error
-        return ids
 
     # ------------------------------------------------------------------ read
     @property
@@ -642,113 +491,6 @@ class HippocampalReplayBuffer:
         if self.consolidator is None:
             self.consolidator = build_default_consolidator(self.encoder, self.seed, self.consolidator_kwargs)
         return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality, progress)
-
-    # ------------------------------------------------------------------ persistence
-    def config(self) -> dict[str, Any]:
-        """JSON description of the buffer's settings."""
-        schedule = self.schedule.config() if hasattr(self.schedule, "config") else {"type": "callable"}
-        return {
-            "mixture_ratio": schedule,
-            "top_k": self.top_k,
-            "retrieval_temperature": self.retrieval_temperature,
-            "prioritized": self.prioritized,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "num_actions": self.num_actions,
-            "key_action": self.key_action,
-            "context": self.context,
-            "exact_sampling": self.exact_sampling,
-            "featurizer": None if self.featurizer is None else self.featurizer.config(),
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        """State of every part: memory, encoder, consolidator, sampler and generator."""
-        return {
-            "config": self.config(),
-            "memory": self.memory.state_dict(),
-            "encoder": None if self.encoder is None else self.encoder.state_dict(),
-            "encoder_config": None if self.encoder is None else self.encoder.config(),
-            "consolidator": None if self.consolidator is None else self.consolidator.state_dict(),
-            "consolidator_config": None if self.consolidator is None else self.consolidator.config(),
-            "sampler": None if self.sampler is None else self.sampler.state_dict(),
-            "generator": self.generator.get_state(),
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` into a buffer built with the same configuration."""
-        self._query_cache = None  # the encoder version may repeat with other weights
-        self.semantic_sampler.load_state_dict(self.semantic_sampler.state_dict())  # drops its cache
-        self.memory.load_state_dict(state["memory"])
-        if state.get("encoder") is not None:
-            if self.encoder is None:
-                self.encoder = DualEncoder.from_config(state["encoder_config"])
-            self.encoder.load_state_dict(state["encoder"])
-        if self.memory.allocated:
-            self.featurizer = None
-            self._make_featurizer(self.memory.layout, self.memory.action_shape)
-        if state.get("consolidator") is not None:
-            if self.consolidator is None:
-                self.consolidator = Consolidator.from_config(self.encoder, state["consolidator_config"])
-            self.consolidator.load_state_dict(state["consolidator"])
-        if self.sampler is not None and state.get("sampler") is not None:
-            self.sampler.load_state_dict(state["sampler"])
-        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
-
-    def save(
-        self, path: str | os.PathLike[str], *, compression: str | None = None, progress: bool | None = None
-    ) -> Path:
-        """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`).
-
-        ``progress`` shows a bar over the save's stages (default: for memories of a million
-        transitions or more; tqdm, or INFO log lines without a terminal).
-        """
-        from hippogym.replay.persist import save_buffer
-
-        return save_buffer(self, path, compression=compression, progress=progress)
-
-    @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        verify: str = "full",
-        device: str | torch.device = "cpu",
-        progress: bool | None = None,
-    ) -> "HippocampalReplayBuffer":
-        """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly.
-
-        ``progress`` shows a bar over the load's stages, as in :meth:`save`.
-        """
-        from hippogym.replay.persist import load_buffer
-
-        return load_buffer(cls, path, verify=verify, device=device, progress=progress)
-
-    save_pretrained = save
-    from_pretrained = load
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
-        """Push this memory to the Hugging Face Hub as one commit (see :func:`hippogym.hubio.push_to_hub`)."""
-        from hippogym.hubio.push import push_to_hub
-
-        return push_to_hub(self, repo_id, **kwargs)
-
-    save_to_hub = push_to_hub
-
-    @classmethod
-    def load_memory_from_hub(
-        cls, repo_id: str, *, device: str | torch.device = "cpu", **kwargs: Any
-    ) -> "HippocampalReplayBuffer":
-        """Load a memory from the Hub or a local path (see :func:`hippogym.integrations.hub.load_memory_from_hub`).
-
-        Returns a new buffer (a memory saved from a bare store gets a fresh encoder); ``self``'s
-        contents are never touched, so call it on the class.
-        """
-        from hippogym.hubio.fetch import fetch_memory
-        from hippogym.replay.persist import load_saved_memory
-
-        return fetch_memory(
-            repo_id, lambda path, verify: load_saved_memory(cls, path, verify=verify, device=device), **kwargs
-        )
 
     # ------------------------------------------------------------------ seed parity (small helpers)
     def _set_mixture_ratio(self, value: MixtureSchedule) -> None:

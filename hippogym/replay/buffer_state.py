@@ -1,0 +1,193 @@
+"""Persistence of the replay buffer: its settings, ``state_dict``, ``save``/``load`` and the Hub verbs.
+
+A mixin of :class:`~hippogym.replay.buffer.HippocampalReplayBuffer` (which is the only class that
+uses it): the buffer's parts each map their own state to ``hippo_format`` (see
+:mod:`hippogym.replay.persist`); this part gathers them and names the verbs. The Hub verbs go
+through :mod:`hippogym.hubio`, the buffer-independent transport, so the replay layer never
+imports the integrations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from hippogym.consolidation.consolidator import Consolidator
+from hippogym.encoders.dual import DualEncoder
+from hippogym.errors import ValidationError, describe
+from hippogym.memory.store import MemoryStore
+from hippogym.replay.settings import FeatureConfig, PrioritizedSpec, SemanticConfig, UniformSpec
+
+__all__ = ["BufferStateMixin"]
+
+_B = TypeVar("_B", bound="BufferStateMixin")
+
+
+class BufferStateMixin:
+    """The buffer's ``config``/``from_config``, ``state_dict``/``load_state_dict``, ``save``/``load`` and Hub verbs."""
+
+    @classmethod
+    def from_config(
+        cls: type[_B],
+        config: Mapping[str, Any],
+        *,
+        memory: MemoryStore | None,
+        encoder: DualEncoder | None,
+        consolidator: Consolidator | Mapping[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> _B:
+        """Build a buffer from the settings :meth:`config` saved, without deprecation warnings.
+
+        Reads ``mixture_ratio``, ``top_k``, ``retrieval_temperature``, ``prioritized``, ``alpha``,
+        ``beta``, ``num_actions``, ``key_action``, ``context`` and ``exact_sampling`` (missing
+        keys take the constructor's defaults; ``featurizer`` is rebuilt from the memory). Values
+        are checked by the constructor; :func:`hippogym.io_checks.sampling_kwargs` checks a
+        manifest's section in full first.
+
+        Args:
+            config: A :meth:`config` dict (e.g. a manifest's ``sampling`` section).
+            memory: The store (``None``: the default one).
+            encoder: The encoder (``None``: built from the first episode).
+            consolidator: A consolidator, a dict of its settings, or ``None``.
+            device: Device of returned batches.
+
+        Returns:
+            A buffer whose :meth:`config` equals ``config`` on those keys.
+        """
+        if not isinstance(config, Mapping):
+            raise ValidationError("config", "a mapping (a buffer's config())", describe(config))
+        mixture = config.get("mixture_ratio", 0.5)
+        if isinstance(mixture, Mapping) and mixture.get("type") == "callable":
+            mixture = 0.5  # a callable cannot be saved: the default ratio, as the loader does
+        prioritized = bool(config.get("prioritized", False))
+        alpha = float(config.get("alpha", 0.6))
+        beta = config.get("beta")
+        beta = (0.4 if prioritized else 0.0) if beta is None else float(beta)
+        buffer = cls(
+            memory,
+            encoder,
+            mixture,
+            consolidator,
+            sampler=PrioritizedSpec(alpha=alpha, beta=beta) if prioritized else UniformSpec(beta=beta),
+            semantic=SemanticConfig(
+                top_k=config.get("top_k", 5),
+                temperature=config.get("retrieval_temperature", 0.1),
+                exact=bool(config.get("exact_sampling", False)),
+            ),
+            features=FeatureConfig(
+                num_actions=config.get("num_actions"),
+                key_action=bool(config.get("key_action", False)),
+                context=int(config.get("context", 1)),
+            ),
+            device=device,
+        )
+        buffer.alpha = alpha  # also kept for uniform draws, where it only appears in config()
+        return buffer
+
+    def config(self) -> dict[str, Any]:
+        """JSON description of the buffer's settings."""
+        schedule = self.schedule.config() if hasattr(self.schedule, "config") else {"type": "callable"}
+        return {
+            "mixture_ratio": schedule,
+            "top_k": self.top_k,
+            "retrieval_temperature": self.retrieval_temperature,
+            "prioritized": self.prioritized,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "num_actions": self.num_actions,
+            "key_action": self.key_action,
+            "context": self.context,
+            "exact_sampling": self.exact_sampling,
+            "featurizer": None if self.featurizer is None else self.featurizer.config(),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """State of every part: memory, encoder, consolidator, sampler and generator."""
+        return {
+            "config": self.config(),
+            "memory": self.memory.state_dict(),
+            "encoder": None if self.encoder is None else self.encoder.state_dict(),
+            "encoder_config": None if self.encoder is None else self.encoder.config(),
+            "consolidator": None if self.consolidator is None else self.consolidator.state_dict(),
+            "consolidator_config": None if self.consolidator is None else self.consolidator.config(),
+            "sampler": None if self.sampler is None else self.sampler.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a buffer built with the same configuration."""
+        self._query_cache = None  # the encoder version may repeat with other weights
+        self.semantic_sampler.load_state_dict(self.semantic_sampler.state_dict())  # drops its cache
+        self.memory.load_state_dict(state["memory"])
+        if state.get("encoder") is not None:
+            if self.encoder is None:
+                self.encoder = DualEncoder.from_config(state["encoder_config"])
+            self.encoder.load_state_dict(state["encoder"])
+        if self.memory.allocated:
+            self.featurizer = None
+            self._make_featurizer(self.memory.layout, self.memory.action_shape)
+        if state.get("consolidator") is not None:
+            if self.consolidator is None:
+                self.consolidator = Consolidator.from_config(self.encoder, state["consolidator_config"])
+            self.consolidator.load_state_dict(state["consolidator"])
+        if self.sampler is not None and state.get("sampler") is not None:
+            self.sampler.load_state_dict(state["sampler"])
+        self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+
+    def save(
+        self, path: str | os.PathLike[str], *, compression: str | None = None, progress: bool | None = None
+    ) -> Path:
+        """Save the whole buffer to a ``hippo_format`` directory, atomically (see :mod:`hippogym.io`).
+
+        ``progress`` shows a bar over the save's stages (default: for memories of a million
+        transitions or more; tqdm, or INFO log lines without a terminal).
+        """
+        from hippogym.replay.persist import save_buffer
+
+        return save_buffer(self, path, compression=compression, progress=progress)
+
+    @classmethod
+    def load(
+        cls: type[_B],
+        path: str | os.PathLike[str],
+        *,
+        verify: str = "full",
+        device: str | torch.device = "cpu",
+        progress: bool | None = None,
+    ) -> _B:
+        """Load a buffer saved by :meth:`save`; sampling and consolidation resume exactly.
+
+        ``progress`` shows a bar over the load's stages, as in :meth:`save`.
+        """
+        from hippogym.replay.persist import load_buffer
+
+        return load_buffer(cls, path, verify=verify, device=device, progress=progress)
+
+    save_pretrained = save
+    from_pretrained = load
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Push this memory to the Hugging Face Hub as one commit (see :func:`hippogym.hubio.push_to_hub`)."""
+        from hippogym.hubio.push import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
+    save_to_hub = push_to_hub
+
+    @classmethod
+    def load_memory_from_hub(cls: type[_B], repo_id: str, *, device: str | torch.device = "cpu", **kwargs: Any) -> _B:
+        """Load a memory from the Hub or a local path (see :func:`hippogym.integrations.hub.load_memory_from_hub`).
+
+        Returns a new buffer (a memory saved from a bare store gets a fresh encoder); ``self``'s
+        contents are never touched, so call it on the class.
+        """
+        from hippogym.hubio.fetch import fetch_memory
+        from hippogym.replay.persist import load_saved_memory
+
+        return fetch_memory(
+            repo_id, lambda path, verify: load_saved_memory(cls, path, verify=verify, device=device), **kwargs
+        )
