@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -133,9 +133,19 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self._v_row_slot = numpy_view(self.row_slot)
 
     def _allocate(self, episode: Episode) -> None:
-        self.layout = ObservationLayout.infer(episode.states)
-        self.action_shape = tuple(episode.actions.shape[1:])
-        self.action_dtype = episode.actions.dtype
+        self._allocate_rows(ObservationLayout.infer(episode.states), episode.actions.shape[1:], episode.actions.dtype)
+
+    def _allocate_rows(
+        self,
+        layout: ObservationLayout,
+        action_shape: Sequence[int],
+        action_dtype: torch.dtype,
+        info_fields: Mapping[str, tuple[Sequence[int], torch.dtype]] | None = None,
+    ) -> None:
+        """Allocate the row storage once, for ``layout`` and the action and info shapes given."""
+        self.layout = layout
+        self.action_shape = tuple(action_shape)
+        self.action_dtype = action_dtype
         cap = self.capacity
         self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
         self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
@@ -146,7 +156,9 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self.steps = torch.zeros(cap, dtype=torch.int64)
         self.keys = torch.zeros((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
         self.key_version = torch.zeros(cap, dtype=torch.int64)
-        self.infos: dict[str, Tensor] = {}
+        self.infos: dict[str, Tensor] = {
+            k: torch.zeros((cap, *shape), dtype=dtype) for k, (shape, dtype) in (info_fields or {}).items()
+        }
         self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
         self._row_views()
         per_row = sum(t[0].numel() * t.element_size() for t in self._row_tensors().values())

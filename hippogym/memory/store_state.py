@@ -20,7 +20,6 @@ from torch import Tensor
 
 from hippogym.episode import Episode, Observation
 from hippogym.errors import DimensionMismatchError, describe
-from hippogym.memory.rows import KEY_DTYPES
 from hippogym.types import ObservationLayout
 
 __all__ = ["StoreStateMixin"]
@@ -135,25 +134,15 @@ class StoreStateMixin:
         self._init_units(64)
         self._reset_ring()
         if config.get("layout") is not None:
-            self.layout = ObservationLayout.from_json(config["layout"])
-            self.action_shape = tuple(config["action_shape"])
-            self.action_dtype = getattr(torch, config["action_dtype"])
-            cap = self.capacity
-            self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-            self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-            self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
-            self.rewards = torch.zeros(cap, dtype=torch.float32)
-            self.terminated = torch.zeros(cap, dtype=torch.bool)
-            self.truncated = torch.zeros(cap, dtype=torch.bool)
-            self.steps = torch.zeros(cap, dtype=torch.int64)
-            self.keys = torch.zeros((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
-            self.key_version = torch.zeros(cap, dtype=torch.int64)
-            self.infos = {
-                k: torch.zeros((cap, *v["shape"]), dtype=getattr(torch, v["dtype"]))
-                for k, v in config.get("info_fields", {}).items()
+            info_fields = {
+                k: (tuple(v["shape"]), getattr(torch, v["dtype"])) for k, v in config.get("info_fields", {}).items()
             }
-            self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
-            self._row_views()
+            self._allocate_rows(
+                ObservationLayout.from_json(config["layout"]),
+                config["action_shape"],
+                getattr(torch, config["action_dtype"]),
+                info_fields,
+            )
             rows = torch.as_tensor(state["rows"], dtype=torch.int64)
             tensors = self._row_tensors()
             for name, t in tensors.items():
