@@ -1,14 +1,22 @@
 """Turn transitions into the flat float vectors the encoder reads.
 
-The encoder input for one step is ``[flattened observation, action features, reward]``
+The encoder input for one step is ``[flattened observation, action slot, reward slot]``
 (``input_dim = obs_dim + action_dim + 1``), the layout the README's quickstart builds by hand.
 
-Retrieval asks "have I been in a situation like this?". When the agent queries the memory it has not
-chosen its action yet, so by default the action slot is **zero for keys and queries alike**
-(``key_action=False``): a query built from a stored observation and its reward then equals that
-transition's key exactly, which makes retrieval of its own unit at rank 1 a guarantee rather than a
-hope. ``key_action=True`` keys on actions too (useful for searching offline data by behaviour), at
-the price that state-only queries become approximate.
+**What a key is computed from.** Retrieval asks "have I been in a situation like this?". By default
+a key sees the **observation only** (with ``context > 1``, the window of the last ``context``
+observations of its unit): the action slot and the reward slot are zero. ``key_action=True`` puts
+the action in the key (to search offline data by behaviour), ``key_reward=True`` the reward (the
+layout of memories saved before keys and queries were unified, which load with it on). Rewards and
+returns are values a unit carries, not part of where it is.
+
+**Queries go through exactly the same function.** Whatever form the caller passes (an observation,
+batched or not, a dict for Dict spaces, or a full encoder input ``[state, action, reward]`` as the
+quickstart builds it), :meth:`TransitionFeaturizer.query_np` keeps the slots a key is made of and
+sets every other slot to zero, as it is in the keys. A query built from a stored observation
+therefore equals that transition's key input exactly, whatever action or reward the caller put in
+the ignored slots, and scores 1 (to float rounding) on its own unit. Ignored slots must still be
+finite: NaN or inf anywhere in a query is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ class TransitionFeaturizer:
             encoded. ``None`` casts actions to float as they are.
         key_action: Whether the action slot carries the action (``True``) or is zero (``False``,
             default; see the module docstring).
+        key_reward: Whether the reward slot carries the reward (``True``: the layout of memories
+            saved before keys were observation-only) or is zero (``False``, default).
         context: Number of consecutive steps (ending at the current one, clamped at the start of
             its unit) concatenated into one input, for sequence backbones. ``1`` = no context.
     """
@@ -50,6 +60,7 @@ class TransitionFeaturizer:
         num_actions: int | None = None,
         key_action: bool = False,
         context: int = 1,
+        key_reward: bool = False,
     ) -> None:
         if context < 1:
             raise ValidationError("context", "an int >= 1", repr(context))
@@ -57,6 +68,7 @@ class TransitionFeaturizer:
         self.action_shape = tuple(int(s) for s in action_shape)
         self.num_actions = None if num_actions is None else int(num_actions)
         self.key_action = bool(key_action)
+        self.key_reward = bool(key_reward)
         self.context = int(context)
         n = 1
         for s in self.action_shape:
@@ -65,6 +77,11 @@ class TransitionFeaturizer:
         self.obs_dim = layout.flat_dim
         self.step_dim = self.obs_dim + self.action_dim + 1
         self.dim = self.step_dim * self.context
+        # Encoder-input columns that are not part of a key (zeroed in keys and queries alike).
+        ignored = np.zeros(self.step_dim, dtype=bool)
+        ignored[self.obs_dim : self.obs_dim + self.action_dim] = not self.key_action
+        ignored[-1] = not self.key_reward
+        self.ignored_columns = np.flatnonzero(np.tile(ignored, self.context))
 
     def step_features(self, obs: Observation, actions: Tensor | None, rewards: Tensor | None) -> Tensor:
         """Per-step features ``[B, step_dim]`` (no context)."""
@@ -77,7 +94,7 @@ class TransitionFeaturizer:
             if self.num_actions:
                 a = torch.nn.functional.one_hot(a.long().clamp(0, self.num_actions - 1), self.num_actions).reshape(batch, -1)
             out[:, self.obs_dim : self.obs_dim + self.action_dim] = a.to(torch.float32)
-        if rewards is not None:
+        if self.key_reward and rewards is not None:
             out[:, -1] = rewards.reshape(batch).to(torch.float32)
         return out
 
@@ -99,34 +116,34 @@ class TransitionFeaturizer:
 
     def episode_features(self, states: Observation, actions: Tensor, rewards: Tensor) -> Tensor:
         """Features for every step of one unit ``[T, dim]``."""
-        if self.context == 1 and not self.key_action:
-            fast = self._episode_fast(states, rewards)
+        if self.context == 1 and not self.key_action and not self.key_reward:
+            fast = self._episode_fast(states)
             if fast is not None:
                 return fast
         steps = self.step_features(states, actions, rewards)
         return self.with_context(steps, torch.arange(steps.shape[0]))
 
-    def _episode_fast(self, states: Observation, rewards: Tensor) -> Tensor | None:
+    def _episode_fast(self, states: Observation) -> Tensor | None:
         """:meth:`step_features` in numpy for one float observation field (bitwise equal)."""
         f = self.layout.fields[0]
         if self.layout.is_dict or f.dtype not in _FLOATS or not isinstance(states, Tensor) or states.dtype != f.dtype:
             return None
         try:
-            obs, rew = states.numpy(), rewards.numpy()
+            obs = states.numpy()
         except (TypeError, RuntimeError):
             return None
         out = np.zeros((obs.shape[0], self.step_dim), dtype=np.float32)
         out[:, : self.obs_dim] = obs.reshape(obs.shape[0], -1)
-        out[:, -1] = rew.reshape(obs.shape[0])
         return torch.from_numpy(out)
 
     def query(self, query: Any) -> Tensor:
         """Normalise a user query to ``[Q, dim]`` float32.
 
         Accepts an encoder-input vector ``[dim]`` / ``[Q, dim]`` (as built in the quickstart), or an
-        observation ``[...]`` / ``[Q, ...]`` (dict for Dict spaces): the action slot and the reward
-        are then zero, and with ``context > 1`` the single step is repeated across the window.
-        The result never shares memory with ``query``.
+        observation ``[...]`` / ``[Q, ...]`` (dict for Dict spaces); with ``context > 1`` a single
+        observation is repeated across the window. Slots that are not part of a key (the action
+        unless ``key_action``, the reward unless ``key_reward``) are set to zero, as in the keys,
+        whatever the caller put there. The result never shares memory with ``query``.
         """
         return torch.from_numpy(self.query_np(query))
 
@@ -153,19 +170,22 @@ class TransitionFeaturizer:
             return None
         if q.ndim in (1, 2) and q.shape[-1] == self.dim:
             out = np.array(q.reshape(-1, self.dim), dtype=np.float32, copy=True)
-        else:
-            f = self.layout.fields[0]
-            if self.layout.is_dict or f.dtype not in _FLOATS:
-                return None
-            if q.shape == f.shape:
-                q = q[None]
-            if q.shape[1:] != f.shape:
-                return None  # the torch path raises the detailed error
-            flat = q.reshape(q.shape[0], -1).astype(_FLOATS[f.dtype], copy=False)
-            out = np.zeros((q.shape[0], self.step_dim), dtype=np.float32)
-            out[:, : self.obs_dim] = flat
-            if self.context > 1:
-                out = np.tile(out, (1, self.context))
+            if not np.isfinite(out).all():
+                raise ValidationError("query_state", "finite values", "NaN or inf")
+            out[:, self.ignored_columns] = 0.0
+            return out
+        f = self.layout.fields[0]
+        if self.layout.is_dict or f.dtype not in _FLOATS:
+            return None
+        if q.shape == f.shape:
+            q = q[None]
+        if q.shape[1:] != f.shape:
+            return None  # the torch path raises the detailed error
+        flat = q.reshape(q.shape[0], -1).astype(_FLOATS[f.dtype], copy=False)
+        out = np.zeros((q.shape[0], self.step_dim), dtype=np.float32)
+        out[:, : self.obs_dim] = flat
+        if self.context > 1:
+            out = np.tile(out, (1, self.context))
         if not np.isfinite(out).all():
             raise ValidationError("query_state", "finite values", "NaN or inf")
         return out
@@ -182,7 +202,10 @@ class TransitionFeaturizer:
             return steps.repeat(1, self.context)
         q = torch.as_tensor(query)
         if q.dim() >= 1 and q.shape[-1] == self.dim and (q.dim() <= 2):
-            out = q.reshape(-1, self.dim).to(torch.float32)
+            out = q.reshape(-1, self.dim).to(torch.float32).clone()
+            if not bool(torch.isfinite(out).all()):
+                raise ValidationError("query_state", "finite values", "NaN or inf")
+            out[:, torch.from_numpy(self.ignored_columns)] = 0.0
         else:
             f = self.layout.fields[0]
             if self.layout.is_dict:
@@ -208,15 +231,17 @@ class TransitionFeaturizer:
             "num_actions": self.num_actions,
             "key_action": self.key_action,
             "context": self.context,
+            "key_reward": self.key_reward,
         }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "TransitionFeaturizer":
-        """Rebuild from :meth:`config`."""
+        """Rebuild from :meth:`config` (a config without ``key_reward`` predates observation-only keys: on)."""
         return cls(
             ObservationLayout.from_json(config["layout"]),
             tuple(config["action_shape"]),
             config.get("num_actions"),
             bool(config.get("key_action", False)),
             int(config.get("context", 1)),
+            bool(config.get("key_reward", True)),
         )

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from torch import Tensor
 from hippogym.errors import MissingDependencyError, ValidationError
 from hippogym.memory.views import StoreView
 
-__all__ = ["RetrievalIndex", "TorchIndex", "FaissIndex", "make_index"]
+__all__ = ["RetrievalIndex", "TorchIndex", "FaissIndex"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,15 @@ class RetrievalIndex:
 
     def rebuild(self, store: StoreView) -> None:
         """Keys (hence centroids) changed wholesale."""
+
+    def on_rows(self, store: StoreView, start: int, length: int) -> None:
+        """Rows ``[start, start + length)`` now hold new keys (an insert, a retained unit's move).
+
+        Called before :meth:`add` for an insert. Unit-level indexes ignore it.
+        """
+
+    def on_rekey(self, store: StoreView, rows: np.ndarray) -> None:
+        """The keys of ``rows`` (int64 array) were rewritten by a key refresh."""
 
     def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:
         """Return ``(scores, slots)``, each ``[Q, k]``, best first.
@@ -335,18 +344,3 @@ class FaissIndex(RetrievalIndex):
             "type": self.name, "kind": self.kind, "candidates": self.candidates, "nlist": self.nlist,
             "nprobe": self.nprobe, "train_after": self.train_after, "use_gpu": self.use_gpu,
         }
-
-
-def make_index(spec: str | Mapping[str, Any] | RetrievalIndex) -> RetrievalIndex:
-    """Build an index from a name (``"torch"``, ``"faiss"``), a config dict, or pass one through."""
-    if isinstance(spec, RetrievalIndex):
-        return spec
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    kind = spec.get("type")
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
-    if kind == "torch":
-        return TorchIndex(**kwargs)
-    if kind == "faiss":
-        return FaissIndex(**kwargs)
-    raise ValidationError("index", "'torch', 'faiss' or a RetrievalIndex", repr(kind))

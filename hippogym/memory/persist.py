@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 _EVICTIONS = frozenset({"fifo", "utility"})
-_INDEXES = frozenset({"torch", "faiss"})
+_INDEXES = frozenset({"transition", "torch", "faiss"})
 _UNIT_COLUMNS = {
     "unit_source": ("source_episode_id", np.int64),
     "unit_start_step": ("start_step", np.int64),

@@ -35,7 +35,8 @@ from hippogym.types import ObservationLayout, StepFeaturizer
 from hippogym.episode import Episode
 from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryError, ValidationError, describe
 from hippogym.memory.eviction import EvictionPolicy, make_eviction
-from hippogym.memory.index import RetrievalIndex, make_index
+from hippogym.memory.index import RetrievalIndex
+from hippogym.memory.indexes import make_index
 from hippogym.memory.rows import KEY_DTYPES, as_torch, host_array, numpy_view, take_rows, write_range
 from hippogym.memory.store_state import StoreStateMixin
 from hippogym.memory.units import UnitTableMixin
@@ -55,7 +56,10 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         eviction: ``"utility"`` (default: retains rare successes and often-retrieved units for a
             bounded number of extra passes), ``"fifo"``, a config dict or an
             :class:`~hippogym.memory.eviction.EvictionPolicy`.
-        index: ``"torch"`` (default: exact search), ``"faiss"``, a config dict or a
+        index: ``"transition"`` (default: nearest transitions, then their units; exact brute force
+            on small memories, an IVF index on large ones, see
+            :class:`~hippogym.memory.transition_index.TransitionIndex`), ``"torch"`` or ``"faiss"``
+            (the older unit-centroid indexes), a config dict or a
             :class:`~hippogym.memory.index.RetrievalIndex`.
         key_dtype: ``"float32"`` or ``"float16"`` (halves key memory; scores are computed in fp32).
         seed: Seed of the store's own generator (used by eviction to draw peers).
@@ -77,7 +81,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         embed_dim: int = 128,
         capacity: int = 100_000,
         eviction: str | Mapping[str, Any] | EvictionPolicy = "utility",
-        index: str | Mapping[str, Any] | RetrievalIndex = "torch",
+        index: str | Mapping[str, Any] | RetrievalIndex = "transition",
         key_dtype: str = "float32",
         seed: int | None = None,
     ) -> None:
@@ -265,6 +269,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self._v_row_slot[start:end] = slot
         self._geometry_one(slot, start, length)
         self.mutations += 1
+        self.index.on_rows(self, start, length)
         self.order.append(slot)
         self.tail = start + length
         self.high_water = max(self.high_water, self.tail)
@@ -357,6 +362,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self._v_hits[slot] *= 0.5
         self._v_row_slot[start : start + size] = slot
         self.mutations += 1
+        self.index.on_rows(self, start, size)
         self.order.append(slot)
         self.tail = start + size
         self.high_water = max(self.high_water, self.tail)
@@ -370,6 +376,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
             for t in self._row_tensors().values():
                 t[dest : dest + size] = t[src : src + size].clone()
             self._v_row_slot[src : src + size] = -1
+            self.index.on_rows(self, dest, size)
             for listener in self.listeners:
                 listener.on_move(src, dest, size)
         self._v_row_slot[dest : dest + size] = slot

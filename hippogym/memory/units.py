@@ -133,6 +133,16 @@ class UnitTableMixin:
         return self._dead
 
     @property
+    def unit_added_np(self) -> np.ndarray:
+        """Insertion counter of every slot's unit (int64 numpy view; larger = inserted later)."""
+        return self._v_added
+
+    @property
+    def row_slots_np(self) -> np.ndarray | None:
+        """Unit slot of every row, ``-1`` for rows that hold no transition (int64 numpy view)."""
+        return self._v_row_slot
+
+    @property
     def keys_np(self) -> np.ndarray | None:
         """Row keys as a numpy view (``None`` before the first insert, or when keys are on a device)."""
         return self._v_keys
@@ -148,6 +158,7 @@ class UnitTableMixin:
         self.keys[rows] = keys.to(self.keys.dtype)
         self.key_version[rows] = int(version)
         self.mutations += 1
+        self.index.on_rekey(self, np.asarray(host_array(torch.as_tensor(rows)), dtype=np.int64).reshape(-1))
 
     def update_geometry(self, slots: Tensor, *, rebuild_index: bool = True) -> None:
         """Recompute centroid and radius of ``slots`` from their keys (after :meth:`rekey`).

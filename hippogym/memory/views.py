@@ -90,6 +90,40 @@ class StoreView(Protocol):
         ...
 
     @property
+    def capacity(self) -> int:
+        """Rows of the store (transitions it can hold)."""
+        ...
+
+    @property
+    def high_water(self) -> int:
+        """Rows ever written: rows at and after it have never held a transition."""
+        ...
+
+    @property
+    def num_transitions(self) -> int:
+        """Transitions in memory."""
+        ...
+
+    @property
+    def mutations(self) -> int:
+        """A counter bumped whenever what retrieval sees may change."""
+        ...
+
+    @property
+    def row_slots_np(self) -> np.ndarray:
+        """Unit slot of every row, ``-1`` for rows that hold no transition (int64 numpy view)."""
+        ...
+
+    @property
+    def unit_added_np(self) -> np.ndarray:
+        """Insertion counter of every slot's unit (int64 numpy view; larger = newer)."""
+        ...
+
+    def live_slots_np(self) -> np.ndarray:
+        """Slots of the units in memory, oldest first (int64 array)."""
+        ...
+
+    @property
     def num_slots(self) -> int:
         """Slots ever used (an upper bound of the live slot ids)."""
         ...

@@ -104,7 +104,8 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
             takes the index's fast path (``exact=False``: centroids, then an exact re-rank of a
             few candidates); :meth:`retrieve` is exact with the default torch index either way.
         features: Featurizer settings: a :class:`~hippogym.replay.settings.FeatureConfig`
-            (``num_actions``, ``key_action``, ``context``) or a dict of its fields.
+            (``num_actions``, ``key_action``, ``context``, ``key_reward``) or a dict of its fields.
+            Keys, and queries through the same function, see the observation only by default.
         device: Device of returned batches.
         seed: Seed of the sampling generator (and of the default memory, encoder, sampler and
             consolidator): the same seed gives the same batches.
@@ -212,6 +213,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         self.alpha = float(spec.alpha if isinstance(spec, PrioritizedSpec) else legacy["sampler"].get("alpha", 0.6))
         self.beta = float(spec.beta)
         self.num_actions, self.key_action, self.context = feats.num_actions, bool(feats.key_action), int(feats.context)
+        self.key_reward = bool(feats.key_reward)
         self.device = torch.device(device)
         self.exact_sampling = bool(sem.exact)
         self.seed = seed
@@ -246,8 +248,10 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
 
     @property
     def features(self) -> FeatureConfig:
-        """The featurizer settings (``num_actions``, ``key_action``, ``context``)."""
-        return FeatureConfig(num_actions=self.num_actions, key_action=self.key_action, context=self.context)
+        """The featurizer settings (``num_actions``, ``key_action``, ``context``, ``key_reward``)."""
+        return FeatureConfig(
+            num_actions=self.num_actions, key_action=self.key_action, context=self.context, key_reward=self.key_reward
+        )
 
     @property
     def sampler_spec(self) -> SamplerSpec:

@@ -43,8 +43,9 @@ class BufferStateMixin:
         """Build a buffer from the settings :meth:`config` saved, without deprecation warnings.
 
         Reads ``mixture_ratio``, ``top_k``, ``retrieval_temperature``, ``prioritized``, ``alpha``,
-        ``beta``, ``num_actions``, ``key_action``, ``context`` and ``exact_sampling`` (missing
-        keys take the constructor's defaults; ``featurizer`` is rebuilt from the memory). Values
+        ``beta``, ``num_actions``, ``key_action``, ``context``, ``key_reward`` and ``exact_sampling``
+        (missing keys take the constructor's defaults, except ``key_reward``: a config without it
+        predates observation-only keys and loads with it on; ``featurizer`` is rebuilt from the memory). Values
         are checked by the constructor; :func:`hippogym.io_checks.sampling_kwargs` checks a
         manifest's section in full first.
 
@@ -82,6 +83,8 @@ class BufferStateMixin:
                 num_actions=config.get("num_actions"),
                 key_action=bool(config.get("key_action", False)),
                 context=int(config.get("context", 1)),
+                # A config without it was saved when keys carried the reward: keep its keys valid.
+                key_reward=bool(config.get("key_reward", True)),
             ),
             device=device,
         )
@@ -101,6 +104,7 @@ class BufferStateMixin:
             "num_actions": self.num_actions,
             "key_action": self.key_action,
             "context": self.context,
+            "key_reward": self.key_reward,
             "exact_sampling": self.exact_sampling,
             "featurizer": None if self.featurizer is None else self.featurizer.config(),
         }

@@ -27,7 +27,9 @@ class BufferWriteMixin:
     """``add_episode``/``add_episodes`` and the featurizer they build on first use."""
 
     def _make_featurizer(self, layout: ObservationLayout, action_shape: Sequence[int]) -> None:
-        feat = TransitionFeaturizer(layout, tuple(action_shape), self.num_actions, self.key_action, self.context)
+        feat = TransitionFeaturizer(
+            layout, tuple(action_shape), self.num_actions, self.key_action, self.context, self.key_reward
+        )
         if self.encoder is None:
             # The buffer's seed also fixes the initial weights of an encoder it creates itself,
             # so two buffers with the same seed give the same batches.

@@ -75,6 +75,8 @@ def read_sampling_kwargs(sampling: Mapping[str, Any]) -> dict[str, Any]:
                                     allow_none=True),
         "key_action": manifest_bool(sampling, "key_action", "sampling.key_action", default=False),
         "context": manifest_int(sampling, "context", "sampling.context", default=1, minimum=1),
+        # Saved before keys became observation-only: those keys carry the reward.
+        "key_reward": manifest_bool(sampling, "key_reward", "sampling.key_reward", default=True),
         "exact_sampling": manifest_bool(sampling, "exact_sampling", "sampling.exact_sampling", default=False),
     }
 

@@ -51,11 +51,14 @@ class FeatureConfig:
         num_actions: One-hot encode discrete actions of this many values (only with ``key_action``).
         key_action: Put actions in keys.
         context: Steps per encoder input (for sequence backbones).
+        key_reward: Put rewards in keys (off by default: keys and queries see the observation
+            only; memories saved before that load with it on).
     """
 
     num_actions: int | None = None
     key_action: bool = False
     context: int = 1
+    key_reward: bool = False
 
 
 @dataclass(frozen=True)

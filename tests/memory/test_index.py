@@ -12,7 +12,8 @@ import torch
 
 from hippogym import Episode, MemoryStore
 from hippogym.errors import ValidationError
-from hippogym.memory.index import FaissIndex, RetrievalIndex, TorchIndex, make_index
+from hippogym.memory.index import FaissIndex, RetrievalIndex, TorchIndex
+from hippogym.memory.indexes import make_index
 from hippogym.memory.views import StoreView
 
 

@@ -1,0 +1,493 @@
+"""The default retrieval index: nearest **transitions** first, then their units.
+
+A unit's score for a query is MaxSim, the best cosine between the query and the keys of its
+transitions. The top ``k`` units are therefore the units of the best-scoring transitions, taken in
+order of first appearance: searching transitions and grouping the hits by unit is exact MaxSim, with
+no bound to trust (a unit's centroid says little about its best match when its keys are spread out,
+which is what untrained and consolidated encoders both give).
+
+Two paths, chosen automatically by the memory's size (:attr:`TransitionIndex.mode` reports which):
+
+* **exact** (``mode == "exact"``): brute force, one matrix product over every stored key in chunks,
+  a per-unit maximum over each unit's contiguous rows (``np.maximum.reduceat``), then the top
+  ``k``. Used while the memory holds fewer than ``exact_below`` transitions, and for every search
+  with ``exact=True`` (what :meth:`~hippogym.HippocampalReplayBuffer.retrieve` asks by default), so
+  an exact search is never slower than brute force because it *is* brute force.
+* **ivf** (``mode == "ivf"``): an inverted-file index over the transition keys. Spherical k-means
+  splits the key space into ``nlist`` cells (``sqrt(N)`` by default); every key is filed in the cell
+  of its nearest centre, with a copy of the key kept contiguous per cell. A query scores the centres,
+  scans the ``nprobe`` best cells in full (one BLAS matrix-vector product per cell), then groups
+  the hits by unit. A query built from a stored observation equals that transition's key, whose cell
+  is the query's best cell, so it always finds its own transition (score 1, up to ties).
+
+**Maintenance is incremental.** The store tells the index which rows got new keys (insert, a
+retained unit's move, a key refresh): those rows are queued and filed at the next search, in one
+batch (one matrix product assigns them to cells). Entries carry the row's *stamp* (bumped at every
+key write); an entry whose row was overwritten, moved or evicted no longer matches and is skipped,
+and cells are compacted once stale entries outnumber live ones (amortised O(1) per insert). The
+cells are re-fitted (k-means again, every key re-filed) only when the memory has grown fourfold
+since the last fit, or after a wholesale key refresh (:meth:`rebuild`).
+
+**Ties** (identical keys in different units, e.g. every visit of the same corridor cell) are
+broken by recency: the unit inserted last ranks first. The exact path applies the rule over the
+whole memory; the IVF path over the candidates it scanned (all copies of a key sit in one cell,
+so exact duplicates are always scanned together).
+
+Costs (128-d keys, one thread): the exact path scores about 50-100 M key dimensions per ms, so it
+is the fast choice up to ``exact_below`` (16,384 transitions by default); the IVF path scans about
+``nprobe * N / nlist`` keys per query. Cell copies cost one more float32 key per stored
+transition. ``benchmarks/bench_memory.py`` reports recall against the exact path and the cost of
+both, at 10k / 100k / 1M.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hippogym.errors import ValidationError, describe
+from hippogym.memory.index import RetrievalIndex
+from hippogym.memory.views import StoreView
+
+__all__ = ["TransitionIndex", "top_units"]
+
+logger = logging.getLogger(__name__)
+
+_MODES = ("auto", "exact", "ivf")
+
+
+def top_units(
+    scores: np.ndarray,
+    slots: np.ndarray | Callable[[np.ndarray], np.ndarray],
+    added: np.ndarray,
+    k: int,
+    *,
+    first: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best distinct units among scored transitions (MaxSim, ties: most recent unit first).
+
+    Only the best candidates are looked at: ``first`` of them, four times more each round while
+    they hold fewer than ``k`` units or a tie at the cut could change the answer, so the result is
+    exactly what sorting every candidate would give.
+
+    Args:
+        scores: ``[C]`` float32 scores of candidate transitions.
+        slots: ``[C]`` unit slot of each candidate, or a function giving the slots of candidate
+            positions (``-1`` for a candidate that no longer holds a transition: it is skipped).
+        added: Insertion counter of every slot (larger = newer), indexed by slot.
+        k: Units wanted.
+        first: Candidates examined in the first round.
+
+    Returns:
+        ``(scores, slots)`` of at most ``k`` units, best first.
+    """
+    c = scores.shape[0]
+    m = min(c, max(first, 4 * k))
+    resolve = slots if callable(slots) else slots.take
+    while True:
+        part = np.argpartition(scores, c - m)[c - m :] if m < c else np.arange(c)
+        s, u = scores[part], resolve(part)
+        cut = float(s.min()) if m < c else -math.inf  # every candidate left out scores <= cut
+        keep = u >= 0
+        if not keep.all():
+            s, u = s[keep], u[keep]
+        order = np.lexsort((-added.take(u), -s))
+        s, u = s[order], u[order]
+        _, at = np.unique(u, return_index=True)
+        at.sort()
+        if m == c or (at.size >= k and s[at[k - 1]] > cut):
+            top = at[:k]
+            return s[top], u[top]
+        m = min(c, 4 * m)
+
+
+class TransitionIndex(RetrievalIndex):
+    """Retrieval over transition keys: exact brute force when small, an IVF index when large.
+
+    See the module docstring for the algorithm, its maintenance and its tie rule.
+
+    Args:
+        mode: ``"auto"`` (default: exact below ``exact_below`` live transitions, IVF from there),
+            ``"exact"`` (always brute force) or ``"ivf"`` (IVF from ``min_ivf`` transitions).
+        exact_below: Transitions under which ``"auto"`` searches exactly.
+        nlist: IVF cells (default: ``sqrt`` of the transitions at fitting time, at least 16).
+        nprobe: Cells scanned per query.
+        min_ivf: Fewest transitions an IVF index is fitted on (``"ivf"`` mode searches exactly
+            below it).
+        chunk: Keys scored per block of the exact path.
+        seed: Seed of the k-means initialisation (the index never draws from the store's
+            generator, so it does not change the store's sampling stream).
+    """
+
+    name = "transition"
+
+    def __init__(
+        self,
+        mode: str = "auto",
+        exact_below: int = 16_384,
+        nlist: int | None = None,
+        nprobe: int = 8,
+        min_ivf: int = 1_024,
+        chunk: int = 65_536,
+        seed: int = 0,
+    ) -> None:
+        if mode not in _MODES:
+            raise ValidationError("index.mode", f"one of {list(_MODES)}", repr(mode))
+        for name, value, low in (
+            ("exact_below", exact_below, 0), ("nprobe", nprobe, 1), ("min_ivf", min_ivf, 16), ("chunk", chunk, 1)
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValidationError(f"index.{name}", f"an int >= {low}", describe(value))
+        if nlist is not None and (not isinstance(nlist, int) or nlist < 1):
+            raise ValidationError("index.nlist", "None or an int >= 1", describe(nlist))
+        self.mode_setting, self.exact_below, self.nlist, self.nprobe = mode, exact_below, nlist, nprobe
+        self.min_ivf, self.chunk, self.seed = min_ivf, chunk, int(seed)
+        self.last_mode = "exact"  # the path the last search took (diagnostics)
+        self.last_scanned = 0  # keys scored by the last search (diagnostics)
+        self.fits = 0  # k-means fits so far (diagnostics)
+        self._reset_ivf()
+        self._stamp: np.ndarray | None = None
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self._segments: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ state
+    def _reset_ivf(self) -> None:
+        # Cells live in one pool: cell c holds entries [off[c], off[c] + size[c]) of the pool
+        # arrays, with room up to off[c] + cap[c]. A full cell moves to the pool's end (its old
+        # region becomes garbage until the next compaction).
+        self._centres: np.ndarray | None = None  # [nlist, d] float32, unit norm
+        self._pool_keys = np.empty((0, 0), dtype=np.float32)
+        self._pool_rows = np.empty(0, dtype=np.int64)
+        self._pool_stamps = np.empty(0, dtype=np.int64)
+        self._pool_end = 0
+        self._cell_off = np.zeros(0, dtype=np.int64)
+        self._cell_sizes = np.zeros(0, dtype=np.int64)
+        self._cell_cap = np.zeros(0, dtype=np.int64)
+        self._fitted_on = 0
+        self._entries = 0  # entries filed, stale ones included
+
+    @property
+    def mode(self) -> str:
+        """The path searches take now: ``"exact"`` or ``"ivf"`` (``"auto"`` resolved)."""
+        return self.last_mode
+
+    def choose(self, store: StoreView, exact: bool | None) -> str:
+        """The path a search with ``exact`` takes on ``store`` now: ``"exact"`` or ``"ivf"``."""
+        n = store.num_transitions
+        if exact or self.mode_setting == "exact" or n < self.min_ivf:
+            return "exact"
+        if self.mode_setting == "auto" and n < self.exact_below:
+            return "exact"
+        return "ivf"
+
+    def _stamps(self, store: StoreView) -> np.ndarray:
+        if self._stamp is None or self._stamp.shape[0] != store.capacity:
+            self._stamp = np.zeros(store.capacity, dtype=np.int64)
+        return self._stamp
+
+    # ------------------------------------------------------------------ store events
+    def on_rows(self, store: StoreView, start: int, length: int) -> None:  # noqa: D102
+        stamp = self._stamps(store)
+        stamp[start : start + length] += 1
+        self._segments = None
+        if self._centres is not None:
+            self._queue(store, np.arange(start, start + length, dtype=np.int64))
+
+    def _queue(self, store: StoreView, rows: np.ndarray) -> None:
+        if self._pending_rows + rows.size > store.capacity:
+            # More queued than the memory holds (searches have been exact for a while): re-fit
+            # from scratch at the next IVF search instead of holding the queue.
+            self._reset_ivf()
+            self._pending, self._pending_rows = [], 0
+            return
+        self._pending.append(rows)
+        self._pending_rows += int(rows.size)
+
+    def on_rekey(self, store: StoreView, rows: np.ndarray) -> None:  # noqa: D102
+        stamp = self._stamps(store)
+        stamp[rows] += 1
+        if self._centres is not None:
+            self._queue(store, np.asarray(rows, dtype=np.int64).reshape(-1))
+
+    def add(self, store: StoreView, slots: Sequence[int]) -> None:  # noqa: D102
+        self._segments = None
+
+    def remove(self, store: StoreView, slots: Sequence[int]) -> None:  # noqa: D102
+        self._segments = None
+
+    def rebuild(self, store: StoreView) -> None:
+        """Keys changed wholesale (a full refresh or a reload): re-fit the cells at the next IVF search."""
+        self._stamps(store)[:] += 1
+        self._reset_ivf()
+        self._pending, self._pending_rows, self._segments = [], 0, None
+
+    # ------------------------------------------------------------------ search
+    def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:  # noqa: D102
+        q = np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32)
+        s, i = self.search_np(store, q, k, exact)
+        return torch.from_numpy(s), torch.from_numpy(i)
+
+    def search_np(  # noqa: D102
+        self, store: StoreView, queries: np.ndarray, k: int, exact: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        path = self.choose(store, exact)
+        self.last_mode = path
+        if path == "ivf":
+            self._sync(store)
+            return self._ivf_search(store, queries, k)
+        return self._exact_search(store, queries, k)
+
+    # -- exact
+    def _unit_segments(self, store: StoreView) -> tuple[np.ndarray, np.ndarray]:
+        """Live slots and the interleaved ``[start, end, start, end, ...]`` of their rows."""
+        cached = self._segments
+        if cached is not None and cached[0] == store.mutations:
+            return cached[1], cached[2]
+        slots = store.live_slots_np()
+        starts = store.unit_starts_np.take(slots)
+        bounds = np.empty(2 * slots.size, dtype=np.int64)
+        bounds[0::2] = starts
+        bounds[1::2] = starts + store.unit_lengths_np.take(slots)
+        self._segments = (store.mutations, slots, bounds)
+        return slots, bounds
+
+    @staticmethod
+    def _key_block(store: StoreView, lo: int, hi: int) -> np.ndarray:
+        block = store.keys_np[lo:hi]  # the store keeps keys on the CPU in a numpy-viewable dtype
+        return block if block.dtype == np.float32 else block.astype(np.float32)
+
+    def exact_scores(self, store: StoreView, queries: np.ndarray) -> np.ndarray:
+        """Cosine of every query with every stored row ``[Q, high_water + 1]`` (last column ``-inf``).
+
+        Rows that hold no transition get garbage scores: mask them with the store's row slots.
+        """
+        hw = store.high_water
+        out = np.empty((queries.shape[0], hw + 1), dtype=np.float32)
+        out[:, hw] = -np.inf
+        q_t = np.ascontiguousarray(queries.T)
+        for lo in range(0, hw, self.chunk):
+            hi = min(hw, lo + self.chunk)
+            block = self._key_block(store, lo, hi)
+            if queries.shape[0] == 1:
+                np.dot(block, queries[0], out=out[0, lo:hi])
+            else:
+                out[:, lo:hi] = (block @ q_t).T
+        self.last_scanned = hw * queries.shape[0]
+        return out
+
+    def _exact_search(self, store: StoreView, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        slots, bounds = self._unit_segments(store)
+        n_q = queries.shape[0]
+        k_out = min(k, slots.size)
+        out_s = np.full((n_q, k), -np.inf, dtype=np.float32)
+        out_i = np.full((n_q, k), -1, dtype=np.int64)
+        if slots.size == 0:
+            return out_s, out_i
+        added = store.unit_added_np
+        block = max(1, (1 << 24) // max(store.high_water, 1))  # queries per pass: <= 64 MB of scores
+        scanned = 0
+        for lo in range(0, n_q, block):
+            scores = self.exact_scores(store, queries[lo : lo + block])
+            scanned += self.last_scanned
+            per_unit = np.maximum.reduceat(scores, bounds, axis=1)[:, 0::2]  # [q, units]: exact MaxSim
+            for j in range(per_unit.shape[0]):
+                s, u = top_units(per_unit[j], slots, added, k_out, first=max(4 * k_out, 8))
+                out_s[lo + j, : s.size], out_i[lo + j, : u.size] = s, u
+        self.last_scanned = scanned
+        return out_s, out_i
+
+    # -- IVF
+    def _fit(self, store: StoreView) -> None:
+        """k-means over (a sample of) the live keys, then file every live row."""
+        rows = np.flatnonzero(store.row_slots_np[: store.high_water] >= 0)
+        n = rows.size
+        nlist = self.nlist or max(16, int(round(math.sqrt(n))))
+        nlist = max(1, min(nlist, n // 8))
+        rng = np.random.default_rng(self.seed + self.fits)
+        sample = rows if n <= 32 * nlist else np.sort(rng.choice(rows, 32 * nlist, replace=False))
+        x = torch.from_numpy(self._keys_of(store, sample))
+        centres = x[torch.from_numpy(rng.choice(sample.size, nlist, replace=False))].clone()
+        for _ in range(8):
+            assign = (x @ centres.T).argmax(1)
+            sums = torch.zeros_like(centres).index_add_(0, assign, x)
+            counts = torch.bincount(assign, minlength=nlist)
+            empty = counts == 0
+            if bool(empty.any()):  # re-seed empty cells on random keys
+                pick = torch.from_numpy(rng.choice(sample.size, int(empty.sum()), replace=True))
+                sums[empty] = x[pick]
+            centres = torch.nn.functional.normalize(sums, dim=1)
+        self._reset_ivf()
+        self._centres = np.ascontiguousarray(centres.numpy(), dtype=np.float32)
+        self._fitted_on = n
+        self.fits += 1
+        self._pending, self._pending_rows = [], 0
+        self._layout(store, *self._assign(store, rows), nlist)
+        logger.info("TransitionIndex: fitted %d cells on %d transitions (fit %d)", nlist, n, self.fits)
+
+    @staticmethod
+    def _keys_of(store: StoreView, rows: np.ndarray) -> np.ndarray:
+        out = store.keys_np.take(rows, axis=0)
+        return out if out.dtype == np.float32 else out.astype(np.float32)
+
+    def _assign(self, store: StoreView, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cell of each of ``rows`` (nearest centre); returns ``(cells, rows, stamps)`` sorted by cell."""
+        cells = np.empty(rows.size, dtype=np.int64)
+        for lo in range(0, rows.size, self.chunk):
+            hi = min(rows.size, lo + self.chunk)
+            cells[lo:hi] = (self._keys_of(store, rows[lo:hi]) @ self._centres.T).argmax(1)
+        order = np.argsort(cells, kind="stable")
+        rows = rows[order]
+        return cells[order], rows, self._stamps(store).take(rows)
+
+    def _layout(self, store: StoreView, cells: np.ndarray, rows: np.ndarray, stamps: np.ndarray, nlist: int) -> None:
+        """Lay out a fresh pool holding exactly ``rows`` (sorted by cell), with room to grow."""
+        sizes = np.bincount(cells, minlength=nlist).astype(np.int64)
+        cap = sizes + sizes // 2 + 8
+        off = np.zeros(nlist, dtype=np.int64)
+        np.cumsum(cap[:-1], out=off[1:])
+        total = int(cap.sum())
+        room = total + total // 2 + 1024
+        self._pool_keys = np.empty((room, store.embed_dim), dtype=np.float32)
+        self._pool_rows = np.full(room, -1, dtype=np.int64)
+        self._pool_stamps = np.zeros(room, dtype=np.int64)
+        first = np.zeros(nlist, dtype=np.int64)
+        np.cumsum(sizes[:-1], out=first[1:])
+        pos = off[cells] + (np.arange(rows.size) - first[cells])
+        for lo in range(0, rows.size, self.chunk):
+            hi = min(rows.size, lo + self.chunk)
+            self._pool_keys[pos[lo:hi]] = self._keys_of(store, rows[lo:hi])
+        self._pool_rows[pos] = rows
+        self._pool_stamps[pos] = stamps
+        self._cell_off, self._cell_sizes, self._cell_cap, self._pool_end = off, sizes, cap, total
+        self._entries = int(rows.size)
+
+    def _file(self, store: StoreView, rows: np.ndarray) -> None:
+        """Append ``rows`` (live, current keys) to their nearest cells."""
+        if rows.size == 0:
+            return
+        cells, rows, stamps = self._assign(store, rows)
+        keys = self._keys_of(store, rows)
+        touched, first, counts = np.unique(cells, return_index=True, return_counts=True)
+        for cell, lo, cnt in zip(touched.tolist(), first.tolist(), counts.tolist()):
+            size = int(self._cell_sizes[cell])
+            if size + cnt > self._cell_cap[cell]:
+                self._relocate(cell, 2 * (size + cnt))
+            at = int(self._cell_off[cell]) + size
+            self._pool_keys[at : at + cnt] = keys[lo : lo + cnt]
+            self._pool_rows[at : at + cnt] = rows[lo : lo + cnt]
+            self._pool_stamps[at : at + cnt] = stamps[lo : lo + cnt]
+            self._cell_sizes[cell] = size + cnt
+        self._entries += rows.size
+
+    def _relocate(self, cell: int, cap: int) -> None:
+        """Move ``cell`` to the end of the pool with room for ``cap`` entries (growing the pool)."""
+        end = self._pool_end
+        if end + cap > self._pool_rows.shape[0]:
+            room = 2 * (end + cap)
+            keys = np.empty((room, self._pool_keys.shape[1]), dtype=np.float32)
+            keys[:end] = self._pool_keys[:end]
+            rows = np.full(room, -1, dtype=np.int64)
+            rows[:end] = self._pool_rows[:end]
+            stamps = np.zeros(room, dtype=np.int64)
+            stamps[:end] = self._pool_stamps[:end]
+            self._pool_keys, self._pool_rows, self._pool_stamps = keys, rows, stamps
+        off, size = int(self._cell_off[cell]), int(self._cell_sizes[cell])
+        self._pool_keys[end : end + size] = self._pool_keys[off : off + size]
+        self._pool_rows[end : end + size] = self._pool_rows[off : off + size]
+        self._pool_stamps[end : end + size] = self._pool_stamps[off : off + size]
+        self._pool_rows[off : off + size] = -1
+        self._cell_off[cell], self._cell_cap[cell], self._pool_end = end, cap, end + cap
+
+    def _compact(self, store: StoreView) -> None:
+        """Re-lay the pool with the live entries only (stale entries and moved cells' old regions go)."""
+        nlist = self._cell_sizes.size
+        cells = np.repeat(np.arange(nlist), self._cell_sizes)
+        pos = np.repeat(self._cell_off - np.concatenate(([0], np.cumsum(self._cell_sizes)[:-1])), self._cell_sizes)
+        pos += np.arange(cells.size)
+        rows, stamps = self._pool_rows[pos], self._pool_stamps[pos]
+        ok = (store.row_slots_np.take(rows) >= 0) & (self._stamps(store).take(rows) == stamps)
+        self._layout(store, cells[ok], rows[ok], stamps[ok], nlist)
+
+    def _sync(self, store: StoreView) -> None:
+        """Fit the cells if needed, file queued rows, compact when stale entries dominate."""
+        live = store.num_transitions
+        if self._centres is None or live >= 4 * max(self._fitted_on, 1) or self._pending_rows > live:
+            self._fit(store)
+            return
+        if self._pending:
+            rows = np.unique(np.concatenate(self._pending))
+            self._pending, self._pending_rows = [], 0
+            rows = rows[store.row_slots_np.take(rows) >= 0]
+            self._file(store, rows)
+        if self._entries > 2 * live + 1_024 or self._pool_end > 3 * live + 4_096:
+            self._compact(store)
+
+    def _ivf_search(self, store: StoreView, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n_q = queries.shape[0]
+        k_out = min(k, store.num_units)
+        out_s = np.full((n_q, k), -np.inf, dtype=np.float32)
+        out_i = np.full((n_q, k), -1, dtype=np.int64)
+        sizes, offs, pool = self._cell_sizes, self._cell_off, self._pool_keys
+        nlist = sizes.size
+        nprobe = min(self.nprobe, nlist)
+        row_slot, stamp, added = store.row_slots_np, self._stamps(store), store.unit_added_np
+        pool_rows, pool_stamps = self._pool_rows, self._pool_stamps
+        coarse = queries @ self._centres.T  # [Q, nlist]
+        scanned = 0
+        for qi in range(n_q):
+            q = queries[qi]
+            cells = np.argpartition(coarse[qi], nlist - nprobe)[nlist - nprobe :] if nprobe < nlist else np.arange(nlist)
+            n_cells = sizes.take(cells)
+            starts = np.zeros(cells.size + 1, dtype=np.int64)
+            np.cumsum(n_cells, out=starts[1:])
+            total = int(starts[-1])
+            if total == 0:
+                continue
+            scores = np.empty(total, dtype=np.float32)
+            for cell, lo, hi in zip(cells.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
+                if hi > lo:
+                    off = int(offs[cell])
+                    np.dot(pool[off : off + hi - lo], q, out=scores[lo:hi])
+            scanned += total
+            base = offs.take(cells) - starts[:-1]  # pool position = base[cell's block] + candidate position
+
+            def resolve(part: np.ndarray, base: np.ndarray = base, starts: np.ndarray = starts) -> np.ndarray:
+                pos = base.take(np.searchsorted(starts, part, side="right") - 1) + part
+                rows = pool_rows.take(pos)
+                slots = row_slot.take(rows)
+                slots[stamp.take(rows) != pool_stamps.take(pos)] = -1
+                return slots
+
+            s, u = top_units(scores, resolve, added, k_out)
+            out_s[qi, : s.size], out_i[qi, : u.size] = s, u
+        self.last_scanned = scanned
+        return out_s, out_i
+
+    # ------------------------------------------------------------------ reporting
+    def describe(self, store: StoreView | None = None) -> dict[str, Any]:
+        """What the index does now: the path, cells, entries (for stats and benchmarks)."""
+        out: dict[str, Any] = {
+            "type": self.name,
+            "setting": self.mode_setting,
+            "mode": self.last_mode if store is None else self.choose(store, None),
+            "cells": int(self._cell_sizes.size),
+            "pool": int(self._pool_end),
+            "entries": int(self._entries),
+            "fitted_on": int(self._fitted_on),
+            "nprobe": self.nprobe,
+            "exact_below": self.exact_below,
+        }
+        return out
+
+    def config(self) -> dict[str, Any]:  # noqa: D102
+        return {
+            "type": self.name, "mode": self.mode_setting, "exact_below": self.exact_below, "nlist": self.nlist,
+            "nprobe": self.nprobe, "min_ivf": self.min_ivf, "chunk": self.chunk, "seed": self.seed,
+        }
