@@ -34,7 +34,7 @@ whole memory; the IVF path over the candidates it scanned (all copies of a key s
 so exact duplicates are always scanned together).
 
 Costs (128-d keys, one thread): the exact path scores about 50-100 M key dimensions per ms, so it
-is the fast choice up to ``exact_below`` (16,384 transitions by default); the IVF path scans about
+is the fast choice up to ``exact_below`` (8,192 transitions by default); the IVF path scans about
 ``nprobe * N / nlist`` keys per query. Cell copies cost one more float32 key per stored
 transition. ``benchmarks/bench_memory.py`` reports recall against the exact path and the cost of
 both, at 10k / 100k / 1M.
@@ -92,18 +92,20 @@ def top_units(
     resolve = slots if callable(slots) else slots.take
     while True:
         part = np.argpartition(scores, c - m)[c - m :] if m < c else np.arange(c)
-        s, u = scores[part], resolve(part)
-        cut = float(s.min()) if m < c else -math.inf  # every candidate left out scores <= cut
-        keep = u >= 0
-        if not keep.all():
-            s, u = s[keep], u[keep]
-        order = np.lexsort((-added.take(u), -s))
-        s, u = s[order], u[order]
-        _, at = np.unique(u, return_index=True)
-        at.sort()
-        if m == c or (at.size >= k and s[at[k - 1]] > cut):
-            top = at[:k]
-            return s[top], u[top]
+        s, u = scores.take(part), resolve(part)
+        order = np.lexsort((-added.take(u), -s))  # best score first; equal scores: newest unit first
+        cut = s.min() if m < c else -math.inf  # every candidate left out scores <= cut
+        s, u = s.take(order), u.take(order)
+        best: list[int] = []
+        seen: set[int] = set()
+        for i, slot in enumerate(u.tolist()):
+            if slot >= 0 and slot not in seen:
+                seen.add(slot)
+                best.append(i)
+                if len(best) == k:
+                    break
+        if m == c or (len(best) == k and s[best[-1]] > cut):
+            return s.take(best), u.take(best)
         m = min(c, 4 * m)
 
 
@@ -130,7 +132,7 @@ class TransitionIndex(RetrievalIndex):
     def __init__(
         self,
         mode: str = "auto",
-        exact_below: int = 16_384,
+        exact_below: int = 8_192,
         nlist: int | None = None,
         nprobe: int = 8,
         min_ivf: int = 1_024,
@@ -443,7 +445,10 @@ class TransitionIndex(RetrievalIndex):
         scanned = 0
         for qi in range(n_q):
             q = queries[qi]
-            cells = np.argpartition(coarse[qi], nlist - nprobe)[nlist - nprobe :] if nprobe < nlist else np.arange(nlist)
+            if nprobe < nlist:
+                cells = np.argpartition(coarse[qi], nlist - nprobe)[nlist - nprobe :]
+            else:
+                cells = np.arange(nlist)
             n_cells = sizes.take(cells)
             starts = np.zeros(cells.size + 1, dtype=np.int64)
             np.cumsum(n_cells, out=starts[1:])
