@@ -68,6 +68,9 @@ import torch  # noqa: E402
 
 from hippogym import Episode, HippocampalReplayBuffer, MemoryStore  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from retrieval_recall import recall_table  # noqa: E402
+
 OBS_DIM, ACT_DIM, EMBED_DIM, STEPS, BATCH = 8, 2, 128, 100, 256
 RAW_BYTES = 2 * OBS_DIM * 4 + ACT_DIM * 4 + 4 + 1 + 1  # obs + next_obs + action + reward + 2 flags
 
@@ -287,9 +290,13 @@ def bench_hybrid(report: Report, buffer: HippocampalReplayBuffer, rb: Any, label
         "repeated": lambda: buffer.sample(BATCH, query_state=repeated),
     }, args.calls, args.repeats)
     index = buffer.memory.index
-    kind = "torch" if label == "torch" else ("faiss-ivf" if getattr(index, "_trained_ivf", False) else "faiss-flat")
+    if hasattr(index, "describe"):
+        kind = f"transition-{index.describe(buffer.memory)['mode']}"
+    else:
+        kind = "faiss-ivf" if getattr(index, "_trained_ivf", False) else "faiss-flat"
     out: dict[str, Any] = {"index": kind}
-    out["fresh"] = report.add_speed(f"hybrid_sample[{label},fresh_query]@{size}", res["fresh"], res["sb3"], 0.5, index=kind)
+    bar = (0.5 if size <= 100_000 else 0.33) if label == "default" else None  # the retrieval issue's bars
+    out["fresh"] = report.add_speed(f"hybrid_sample[{label},fresh_query]@{size}", res["fresh"], res["sb3"], bar, index=kind)
     out["repeated"] = report.add_speed(f"hybrid_sample[{label},repeated_query]@{size}", res["repeated"], res["sb3"], 0.5, index=kind)
     t0 = time.perf_counter()
     recalls = {name: round(recall_at_k(buffer, q), 3) for name, q in recall_q.items()}
@@ -352,7 +359,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         n_eps = size // STEPS
         sec: dict[str, Any] = {}
         sections["sizes"][str(size)] = sec
-        logger.info("== %d transitions: torch index", size)
+        logger.info("== %d transitions: default index", size)
         gc.collect()
         before = rss()
         buffer = HippocampalReplayBuffer(
@@ -361,7 +368,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         sec["fill_s"] = round(fill(buffer, data, 0, n_eps), 2)
         sec["rss_increase_bytes_per_transition"] = round((rss() - before) / size, 1)
-        if size == largest:
+        if size == largest and not args.retrieval_only:
             # A second memory of the same capacity holding only ``small_level`` transitions.
             small = HippocampalReplayBuffer(
                 MemoryStore(embed_dim=EMBED_DIM, capacity=size, seed=args.seed),
@@ -378,7 +385,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sec["uniform"] = report.add_speed(f"uniform_sample@{size}", res["uniform"], res["sb3"], 1.0)
 
         recall_q = recall_queries(buffer, data, args.recall_queries, args.seed + 2)
-        sec["hybrid_torch"] = bench_hybrid(report, buffer, rb, "torch", size, fresh_queries, recall_q, args)
+        sec["hybrid_default"] = bench_hybrid(report, buffer, rb, "default", size, fresh_queries, recall_q, args)
+        sec["retrieval"] = recall_table(buffer, size, args.recall_queries, args.seed + 4, not args.skip_cartpole,
+                                        EMBED_DIM, logger)
+        for key_set, paths in sec["retrieval"].items():
+            report.add(f"retrieval[{key_set}]@{size}", None, None, **paths,
+                       note="recall@1/@5 against exact search (ties count as hits) and median cost of one search")
+        if args.retrieval_only:
+            del buffer
+            rb = None
+            gc.collect()
+            continue
 
         per = HippocampalReplayBuffer(
             memory=buffer.memory, encoder=buffer.encoder, sampler="prioritized", seed=args.seed + 3
@@ -424,7 +441,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
 
     sb3_bytes = 2 * OBS_DIM * 4 + ACT_DIM * 4 + 4 + 4 + 4
-    mem = sections["sizes"][str(largest)]["memory"]
+    mem = sections["sizes"][str(largest)].get("memory") or {"bytes_per_transition": 0.0}
+    mem.setdefault("bytes_per_transition", 0.0)
+    sections["sizes"][str(largest)].setdefault("rss_increase_bytes_per_transition", None)
     report.add("bytes_per_transition", mem["bytes_per_transition"] / RAW_BYTES, None,
                bytes_per_transition=mem["bytes_per_transition"], raw_payload_bytes=RAW_BYTES, sb3_bytes_per_transition=sb3_bytes,
                rss_increase_bytes_per_transition=sections["sizes"][str(largest)]["rss_increase_bytes_per_transition"],
@@ -472,6 +491,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recall-queries", type=int, default=None, help="queries per recall set (default 100; quick 30)")
     parser.add_argument("--consolidate-repeats", type=int, default=None, help="consolidate() runs (median; default 3; quick 1)")
     parser.add_argument("--skip-faiss", action="store_true")
+    parser.add_argument("--skip-cartpole", action="store_true", help="recall table on the random-walk memory only")
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="only the uniform/hybrid sampling figures and the recall table (no inserts, PER, consolidation)")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS/FAISS threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -769,7 +769,7 @@ class HippoReplayBuffer(ReplayBuffer):
         prioritized: bool = False,
         seed: int | None = None,
         eviction: Any = "utility",
-        index: Any = "torch",
+        index: Any = "transition",
         buffer: HippocampalReplayBuffer | None = None,
         max_unit_length: int | None = None,
         hippo_kwargs: Mapping[str, Any] | None = None,

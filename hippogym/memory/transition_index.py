@@ -15,10 +15,13 @@ Two paths, chosen automatically by the memory's size (:attr:`TransitionIndex.mod
   an exact search is never slower than brute force because it *is* brute force.
 * **ivf** (``mode == "ivf"``): an inverted-file index over the transition keys. Spherical k-means
   splits the key space into ``nlist`` cells (``sqrt(N)`` by default); every key is filed in the cell
-  of its nearest centre, with a copy of the key kept contiguous per cell. A query scores the centres,
-  scans the ``nprobe`` best cells in full (one BLAS matrix-vector product per cell), then groups
-  the hits by unit. A query built from a stored observation equals that transition's key, whose cell
-  is the query's best cell, so it always finds its own transition (score 1, up to ties).
+  of its nearest centre. A cell keeps, contiguously, each key's projection on the keys' top
+  ``scan_dim`` principal directions (32 by default: a quarter of the bytes of a 128-d key to
+  stream). A query scores the centres, scans the ``nprobe`` best cells in full with projected scores
+  (one BLAS matrix-vector product per cell), re-scores the best ``rerank`` candidates exactly with
+  their stored keys, then groups those by unit. A query built from a stored observation equals that
+  transition's key, whose cell is the query's best cell, so it finds its own transition (score 1,
+  up to ties) unless ``rerank`` other keys project closer to it than its own.
 
 **Maintenance is incremental.** The store tells the index which rows got new keys (insert, a
 retained unit's move, a key refresh): those rows are queued and filed at the next search, in one
@@ -33,11 +36,12 @@ broken by recency: the unit inserted last ranks first. The exact path applies th
 whole memory; the IVF path over the candidates it scanned (all copies of a key sit in one cell,
 so exact duplicates are always scanned together).
 
-Costs (128-d keys, one thread): the exact path scores about 50-100 M key dimensions per ms, so it
-is the fast choice up to ``exact_below`` (8,192 transitions by default); the IVF path scans about
-``nprobe * N / nlist`` keys per query. Cell copies cost one more float32 key per stored
-transition. ``benchmarks/bench_memory.py`` reports recall against the exact path and the cost of
-both, at 10k / 100k / 1M.
+Costs (128-d keys, one thread): the exact path is the fast choice up to ``exact_below`` (8,192
+transitions by default); the IVF path scans about ``nprobe * N / nlist`` projected keys per query,
+then reads ``rerank`` stored keys. An entry costs ``4 * scan_dim + 16`` bytes, and cells keep a
+quarter more room to grow (about 215 bytes per stored transition with the defaults, reported by
+:meth:`TransitionIndex.describe` as ``bytes``). ``benchmarks/bench_memory.py`` reports recall against the exact path and the
+cost of every path, at 10k / 100k / 1M.
 """
 
 from __future__ import annotations
@@ -93,20 +97,22 @@ def top_units(
     while True:
         part = np.argpartition(scores, c - m)[c - m :] if m < c else np.arange(c)
         s, u = scores.take(part), resolve(part)
-        order = np.lexsort((-added.take(u), -s))  # best score first; equal scores: newest unit first
         cut = s.min() if m < c else -math.inf  # every candidate left out scores <= cut
+        order = np.argsort(s)[::-1]
         s, u = s.take(order), u.take(order)
-        best: list[int] = []
-        seen: set[int] = set()
-        for i, slot in enumerate(u.tolist()):
-            if slot >= 0 and slot not in seen:
-                seen.add(slot)
-                best.append(i)
-                if len(best) == k:
-                    break
-        if m == c or (len(best) == k and s[best[-1]] > cut):
-            return s.take(best), u.take(best)
+        if s.size > 1 and bool((s[1:] == s[:-1]).any()):  # ties: the newest unit first among equals
+            order = np.lexsort((-added.take(u), -s))
+            s, u = s.take(order), u.take(order)
+        units, first_at = np.unique(u, return_index=True)
+        first_at = np.sort(first_at[units >= 0])[:k]
+        if m == c or (first_at.size == k and s[first_at[-1]] > cut):
+            return s.take(first_at), u.take(first_at)
         m = min(c, 4 * m)
+
+
+def _slots(row_slot: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit slot of each row, ``-1`` for rows marked ``-1``."""
+    return np.where(rows >= 0, row_slot.take(np.maximum(rows, 0)), -1)
 
 
 class TransitionIndex(RetrievalIndex):
@@ -125,6 +131,10 @@ class TransitionIndex(RetrievalIndex):
         chunk: Keys scored per block of the exact path.
         seed: Seed of the k-means initialisation (the index never draws from the store's
             generator, so it does not change the store's sampling stream).
+        scan_dim: Width of what cells keep of a key (its projection on the keys' principal
+            directions); ``None`` keeps whole keys (no re-scoring step).
+        rerank: Candidates re-scored exactly with their stored keys per query (more when they hold
+            fewer than ``k`` units).
     """
 
     name = "transition"
@@ -138,16 +148,22 @@ class TransitionIndex(RetrievalIndex):
         min_ivf: int = 1_024,
         chunk: int = 65_536,
         seed: int = 0,
+        scan_dim: int | None = 32,
+        rerank: int = 128,
     ) -> None:
         if mode not in _MODES:
             raise ValidationError("index.mode", f"one of {list(_MODES)}", repr(mode))
         for name, value, low in (
-            ("exact_below", exact_below, 0), ("nprobe", nprobe, 1), ("min_ivf", min_ivf, 16), ("chunk", chunk, 1)
+            ("exact_below", exact_below, 0), ("nprobe", nprobe, 1), ("min_ivf", min_ivf, 16), ("chunk", chunk, 1),
+            ("rerank", rerank, 1),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValidationError(f"index.{name}", f"an int >= {low}", describe(value))
         if nlist is not None and (not isinstance(nlist, int) or nlist < 1):
             raise ValidationError("index.nlist", "None or an int >= 1", describe(nlist))
+        if scan_dim is not None and (not isinstance(scan_dim, int) or scan_dim < 1):
+            raise ValidationError("index.scan_dim", "None or an int >= 1", describe(scan_dim))
+        self.scan_dim, self.rerank = scan_dim, rerank
         self.mode_setting, self.exact_below, self.nlist, self.nprobe = mode, exact_below, nlist, nprobe
         self.min_ivf, self.chunk, self.seed = min_ivf, chunk, int(seed)
         self.last_mode = "exact"  # the path the last search took (diagnostics)
@@ -165,6 +181,7 @@ class TransitionIndex(RetrievalIndex):
         # arrays, with room up to off[c] + cap[c]. A full cell moves to the pool's end (its old
         # region becomes garbage until the next compaction).
         self._centres: np.ndarray | None = None  # [nlist, d] float32, unit norm
+        self._basis: np.ndarray | None = None  # [scan_dim, d] orthonormal rows: what cells store of a key
         self._pool_keys = np.empty((0, 0), dtype=np.float32)
         self._pool_rows = np.empty(0, dtype=np.int64)
         self._pool_stamps = np.empty(0, dtype=np.int64)
@@ -327,11 +344,23 @@ class TransitionIndex(RetrievalIndex):
             centres = torch.nn.functional.normalize(sums, dim=1)
         self._reset_ivf()
         self._centres = np.ascontiguousarray(centres.numpy(), dtype=np.float32)
+        if self.scan_dim is not None and self.scan_dim < store.embed_dim:
+            # The keys' principal directions (uncentred: inner products are what is preserved).
+            _, _, vt = torch.linalg.svd(x, full_matrices=False)
+            self._basis = np.ascontiguousarray(vt[: self.scan_dim].numpy(), dtype=np.float32)
         self._fitted_on = n
         self.fits += 1
         self._pending, self._pending_rows = [], 0
         self._layout(store, *self._assign(store, rows), nlist)
         logger.info("TransitionIndex: fitted %d cells on %d transitions (fit %d)", nlist, n, self.fits)
+
+    def _width(self, store: StoreView) -> int:
+        return store.embed_dim if self._basis is None else self._basis.shape[0]
+
+    def _scan_keys(self, store: StoreView, rows: np.ndarray) -> np.ndarray:
+        """What the cells keep of the keys of ``rows``: the keys, or their projection on the basis."""
+        keys = self._keys_of(store, rows)
+        return keys if self._basis is None else np.ascontiguousarray(keys @ self._basis.T)
 
     @staticmethod
     def _keys_of(store: StoreView, rows: np.ndarray) -> np.ndarray:
@@ -351,12 +380,12 @@ class TransitionIndex(RetrievalIndex):
     def _layout(self, store: StoreView, cells: np.ndarray, rows: np.ndarray, stamps: np.ndarray, nlist: int) -> None:
         """Lay out a fresh pool holding exactly ``rows`` (sorted by cell), with room to grow."""
         sizes = np.bincount(cells, minlength=nlist).astype(np.int64)
-        cap = sizes + sizes // 2 + 8
+        cap = sizes + sizes // 4 + 8
         off = np.zeros(nlist, dtype=np.int64)
         np.cumsum(cap[:-1], out=off[1:])
         total = int(cap.sum())
-        room = total + total // 2 + 1024
-        self._pool_keys = np.empty((room, store.embed_dim), dtype=np.float32)
+        room = total + total // 8 + 1024
+        self._pool_keys = np.empty((room, self._width(store)), dtype=np.float32)
         self._pool_rows = np.full(room, -1, dtype=np.int64)
         self._pool_stamps = np.zeros(room, dtype=np.int64)
         first = np.zeros(nlist, dtype=np.int64)
@@ -364,7 +393,7 @@ class TransitionIndex(RetrievalIndex):
         pos = off[cells] + (np.arange(rows.size) - first[cells])
         for lo in range(0, rows.size, self.chunk):
             hi = min(rows.size, lo + self.chunk)
-            self._pool_keys[pos[lo:hi]] = self._keys_of(store, rows[lo:hi])
+            self._pool_keys[pos[lo:hi]] = self._scan_keys(store, rows[lo:hi])
         self._pool_rows[pos] = rows
         self._pool_stamps[pos] = stamps
         self._cell_off, self._cell_sizes, self._cell_cap, self._pool_end = off, sizes, cap, total
@@ -375,7 +404,7 @@ class TransitionIndex(RetrievalIndex):
         if rows.size == 0:
             return
         cells, rows, stamps = self._assign(store, rows)
-        keys = self._keys_of(store, rows)
+        keys = self._scan_keys(store, rows)
         touched, first, counts = np.unique(cells, return_index=True, return_counts=True)
         for cell, lo, cnt in zip(touched.tolist(), first.tolist(), counts.tolist()):
             size = int(self._cell_sizes[cell])
@@ -440,22 +469,22 @@ class TransitionIndex(RetrievalIndex):
         nlist = sizes.size
         nprobe = min(self.nprobe, nlist)
         row_slot, stamp, added = store.row_slots_np, self._stamps(store), store.unit_added_np
-        pool_rows, pool_stamps = self._pool_rows, self._pool_stamps
+        pool_rows, pool_stamps, basis = self._pool_rows, self._pool_stamps, self._basis
         coarse = queries @ self._centres.T  # [Q, nlist]
+        scan_q = queries if basis is None else np.ascontiguousarray(queries @ basis.T)
         scanned = 0
         for qi in range(n_q):
-            q = queries[qi]
             if nprobe < nlist:
                 cells = np.argpartition(coarse[qi], nlist - nprobe)[nlist - nprobe :]
             else:
                 cells = np.arange(nlist)
-            n_cells = sizes.take(cells)
             starts = np.zeros(cells.size + 1, dtype=np.int64)
-            np.cumsum(n_cells, out=starts[1:])
+            np.cumsum(sizes.take(cells), out=starts[1:])
             total = int(starts[-1])
             if total == 0:
                 continue
             scores = np.empty(total, dtype=np.float32)
+            q = scan_q[qi]
             for cell, lo, hi in zip(cells.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
                 if hi > lo:
                     off = int(offs[cell])
@@ -463,17 +492,46 @@ class TransitionIndex(RetrievalIndex):
             scanned += total
             base = offs.take(cells) - starts[:-1]  # pool position = base[cell's block] + candidate position
 
-            def resolve(part: np.ndarray, base: np.ndarray = base, starts: np.ndarray = starts) -> np.ndarray:
+            def rows_of(part: np.ndarray, base: np.ndarray = base, starts: np.ndarray = starts) -> np.ndarray:
+                """Rows of candidate positions; -1 where the entry is stale."""
                 pos = base.take(np.searchsorted(starts, part, side="right") - 1) + part
                 rows = pool_rows.take(pos)
-                slots = row_slot.take(rows)
-                slots[stamp.take(rows) != pool_stamps.take(pos)] = -1
-                return slots
+                return np.where(stamp.take(rows) == pool_stamps.take(pos), rows, -1)
 
-            s, u = top_units(scores, resolve, added, k_out)
+            if basis is None:
+                s, u = top_units(scores, lambda part: _slots(row_slot, rows_of(part)), added, k_out)
+            else:
+                s, u = self._rerank(store, queries[qi], scores, rows_of, k_out)
             out_s[qi, : s.size], out_i[qi, : u.size] = s, u
         self.last_scanned = scanned
         return out_s, out_i
+
+    def _rerank(
+        self, store: StoreView, query: np.ndarray, approx: np.ndarray, rows_of: Callable[[np.ndarray], np.ndarray], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores of the best ``rerank`` candidates by projected score, then their top units.
+
+        More candidates (four times as many a round) only when those hold fewer than ``k`` units.
+        """
+        total = approx.size
+        m = min(total, max(self.rerank, 4 * k))
+        row_slot, added = store.row_slots_np, store.unit_added_np
+        while True:
+            part = np.argpartition(approx, total - m)[total - m :] if m < total else np.arange(total)
+            rows = rows_of(part)
+            rows = rows[rows >= 0]
+            slots = row_slot.take(rows)
+            live = slots >= 0
+            if not live.all():
+                rows, slots = rows[live], slots[live]
+            if rows.size:
+                exact = self._keys_of(store, rows) @ query
+                s, u = top_units(exact, slots, added, k, first=rows.size)
+            else:
+                s, u = np.empty(0, np.float32), np.empty(0, np.int64)
+            if u.size >= k or m == total:
+                return s, u
+            m = min(total, 4 * m)
 
     # ------------------------------------------------------------------ reporting
     def describe(self, store: StoreView | None = None) -> dict[str, Any]:
@@ -484,6 +542,10 @@ class TransitionIndex(RetrievalIndex):
             "mode": self.last_mode if store is None else self.choose(store, None),
             "cells": int(self._cell_sizes.size),
             "pool": int(self._pool_end),
+            "bytes": int(
+                self._pool_keys.nbytes + self._pool_rows.nbytes + self._pool_stamps.nbytes
+                + (0 if self._stamp is None else self._stamp.nbytes)
+            ),
             "entries": int(self._entries),
             "fitted_on": int(self._fitted_on),
             "nprobe": self.nprobe,
@@ -495,4 +557,5 @@ class TransitionIndex(RetrievalIndex):
         return {
             "type": self.name, "mode": self.mode_setting, "exact_below": self.exact_below, "nlist": self.nlist,
             "nprobe": self.nprobe, "min_ivf": self.min_ivf, "chunk": self.chunk, "seed": self.seed,
+            "scan_dim": self.scan_dim, "rerank": self.rerank,
         }

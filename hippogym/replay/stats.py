@@ -31,8 +31,11 @@ def buffer_stats(buffer: SummarizedBuffer) -> dict[str, Any]:
     Keys: ``transitions``, ``units``, ``capacity``, ``total_added`` (transitions ever added),
     ``mixture_ratio`` (the share of semantic draws now), ``unit_length_mean``, ``unit_length_max``,
     ``return_mean``, ``return_std`` (over units), ``success_rate`` (over units whose outcome is
-    known; ``None`` when none is) and ``encoder_version`` (momentum updates so far; ``None`` before
-    the encoder exists). Cheap: one pass over the live units' bookkeeping, none over rows.
+    known; ``None`` when none is), ``encoder_version`` (momentum updates so far; ``None`` before
+    the encoder exists) and ``retrieval`` (the index's own report where it has one, e.g.
+    ``TransitionIndex.describe``: which path sampling takes now, ``"exact"`` or ``"ivf"``, its
+    cells and entries; else the index's config). Cheap: one pass over the live units'
+    bookkeeping, none over rows.
     """
     store = buffer.memory
     slots = store.live_slots_np()
@@ -53,4 +56,5 @@ def buffer_stats(buffer: SummarizedBuffer) -> dict[str, Any]:
         "return_std": float(std) if slots.size else 0.0,
         "success_rate": float(outcome[known].mean()) if known.any() else None,
         "encoder_version": None if encoder is None else int(encoder.version),
+        "retrieval": store.index.describe(store) if hasattr(store.index, "describe") else store.index.config(),
     }

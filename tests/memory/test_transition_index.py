@@ -92,9 +92,9 @@ def test_exact_path_equals_brute_force_maxsim_after_wraps_moves_and_rekeys():
     assert store.index.mode == "exact"
 
 
-@pytest.mark.parametrize("key_dtype", ["float32", "float16"])
-def test_ivf_path_finds_every_stored_key_and_keeps_recall(key_dtype):
-    index = TransitionIndex(mode="ivf", min_ivf=256, nprobe=8)
+@pytest.mark.parametrize(("key_dtype", "scan_dim"), [("float32", 8), ("float16", 8), ("float32", None)])
+def test_ivf_path_finds_every_stored_key_and_keeps_recall(key_dtype, scan_dim):
+    index = TransitionIndex(mode="ivf", min_ivf=256, nprobe=8, scan_dim=scan_dim)
     store = MemoryStore(embed_dim=D, capacity=6_000, index=index, key_dtype=key_dtype, seed=0)
     g = torch.Generator().manual_seed(1)
     for _ in range(250):
@@ -165,3 +165,7 @@ def test_config_round_trips_and_bad_settings_are_named():
         TransitionIndex(nprobe=0)
     with pytest.raises(ValidationError, match="index.nlist"):
         TransitionIndex(nlist=0)
+    with pytest.raises(ValidationError, match="index.scan_dim"):
+        TransitionIndex(scan_dim=0)
+    with pytest.raises(ValidationError, match="index.rerank"):
+        TransitionIndex(rerank=0)

@@ -67,7 +67,7 @@ def self_retrieval(buffer, n=N_QUERIES):
 def test_stored_observations_retrieve_their_own_unit_on_the_default_path(dict_obs):
     buffer = random_state_buffer(dict_obs)
     assert self_retrieval(buffer) >= 0.95
-    assert buffer.memory.index.mode == "ivf"
+    assert buffer.memory.index.mode == "ivf" and buffer.stats()["retrieval"]["mode"] == "ivf"  # the choice, reported
 
 
 def share_of_draws_from_exact_top_k(buffer, k=5, n=30):
