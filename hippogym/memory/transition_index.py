@@ -40,8 +40,8 @@ Costs (128-d keys, one thread): the exact path is the fast choice up to ``exact_
 transitions by default); the IVF path scans about ``nprobe * N / nlist`` projected keys per query,
 then reads ``rerank`` stored keys. An entry costs ``4 * scan_dim + 16`` bytes, and cells keep a
 quarter more room to grow (about 215 bytes per stored transition with the defaults, reported by
-:meth:`TransitionIndex.describe` as ``bytes``). ``benchmarks/bench_memory.py`` reports recall against the exact path and the
-cost of every path, at 10k / 100k / 1M.
+:meth:`TransitionIndex.describe` as ``bytes``). ``benchmarks/bench_memory.py`` reports recall
+against the exact path and the cost of every path, at 10k / 100k / 1M.
 """
 
 from __future__ import annotations
@@ -507,7 +507,12 @@ class TransitionIndex(RetrievalIndex):
         return out_s, out_i
 
     def _rerank(
-        self, store: StoreView, query: np.ndarray, approx: np.ndarray, rows_of: Callable[[np.ndarray], np.ndarray], k: int
+        self,
+        store: StoreView,
+        query: np.ndarray,
+        approx: np.ndarray,
+        rows_of: Callable[[np.ndarray], np.ndarray],
+        k: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores of the best ``rerank`` candidates by projected score, then their top units.
 
