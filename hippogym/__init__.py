@@ -27,6 +27,8 @@ _EXPORTS = {
     "UtilityEviction": "hippogym.memory.eviction",
     "TorchIndex": "hippogym.memory.index",
     "FaissIndex": "hippogym.memory.index",
+    "TransitionIndex": "hippogym.memory.transition_index",
+    "ObservationWindow": "hippogym.types",
     "Consolidator": "hippogym.consolidation.consolidator",
     "memory_quality": "hippogym.consolidation.quality",
     "HippocampalReplayBuffer": "hippogym.replay.buffer",

@@ -16,13 +16,44 @@ from torch import Tensor
 
 from hippogym.errors import ValidationError, describe
 
-__all__ = ["FieldSpec", "Observation", "ObservationLayout", "StepFeaturizer"]
+__all__ = ["FieldSpec", "Observation", "ObservationLayout", "ObservationWindow", "StepFeaturizer"]
 
 #: An observation batch: one tensor, or one tensor per key of a Dict observation space.
 Observation = Tensor | dict[str, Tensor]
 
 #: Name used for the single field of a non-dict observation.
 PLAIN = "obs"
+
+
+@dataclass(frozen=True)
+class ObservationWindow:
+    """A query made of the agent's own recent observations, oldest first (history-keyed recall).
+
+    With keys over a context window (``FeatureConfig(context=n)``), a key sees the last ``n``
+    observations of its unit, so a query must carry the agent's last ``n`` observations too: wrap
+    them in this class and pass it wherever a query is accepted (``buffer.retrieve``,
+    ``buffer.sample(query_state=...)``). The featurizer builds the query with the keys' own
+    function: the last ``n`` steps are used, and a window shorter than ``n`` (the first steps of an
+    episode) repeats its oldest observation, as keys repeat the first step of their unit.
+
+    Attributes:
+        observations: A sequence of single observations (arrays, tensors, or dicts for Dict
+            spaces), or one array/tensor ``[steps, *obs_shape]`` (a dict of them for Dict spaces).
+
+    Example:
+        >>> import numpy as np
+        >>> window = ObservationWindow([np.zeros(3), np.ones(3)])
+        >>> len(window)
+        2
+    """
+
+    observations: Any
+
+    def __len__(self) -> int:
+        obs = self.observations
+        if isinstance(obs, Mapping):
+            return len(next(iter(obs.values())))
+        return len(obs)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from hippogym.episode import Observation
 from hippogym.errors import DimensionMismatchError, ValidationError, describe
-from hippogym.types import PLAIN, FieldSpec, ObservationLayout  # noqa: F401 (moved there; re-exported here)
+from hippogym.types import PLAIN, FieldSpec, ObservationLayout, ObservationWindow  # noqa: F401 (re-exported)
 
 __all__ = ["FieldSpec", "ObservationLayout", "TransitionFeaturizer"]
 
@@ -154,10 +154,49 @@ class TransitionFeaturizer:
         in numpy, which costs a few µs instead of a few dozen; anything else takes the torch path.
         The two give bitwise-identical results.
         """
+        if isinstance(query, ObservationWindow):
+            return self.window_query_np(query)
         out = self._query_fast(query)
         if out is None:
             out = np.array(self._query_torch(query).numpy(), dtype=np.float32, copy=True)
         return out
+
+    def window_query_np(self, window: ObservationWindow) -> np.ndarray:
+        """The encoder input ``[1, dim]`` of the agent's recent observations (oldest first).
+
+        Built exactly as the key of the window's last step: the last ``context`` steps, a window
+        shorter than ``context`` repeating its oldest step (as a key repeats its unit's first step).
+        Action and reward slots are zero.
+
+        Raises:
+            ValidationError: An empty window, observations of another layout, NaN or inf.
+        """
+        obs = window.observations
+        if len(window) == 0:
+            raise ValidationError("query_state", "an ObservationWindow of at least one observation", "an empty one")
+        names = [f.name for f in self.layout.fields]
+        if isinstance(obs, Mapping):
+            fields = {k: torch.as_tensor(np.asarray(v)) for k, v in obs.items()}
+        elif isinstance(obs, (Tensor, np.ndarray)):
+            fields = {names[0]: torch.as_tensor(obs)}
+        else:
+            seq = list(obs)
+            if isinstance(seq[0], Mapping):
+                fields = {k: torch.as_tensor(np.stack([np.asarray(o[k]) for o in seq])) for k in seq[0]}
+            else:
+                fields = {names[0]: torch.as_tensor(np.stack([np.asarray(o) for o in seq]))}
+        fields = {f.name: fields[f.name].to(f.dtype) if f.name in fields else None for f in self.layout.fields}
+        missing = [k for k, v in fields.items() if v is None]
+        if missing:
+            raise ValidationError("query_state", f"window fields {names}", f"no {missing}")
+        batch = fields if self.layout.is_dict else fields[names[0]]
+        self.layout.check(batch, "query_state")
+        steps = self.step_features(batch, None, None)
+        if not bool(torch.isfinite(steps).all()):
+            raise ValidationError("query_state", "finite values", "NaN or inf")
+        n = steps.shape[0]
+        take = torch.clamp(torch.arange(n - self.context, n), min=0)
+        return np.array(steps[take].reshape(1, self.dim).numpy(), dtype=np.float32, copy=True)
 
     def _query_fast(self, query: Any) -> np.ndarray | None:
         if isinstance(query, Tensor):

@@ -8,6 +8,7 @@ pay" (pattern completion, e.g. in the ``hippogym/CueRecall-v0`` T-maze).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -16,6 +17,7 @@ import torch
 from gymnasium import spaces
 
 from hippogym.errors import ValidationError, describe
+from hippogym.types import ObservationWindow
 from hippogym.wrappers.record import ingest_pending
 from hippogym.wrappers.spaces import SpaceConverter
 
@@ -36,9 +38,13 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
          "recall": float32 [top_k, feat_dim],            # one row per recalled unit, best first
          "recall_scores": float32 [top_k] in [-1, 1]}    # MaxSim scores (omitted if include_scores=False)
 
-    Each step the current observation is the query of ``buffer.retrieve(obs, top_k)`` (exact
-    MaxSim search; retrievals count as hits for the utility eviction policy). A recalled unit's
-    row is:
+    Each step the query of ``buffer.retrieve(query, top_k)`` (exact MaxSim search; the lookup does
+    not count as a hit for the utility eviction policy) is the current observation or, with
+    ``context > 1``, the agent's own window of its last ``context`` observations of the episode
+    (an :class:`~hippogym.ObservationWindow`, oldest first, cleared at every reset): keys over a
+    window (``FeatureConfig(context=n)``) then match the agent's history, not only where it is now,
+    which is what a partially observable task needs (the T-maze's cue is gone at the junction but
+    still in the window). A recalled unit's row is:
 
     * ``features="observation"``: the unit's **final next observation**, flattened to float32 the
       way the encoder reads it (Dict keys in sorted order, uint8 images scaled to ``[0, 1]``),
@@ -66,6 +72,8 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         top_k: Units recalled per step, ``>= 1``.
         features: ``"observation"`` or ``"embedding"`` (see above).
         include_scores: Add the ``"recall_scores"`` entry.
+        context: Observations per query (the agent's recent window). ``None`` (default): the
+            buffer's featurizer context (``FeatureConfig(context=...)``, 1 by default).
 
     Attributes:
         last_recall: The :class:`~hippogym.replay.RetrievalResult` of the latest observation
@@ -82,10 +90,12 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         top_k: int = 3,
         features: str = "observation",
         include_scores: bool = True,
+        context: int | None = None,
     ) -> None:
         # Recreating the env from its spec (gymnasium.make(env.spec)) shares the buffer.
         gym.utils.RecordConstructorArgs.__init__(
-            self, buffer=buffer, top_k=top_k, features=features, include_scores=include_scores, _disable_deepcopy=True
+            self, buffer=buffer, top_k=top_k, features=features, include_scores=include_scores, context=context,
+            _disable_deepcopy=True,
         )
         gym.ObservationWrapper.__init__(self, env)
         if not callable(getattr(buffer, "retrieve", None)) or getattr(buffer, "memory", None) is None:
@@ -94,6 +104,12 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
             raise ValidationError("top_k", "an int >= 1", describe(top_k))
         if features not in FEATURES:
             raise ValidationError("features", f"one of {FEATURES}", repr(features))
+        if context is None:
+            context = int(getattr(buffer, "context", 1))
+        if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 1:
+            raise ValidationError("context", "None or an int >= 1", describe(context))
+        self.context = int(context)
+        self._window: deque[Any] = deque(maxlen=self.context)
         self.buffer = buffer
         self.top_k = int(top_k)
         self.features = features
@@ -119,6 +135,16 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         self.last_recall: Any = None
         self._layout_checked = False
 
+    @property
+    def window_length(self) -> int:
+        """Observations in the current window (at most :attr:`context`)."""
+        return len(self._window)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the environment and start a new window of recent observations."""
+        self._window.clear()
+        return super().reset(seed=seed, options=options)
+
     def observation(self, observation: Any) -> dict[str, Any]:
         """The recall-augmented observation (see the class docstring)."""
         return {"observation": observation, **self.recall(observation)}
@@ -139,6 +165,13 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
         # Units a recorder (RecordEpisodes with ingest_every > 1) still holds go in first, so the
         # recall sees every completed unit.
         ingest_pending(self.buffer)
+        query = self._conv.single(observation)
+        query = (
+            {k: torch.from_numpy(v) for k, v in query.items()} if isinstance(query, dict) else torch.from_numpy(query)
+        )
+        if self.context > 1:  # the window grows every step, recall or not
+            self._window.append(query)
+            query = ObservationWindow(list(self._window))
         feats = np.zeros((self.top_k, self.feat_dim), dtype=np.float32)
         scores = np.zeros(self.top_k, dtype=np.float32)
         memory = self.buffer.memory
@@ -146,10 +179,6 @@ class RecallObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
             self.last_recall = None
             return self._pack(feats, scores)
         self._check_layout()
-        query = self._conv.single(observation)
-        query = (
-            {k: torch.from_numpy(v) for k, v in query.items()} if isinstance(query, dict) else torch.from_numpy(query)
-        )
         result = self.buffer.retrieve(query, top_k=self.top_k, record_hits=False)
         self.last_recall = result
         slots = result.slots[0]

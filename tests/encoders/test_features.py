@@ -74,3 +74,31 @@ def test_a_config_saved_before_observation_only_keys_keeps_the_reward_in_keys():
     assert TransitionFeaturizer.from_config(f.config()).key_reward is False
     old = {k: v for k, v in f.config().items() if k != "key_reward"}
     assert TransitionFeaturizer.from_config(old).key_reward is True
+
+
+def test_a_window_query_is_the_key_of_its_last_step():
+    from hippogym import ObservationWindow
+
+    f = featurizer(context=3)
+    states = torch.randn(6, 3)
+    keys = f.episode_features(states, torch.randn(6, 2), torch.randn(6))  # keys over windows of 3
+    for t in range(6):
+        window = ObservationWindow(states[: t + 1])  # the agent's own observations since the start
+        assert np.array_equal(f.query_np(window), keys[t : t + 1].numpy())
+    as_list = ObservationWindow([s.numpy() for s in states[:2]])  # a list of single observations
+    assert np.array_equal(f.query_np(as_list), keys[1:2].numpy())
+    with pytest.raises(ValidationError, match="query_state"):
+        f.query_np(ObservationWindow([]))
+    with pytest.raises(ValidationError, match="query_state"):
+        f.query_np(ObservationWindow(torch.full((2, 3), float("nan"))))
+
+
+def test_a_dict_window_query_matches_dict_keys():
+    from hippogym import ObservationWindow
+
+    layout = ObservationLayout.infer({"a": torch.zeros(1, 2), "b": torch.zeros(1, 1)})
+    f = TransitionFeaturizer(layout, (1,), context=2)
+    states = {"a": torch.randn(4, 2), "b": torch.randn(4, 1)}
+    keys = f.episode_features(states, torch.zeros(4, 1), torch.zeros(4))
+    window = ObservationWindow([{"a": states["a"][i], "b": states["b"][i]} for i in range(3)])
+    assert np.array_equal(f.query_np(window), keys[2:3].numpy())

@@ -27,3 +27,9 @@ def test_recall_observation_example(steps, capsys):
     result = load("recall_observation.py")(["--steps", str(steps), "--episodes", "3"])
     assert result["units"] >= 1 and 0.0 <= result["success_rate"] <= 1.0
     assert "recalls" in capsys.readouterr().out
+
+
+def test_history_recall_example(capsys):
+    result = load("history_recall.py")(["--episodes", "80", "--eval-episodes", "20"])
+    assert result["window"] >= 0.9 and result["window"] > result["single_step"]
+    assert "keys over 7 observation(s)" in capsys.readouterr().out

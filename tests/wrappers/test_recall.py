@@ -142,3 +142,64 @@ def test_layout_mismatch_and_bad_arguments(make_buffer, counter_env_cls):
     with pytest.raises(ValidationError, match="buffer"):
         RecallObservation(cue_env(), object())
     assert torch.is_tensor(buffer.memory.unit_return)
+
+
+def tmaze_memory(context, episodes=120, length=6):
+    from hippogym import FeatureConfig, HippocampalReplayBuffer, MemoryStore
+    from hippogym.envs.cue_recall import CueRecallCorridorEnv
+
+    buffer = HippocampalReplayBuffer(
+        MemoryStore(embed_dim=32, capacity=20_000, seed=0), features=FeatureConfig(context=context), seed=0
+    )
+    env = RecordEpisodes(CueRecallCorridorEnv(length=length), buffer)
+    rng = np.random.default_rng(0)
+    for seed in range(episodes):  # walk to the junction, then turn at random
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, _ = env.step(0 if obs[0] < 1 else int(rng.integers(1, 3)))
+            done = terminated or truncated
+    env.close()
+    return buffer
+
+
+def cue_match_at_the_junction(buffer, context, length=6, episodes=30):
+    """Share of the units recalled at the junction whose cue is the episode's (0.5 = chance)."""
+    from hippogym.envs.cue_recall import CueRecallCorridorEnv
+
+    env = RecallObservation(CueRecallCorridorEnv(length=length), buffer, top_k=5, context=context)
+    match = []
+    for seed in range(episodes):
+        obs, _ = env.reset(seed=10_000 + seed)
+        cue = int(np.argmax(obs["observation"][1:3]))
+        while obs["observation"][3] < 1:  # walk to the junction: the cue is long gone
+            obs, *_ = env.step(0)
+        for unit_id in env.last_recall.episode_ids[0].tolist():
+            first = buffer.episode(unit_id).states[0]
+            match.append(int(np.argmax(first[1:3].numpy())) == cue)
+    return float(np.mean(match))
+
+
+def test_history_keyed_recall_sees_the_cue_that_the_current_observation_lacks():
+    windowed = tmaze_memory(context=7)
+    assert cue_match_at_the_junction(windowed, context=None) >= 0.95  # the buffer's context: 7 steps
+    plain = tmaze_memory(context=1)
+    assert cue_match_at_the_junction(plain, context=None) <= 0.75  # chance, give or take
+
+
+def test_windowed_recall_passes_the_env_checker_and_resets_its_window():
+    from hippogym.envs.cue_recall import CueRecallCorridorEnv
+
+    buffer = tmaze_memory(context=4, episodes=10, length=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(RecallObservation(CueRecallCorridorEnv(length=4), buffer, top_k=2), skip_render_check=True)
+    env = RecallObservation(CueRecallCorridorEnv(length=4), buffer, top_k=2)
+    assert env.context == 4
+    env.reset(seed=0)
+    env.step(0)
+    assert env.window_length == 2
+    env.reset(seed=1)
+    assert env.window_length == 1
+    with pytest.raises(ValidationError, match="context"):
+        RecallObservation(CueRecallCorridorEnv(length=4), buffer, context=0)
