@@ -232,6 +232,9 @@ def _format_inspect(path: Path, summary: dict[str, Any], manifest: dict[str, Any
     rate = episodes.get("success_rate")
     lines.append(f"  {'success':<12}" + ("unknown" if rate is None else
                  f"{rate:.1%} of {episodes.get('success_known', 0):,} units with a known outcome"))
+    returns = _returns_to_go(path, manifest)
+    if returns:
+        lines.append(f"  {'to go':<12}{returns}")
     lines.append(f"env           {provenance.get('env_id') or 'unknown'}")
     spaces = summary.get("spaces") or {}
     lines.append("spaces" + ("" if spaces else "        unknown (not recorded)"))
@@ -268,6 +271,28 @@ def _format_inspect(path: Path, summary: dict[str, Any], manifest: dict[str, Any
     return "\n".join(lines)
 
 
+def _returns_to_go(path: Path, manifest: dict[str, Any]) -> str | None:
+    """One line on the saved returns-to-go (``None`` when the memory predates them)."""
+    import numpy as np
+
+    import hippo_format
+
+    section = manifest.get("returns")
+    if not isinstance(section, dict):
+        return None
+    with hippo_format.open_memory(path, verify="none") as reader:
+        if "return_to_go" not in reader.column_names:
+            return None
+        rtg = np.asarray(reader.column("return_to_go"), dtype=np.float64)
+        complete = np.asarray(reader.column("return_complete"), dtype=bool) if "return_complete" in reader.column_names else None
+    if rtg.size == 0:
+        return None
+    text = f"min {rtg.min():.4g}  mean {rtg.mean():.4g}  max {rtg.max():.4g}  (gamma {section.get('gamma')}"
+    if complete is not None:
+        text += f"; {complete.mean():.1%} of rows in terminated units, the rest partial"
+    return text + ")"
+
+
 def _prod(shape: list[int]) -> int:
     out = 1
     for n in shape:
@@ -291,6 +316,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 summary["tensors"]["state"] = {n: t for n, t in state.items() if not _is_internal("state", n)}
         summary["settings"] = dict(_settings(manifest, summary))
         summary["health"] = dict(_health(path, manifest, summary, not args.no_verify))
+        summary["returns_to_go"] = _returns_to_go(path, manifest)
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(_format_inspect(path, summary, manifest, show_all=args.all, verified=not args.no_verify))

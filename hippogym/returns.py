@@ -24,7 +24,10 @@ import numpy as np
 
 from hippogym.errors import ValidationError, describe
 
-__all__ = ["bootstrap_discounts", "discounted_returns", "unit_positions"]
+__all__ = ["RETURNS_GAMMA", "bootstrap_discounts", "discounted_returns", "return_columns", "unit_positions"]
+
+#: Discount of the returns-to-go a saved memory carries when its buffer has no value targets.
+RETURNS_GAMMA = 0.99
 
 
 def _check_gamma(gamma: float) -> float:
@@ -171,3 +174,33 @@ def bootstrap_discounts(lengths: np.ndarray, gamma: float) -> np.ndarray:
     lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
     _, unit, step = unit_positions(np.zeros_like(lengths), lengths)
     return gamma ** (lengths[unit] - step).astype(np.float64)
+
+
+def return_columns(
+    rewards: np.ndarray, terminated: np.ndarray, starts: np.ndarray, lengths: np.ndarray, gamma: float
+) -> dict[str, np.ndarray]:
+    """The returns-to-go of a table of contiguous units, as saved memories carry them.
+
+    Args:
+        rewards: ``[N]`` rewards, units laid out contiguously.
+        terminated: ``[N]`` termination flags.
+        starts: ``[U]`` first row of each unit.
+        lengths: ``[U]`` rows of each unit.
+        gamma: Discount in ``[0, 1]``.
+
+    Returns:
+        ``{"return_to_go": [N] float32, "return_complete": [N] bool}``: the discounted return from
+        each row to the end of its unit, and whether that unit terminated (``False``: the return
+        is partial, complete it with ``gamma^(L - t) * V(s_L)``, see :func:`bootstrap_discounts`).
+
+    Example:
+        >>> cols = return_columns(np.array([0.0, 1.0, 1.0]), np.array([False, True, False]), [0, 2], [2, 1], 0.5)
+        >>> cols["return_to_go"].tolist(), cols["return_complete"].tolist()
+        ([0.5, 1.0, 1.0], [True, True, False])
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    rtg = discounted_returns(rewards, starts, lengths, gamma).astype(np.float32)
+    done = np.asarray(terminated, dtype=bool).reshape(-1)
+    complete = done[starts + lengths - 1] if starts.size else np.zeros(0, dtype=bool)
+    return {"return_to_go": rtg, "return_complete": np.repeat(complete, lengths)}

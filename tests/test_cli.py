@@ -180,6 +180,9 @@ def test_inspect_shows_what_a_user_needs_and_hides_optimizer_state(tmp_path, cap
     assert "  note        " + "x" * 300 in lines
     assert "  capacity      400 transitions" in lines and "  consolidated  2 steps" in lines
     assert any(line.startswith("  key freshness 100.0%") for line in lines)
+    # Every episode terminated: all returns-to-go complete, the best one gamma^0 * 1.
+    assert any(line.startswith("  to go       min") and "max 1  (gamma 0.99; 100.0% of rows in terminated units"
+               in line for line in lines)
     assert "optimizer" not in out.replace("optimizer and RNG-state tensors hidden", "")
     assert "hidden; --all lists them" in out
     code, full, _ = _run(capsys, "inspect", str(path), "--all", "--no-verify")

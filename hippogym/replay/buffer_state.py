@@ -89,6 +89,13 @@ class BufferStateMixin:
             device=device,
         )
         buffer.alpha = alpha  # also kept for uniform draws, where it only appears in config()
+        targets = config.get("value_targets")
+        if isinstance(targets, Mapping):
+            buffer.use_value_targets(
+                gamma=float(targets.get("gamma", 0.99)),
+                n_steps=int(targets.get("n_steps", 1)),
+                returns=bool(targets.get("returns", True)),
+            )
         return buffer
 
     def config(self) -> dict[str, Any]:
@@ -106,6 +113,10 @@ class BufferStateMixin:
             "context": self.context,
             "key_reward": self.key_reward,
             "exact_sampling": self.exact_sampling,
+            # Value targets (hindsight relabelling is not saved: it holds the env's compute_reward).
+            "value_targets": None if self.targets is None else {
+                "gamma": self.targets.gamma, "n_steps": self.targets.n_steps, "returns": self.targets.table is not None,
+            },
             "featurizer": None if self.featurizer is None else self.featurizer.config(),
         }
 

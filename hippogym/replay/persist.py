@@ -35,6 +35,7 @@ from hippogym.checks import (
 from hippogym.errors import ValidationError
 from hippogym.memory.persist import check_rows, check_store_allocation, memory_state, store_config, store_payload
 from hippogym.progress import progress_bar
+from hippogym.returns import RETURNS_GAMMA, return_columns
 
 __all__ = ["load_buffer", "read_sampling_kwargs", "save_buffer"]
 
@@ -78,6 +79,20 @@ def read_sampling_kwargs(sampling: Mapping[str, Any]) -> dict[str, Any]:
         # Saved before keys became observation-only: those keys carry the reward.
         "key_reward": manifest_bool(sampling, "key_reward", "sampling.key_reward", default=True),
         "exact_sampling": manifest_bool(sampling, "exact_sampling", "sampling.exact_sampling", default=False),
+        "value_targets": _value_targets(sampling.get("value_targets")),
+    }
+
+
+def _value_targets(section: Any) -> dict[str, Any] | None:
+    """The saved value-target settings, checked (``None``: the buffer had none)."""
+    if section is None:
+        return None
+    if not isinstance(section, Mapping):
+        raise ValidationError("sampling.value_targets", "a JSON object or null", type(section).__name__)
+    return {
+        "gamma": manifest_float(section, "gamma", "sampling.value_targets.gamma", minimum=0.0, maximum=1.0),
+        "n_steps": manifest_int(section, "n_steps", "sampling.value_targets.n_steps", minimum=1),
+        "returns": manifest_bool(section, "returns", "sampling.value_targets.returns", default=True),
     }
 
 
@@ -111,6 +126,11 @@ def save_buffer(
     bar.update(1)
     bar.set_postfix_str("build tables")
     transitions, episodes, keys, store_section = store_payload(state["memory"])
+    targets = getattr(buffer, "targets", None)
+    gamma = RETURNS_GAMMA if targets is None else float(targets.gamma)
+    transitions.update(
+        return_columns(transitions["reward"], transitions["terminated"], episodes["start"], episodes["length"], gamma)
+    )
     state_tensors: dict[str, np.ndarray] = {
         "generator.store": to_numpy(state["memory"]["generator"]),
         "generator.buffer": to_numpy(state["generator"]),
@@ -137,6 +157,11 @@ def save_buffer(
         "segmenter": getattr(buffer, "segmenter_config", None) or {},
         "sampling": state["config"],
         "provenance": dict(getattr(buffer, "provenance", {}) or {}),
+        "returns": {
+            "gamma": gamma,
+            "source": "default" if targets is None else "value_targets",
+            "columns": {"return_to_go": "transitions", "return_complete": "transitions"},
+        },
         "store": {
             **store_section,
             "consolidator": state.get("consolidator_config"),
