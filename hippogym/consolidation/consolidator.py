@@ -6,9 +6,12 @@ Logits are the cosine similarities between online anchor embeddings and key-enco
 the whole batch, divided by ``temperature``. The target of each row mixes two distributions:
 
 * the temporal target: its own positive (classic InfoNCE), weight ``1 - reward_weight``;
-* the reward target: all positives in the batch, weighted by how close their unit's return is to the
-  anchor's (``exp(-|r_i - r_j| / bandwidth)`` on return ranks, or on standardised raw returns),
-  weight ``reward_weight``.
+* the reward target: all positives in the batch, weighted by how close their value is to the
+  anchor's (``exp(-|r_i - r_j| / bandwidth)`` on ranks, or on standardised raw values), weight
+  ``reward_weight``. The value is the anchor's unit return (``value="unit_return"``, default) or
+  its own discounted return-to-go inside its unit (``value="return_to_go"``, discount ``gamma``):
+  the second separates the early and late steps of one episode, which is what a value estimate
+  read from neighbouring keys needs (``benchmarks/rl/consolidation_values.py`` measures both).
 
 So ``reward_weight`` 0 clusters by time (what happened together), 1 by outcome (what paid off the
 same), and the default 0.5 does both. After the steps the key encoder has moved (EMA), so stored keys
@@ -32,6 +35,7 @@ from hippogym.encoders.dual import DualEncoder
 from hippogym.encoders.features import TransitionFeaturizer
 from hippogym.errors import EmptyMemoryError, ValidationError, describe
 from hippogym.progress import progress_bar
+from hippogym.returns import discounted_returns
 
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
@@ -83,6 +87,9 @@ class Consolidator:
         refresh: ``"full"``, ``"rolling"`` or ``"none"``.
         refresh_fraction: Share of units re-encoded per call with ``"rolling"``.
         seed: Seed of the consolidator's generator.
+        value: What the reward target compares: ``"unit_return"`` (the anchor's unit return) or
+            ``"return_to_go"`` (each transition's discounted return to the end of its unit).
+        gamma: Discount of ``"return_to_go"``.
     """
 
     def __init__(
@@ -97,6 +104,8 @@ class Consolidator:
         refresh: str = "full",
         refresh_fraction: float = 0.25,
         seed: int | None = None,
+        value: str = "unit_return",
+        gamma: float = 0.99,
     ) -> None:
         if not isinstance(encoder, DualEncoder):
             raise ValidationError("encoder", "a hippogym.DualEncoder", describe(encoder))
@@ -110,6 +119,12 @@ class Consolidator:
             raise ValidationError("refresh", "'full', 'rolling' or 'none'", repr(refresh))
         if not 0.0 < refresh_fraction <= 1.0:
             raise ValidationError("refresh_fraction", "a float in (0, 1]", repr(refresh_fraction))
+        if value not in ("unit_return", "return_to_go"):
+            raise ValidationError("value", "'unit_return' or 'return_to_go'", repr(value))
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= float(gamma) <= 1.0:
+            raise ValidationError("gamma", "a float in [0, 1]", describe(gamma))
+        self.value, self.gamma = value, float(gamma)
+        self._rtg: tuple[int, Tensor] | None = None  # (store mutations, per-row returns-to-go)
         self.encoder = encoder
         self.temperature, self.reward_weight, self.lr = float(temperature), float(reward_weight), float(lr)
         self.reward_mode, self.reward_bandwidth = reward_mode, reward_bandwidth
@@ -131,6 +146,23 @@ class Consolidator:
         offset = torch.minimum(offset, length - 1)
         return start + offset
 
+    def values(self, store: "MemoryStore", rows: Tensor) -> Tensor:
+        """The values the reward target compares for stored ``rows`` (see ``value``).
+
+        Returns-to-go are computed for every stored row at once (vectorised, O(N)) and reused
+        while the memory is unchanged, so a consolidation call pays for them once.
+        """
+        if self.value == "unit_return":
+            return store.unit_return[store.row_slot[rows]]
+        cached = self._rtg
+        if cached is None or cached[0] != store.mutations:
+            slots = store.live_slots()
+            rtg = discounted_returns(
+                store.rewards.numpy(), store.unit_start[slots].numpy(), store.unit_length[slots].numpy(), self.gamma
+            )
+            cached = self._rtg = (store.mutations, torch.from_numpy(rtg.astype("float32")))
+        return cached[1][rows]
+
     def loss(self, store: "MemoryStore", featurizer: TransitionFeaturizer, batch_size: int) -> dict[str, Tensor]:
         """One batch of the consolidation objective (with gradient on the online encoder)."""
         rows = store.sample_rows(batch_size, generator=self.generator)
@@ -139,7 +171,7 @@ class Consolidator:
         keys = self.encoder.encode_keys(store.features(pos, featurizer))
         log_p = F.log_softmax(anchors @ keys.T / self.temperature, dim=1)
         temporal = -log_p.diagonal().mean()
-        targets = reward_targets(store.unit_return[store.row_slot[rows]], self.reward_mode, self.reward_bandwidth)
+        targets = reward_targets(self.values(store, rows), self.reward_mode, self.reward_bandwidth)
         reward = -(targets * log_p).sum(1).mean()
         total = (1.0 - self.reward_weight) * temporal + self.reward_weight * reward
         return {"loss": total, "temporal_loss": temporal.detach(), "reward_loss": reward.detach()}
@@ -247,7 +279,7 @@ class Consolidator:
             "temperature": self.temperature, "reward_weight": self.reward_weight, "lr": self.lr,
             "reward_mode": self.reward_mode, "reward_bandwidth": self.reward_bandwidth,
             "temporal_window": self.temporal_window, "refresh": self.refresh,
-            "refresh_fraction": self.refresh_fraction,
+            "refresh_fraction": self.refresh_fraction, "value": self.value, "gamma": self.gamma,
         }
 
     def state_dict(self) -> dict[str, Any]:
