@@ -13,7 +13,15 @@ value, so pushing Q above it is safe, while the TD loss alone propagates a spars
 step per update. For a unit that did not end in termination (time limit, segment cut) the missing
 tail is completed from the target network: ``G = G_partial + gamma^(L - t) * max_a Q_target(s_L)``.
 
-``episodic_weight=0`` is plain DQN (the extra term is not even computed). The buffer must be a
+``episodic_weight=0`` is plain DQN (the extra term is not even computed).
+
+**Return-aware draws.** ``priority="td"`` feeds ``|TD error|`` back to a prioritised memory after
+every gradient step (prioritised replay); ``priority="self_imitation"`` feeds
+``max(0, G - Q(s, a))``, so transitions whose stored return still exceeds the value estimate are
+replayed more, and those already learnt fade (self-imitation learning's prioritisation). Either
+turns the buffer's prioritised base draws on; with
+``hippo_kwargs=dict(semantic=SemanticConfig(rows="priority"))`` in the buffer kwargs the semantic
+draws also pick rows inside a retrieved episode by the same priorities. The buffer must be a
 :class:`~hippogym.integrations.sb3.HippoReplayBuffer`, whose samples carry ``returns``,
 ``return_discounts`` and ``tail_observations``; its ``gamma`` must equal the algorithm's.
 """
@@ -43,6 +51,8 @@ class HippoDQN(DQN):
         policy: As for :class:`stable_baselines3.DQN`.
         env: As for :class:`stable_baselines3.DQN`.
         episodic_weight: Weight of the episodic term (``0`` = plain DQN).
+        priority: ``None`` (default: the buffer's draws as configured), ``"td"`` or
+            ``"self_imitation"``: the priorities fed back to a prioritised memory (see above).
         **kwargs: Everything :class:`stable_baselines3.DQN` takes. ``replay_buffer_class`` defaults
             to :class:`~hippogym.integrations.sb3.HippoReplayBuffer`, with ``gamma`` passed on.
 
@@ -50,12 +60,17 @@ class HippoDQN(DQN):
         >>> model = HippoDQN("MlpPolicy", "CartPole-v1", episodic_weight=0.5, learning_starts=100)  # doctest: +SKIP
     """
 
-    def __init__(self, policy: Any, env: Any, *, episodic_weight: float = 0.5, **kwargs: Any) -> None:
+    def __init__(
+        self, policy: Any, env: Any, *, episodic_weight: float = 0.5, priority: str | None = None, **kwargs: Any
+    ) -> None:
         if isinstance(episodic_weight, bool) or not isinstance(episodic_weight, (int, float)) or not (
             np.isfinite(episodic_weight) and episodic_weight >= 0
         ):
             raise ValidationError("episodic_weight", "a finite float >= 0", describe(episodic_weight))
         self.episodic_weight = float(episodic_weight)
+        if priority not in (None, "td", "self_imitation"):
+            raise ValidationError("priority", "None, 'td' or 'self_imitation'", repr(priority))
+        self.priority = priority
         if kwargs.get("replay_buffer_class") is None:
             from hippogym.integrations.sb3 import HippoReplayBuffer
 
@@ -63,8 +78,10 @@ class HippoDQN(DQN):
         gamma = kwargs.get("gamma", 0.99)
         buffer_kwargs = dict(kwargs.get("replay_buffer_kwargs") or {})
         buffer_kwargs.setdefault("gamma", gamma)
-        if self.episodic_weight > 0:
+        if self.episodic_weight > 0 or priority == "self_imitation":
             buffer_kwargs.setdefault("returns", True)
+        if priority is not None:
+            buffer_kwargs.setdefault("prioritized", True)
         if float(buffer_kwargs["gamma"]) != float(gamma):
             raise ValidationError(
                 "replay_buffer_kwargs['gamma']", f"equal to the algorithm's gamma={gamma}", repr(buffer_kwargs["gamma"])
@@ -74,15 +91,16 @@ class HippoDQN(DQN):
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """One round of ``gradient_steps`` updates: DQN's, plus the episodic term."""
-        if self.episodic_weight == 0.0:
+        if self.episodic_weight == 0.0 and self.priority is None:
             return super().train(gradient_steps, batch_size)
+        needs_returns = self.episodic_weight > 0 or self.priority == "self_imitation"
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         losses, episodic_losses, gaps = [], [], []
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             returns = getattr(data, "returns", None)
-            if returns is None:
+            if returns is None and needs_returns:
                 raise ValidationError(
                     "replay_buffer", "a HippoReplayBuffer whose samples carry `returns`", type(data).__name__
                 )
@@ -90,13 +108,17 @@ class HippoDQN(DQN):
             with torch.no_grad():
                 next_q = self.q_net_target(data.next_observations).max(dim=1).values.reshape(-1, 1)
                 target = data.rewards + (1 - data.dones) * discounts * next_q
-                tail_q = self.q_net_target(data.tail_observations).max(dim=1).values.reshape(-1, 1)
-                episodic_target = returns + data.return_discounts * tail_q
+                if needs_returns:
+                    tail_q = self.q_net_target(data.tail_observations).max(dim=1).values.reshape(-1, 1)
+                    episodic_target = returns + data.return_discounts * tail_q
             q = torch.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
             td_loss = F.smooth_l1_loss(q, target)
-            shortfall = torch.relu(episodic_target - q)
+            shortfall = torch.relu(episodic_target - q) if needs_returns else torch.zeros_like(q)
             episodic_loss = (shortfall**2).mean()
             loss = td_loss + self.episodic_weight * episodic_loss
+            if self.priority is not None:
+                fed = (q - target).abs() if self.priority == "td" else shortfall
+                self.replay_buffer.update_priorities(fed.detach().reshape(-1))  # type: ignore[union-attr]
             losses.append(td_loss.item())
             episodic_losses.append(episodic_loss.item())
             gaps.append(float((shortfall > 0).float().mean()))

@@ -87,6 +87,24 @@ class SumTree:
             lo, hi = lo >> _SHIFT, hi >> _SHIFT
             self.levels[level][lo : hi + 1] = self._blocks[level - 1][lo : hi + 1].sum(1)
 
+    def prefix(self, idx: np.ndarray) -> np.ndarray:
+        """Sum of the leaves before each index: ``sum(leaves[:i])`` for ``i`` in ``idx`` (``0 <= i <= capacity``).
+
+        ``O(B log N)``: at every level, the siblings left of the path in the node's block.
+        """
+        node = np.array(idx, dtype=np.int64).reshape(-1)
+        out = np.zeros(node.size, dtype=np.float64)
+        lanes = np.arange(FANOUT)
+        for level in range(self.depth - 1):
+            blocks = self._blocks[level]
+            block, pos = node >> _SHIFT, node & (FANOUT - 1)
+            children = blocks.take(np.minimum(block, blocks.shape[0] - 1), axis=0)
+            out += np.where(lanes < pos[:, None], children, 0.0).sum(1)
+            node = block
+        top = self.levels[-1]
+        out += np.concatenate(([0.0], np.cumsum(top))).take(np.minimum(node, top.size))
+        return out
+
     def find(self, mass: np.ndarray) -> np.ndarray:
         """Leaf index for each prefix-sum ``mass`` in ``[0, total)``."""
         mass = np.array(mass, dtype=np.float64).reshape(-1)

@@ -216,6 +216,11 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         self.key_reward = bool(feats.key_reward)
         self.device = torch.device(device)
         self.exact_sampling = bool(sem.exact)
+        self.semantic_rows = sem.rows
+        if self.semantic_rows == "priority" and not self.prioritized:
+            raise ValidationError(
+                "semantic.rows", "'uniform' unless base draws are prioritised (sampler='prioritized')", "'priority'"
+            )
         self.seed = seed
         self.consolidator_kwargs = dict(consolidator_kwargs or {})
         #: Where the memory came from (env id, Minari dataset, ...); saved in the manifest.
@@ -244,7 +249,9 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
     @property
     def semantic(self) -> SemanticConfig:
         """The semantic-draw settings (``top_k``, ``retrieval_temperature``, ``exact_sampling``)."""
-        return SemanticConfig(top_k=self.top_k, temperature=self.retrieval_temperature, exact=self.exact_sampling)
+        return SemanticConfig(
+            top_k=self.top_k, temperature=self.retrieval_temperature, exact=self.exact_sampling, rows=self.semantic_rows
+        )
 
     @property
     def features(self) -> FeatureConfig:
@@ -375,7 +382,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
                 u = torch.rand(2 * n_sem, generator=self.generator, dtype=torch.float64).numpy()
         rows = base
         if recall is not None:
-            semantic = self.semantic_sampler.draw_np(recall, u[: 2 * n_sem])
+            semantic = self.semantic_sampler.draw_np(recall, u[: 2 * n_sem], self._row_weights())
             rows = semantic if base is None else np.concatenate((base, semantic))
             self.semantic_sampler.record_hits(recall)
         fields = store.gather_np(rows)
@@ -453,10 +460,18 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
             base_p = np.full(rows.size, 1.0 / store.num_transitions)
         if recall is None:
             return base_p
-        probs = self.semantic_sampler.row_mass_table(recall).take(slots)
+        weights = self._row_weights()
+        if weights is None:
+            probs = self.semantic_sampler.row_mass_table(recall).take(slots)
+        else:
+            probs = self.semantic_sampler.weighted_probability_np(recall, rows, slots, weights)
         probs *= ratio
         probs += (1.0 - ratio) * base_p
         return probs
+
+    def _row_weights(self) -> Any:
+        """The sum tree semantic draws weight rows by (``semantic.rows == "priority"``), else ``None``."""
+        return self.sampler.tree if self.semantic_rows == "priority" and self.sampler is not None else None
 
     def update_priorities(self, indices: Tensor, priorities: Tensor) -> None:
         """Set priorities (e.g. ``|TD error|``) of sampled transitions (``batch.indices``).

@@ -78,6 +78,7 @@ class BufferStateMixin:
                 top_k=config.get("top_k", 5),
                 temperature=config.get("retrieval_temperature", 0.1),
                 exact=bool(config.get("exact_sampling", False)),
+                rows=str(config.get("semantic_rows", "uniform")),
             ),
             features=FeatureConfig(
                 num_actions=config.get("num_actions"),
@@ -113,6 +114,7 @@ class BufferStateMixin:
             "context": self.context,
             "key_reward": self.key_reward,
             "exact_sampling": self.exact_sampling,
+            "semantic_rows": self.semantic_rows,
             # Value targets (hindsight relabelling is not saved: it holds the env's compute_reward).
             "value_targets": None if self.targets is None else {
                 "gamma": self.targets.gamma, "n_steps": self.targets.n_steps, "returns": self.targets.table is not None,

@@ -28,6 +28,7 @@ from hippogym.checks import (
     manifest_bool,
     manifest_float,
     manifest_int,
+    manifest_name,
     manifest_section,
     producer,
     to_numpy,
@@ -79,6 +80,9 @@ def read_sampling_kwargs(sampling: Mapping[str, Any]) -> dict[str, Any]:
         # Saved before keys became observation-only: those keys carry the reward.
         "key_reward": manifest_bool(sampling, "key_reward", "sampling.key_reward", default=True),
         "exact_sampling": manifest_bool(sampling, "exact_sampling", "sampling.exact_sampling", default=False),
+        "semantic_rows": manifest_name(
+            sampling, "semantic_rows", "sampling.semantic_rows", frozenset({"uniform", "priority"}), default="uniform"
+        ),
         "value_targets": _value_targets(sampling.get("value_targets")),
     }
 

@@ -30,17 +30,23 @@ class SemanticConfig:
         top_k: Units retrieved per query.
         temperature: Softmax temperature over the retrieved scores.
         exact: Use exact MaxSim retrieval for semantic draws too (default: the index's fast path).
+        rows: Which row of a retrieved unit a semantic draw replays: ``"uniform"`` (default), or
+            ``"priority"``, proportionally to the prioritised sampler's priorities (``|TD error|``,
+            or self-imitation priorities ``max(0, G - Q)``); needs prioritised base draws.
     """
 
     top_k: int = 5
     temperature: float = 0.1
     exact: bool = False
+    rows: str = "uniform"
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or self.top_k < 1:
             raise ValidationError("top_k", "an int >= 1", describe(self.top_k))
         if not self.temperature > 0:
             raise ValidationError("retrieval_temperature", "a float > 0", repr(self.temperature))
+        if self.rows not in ("uniform", "priority"):
+            raise ValidationError("semantic.rows", "'uniform' or 'priority'", repr(self.rows))
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,32 @@ def test_hippodqn_gamma_mismatch_and_weight_checks():
         HippoDQN("MlpPolicy", SparseCorridor(length=4), gamma=0.9, replay_buffer_kwargs=dict(gamma=0.5))
     with pytest.raises(ValidationError, match="episodic_weight"):
         HippoDQN("MlpPolicy", SparseCorridor(length=4), episodic_weight=-1.0)
+
+
+@pytest.mark.parametrize("priority", ["td", "self_imitation"])
+def test_hippodqn_feeds_its_priorities_back_to_a_prioritised_memory(priority):
+    from hippogym.envs import SparseCorridorEnv
+    from hippogym.replay.settings import SemanticConfig
+
+    model = HippoDQN("MlpPolicy", SparseCorridorEnv(length=6), episodic_weight=0.5, priority=priority,
+                     learning_starts=50, batch_size=32, seed=0, device="cpu",
+                     replay_buffer_kwargs=dict(embed_dim=16, mixture_ratio=0.5, seed=0,
+                                               hippo_kwargs=dict(semantic=SemanticConfig(rows="priority"))))
+    buffer = model.replay_buffer.hippo
+    assert buffer.prioritized and buffer.semantic.rows == "priority"
+    start = buffer.sampler.max_priority
+    model.learn(400)
+    tree = buffer.sampler.tree
+    rows = torch.nonzero(buffer.memory.row_slot >= 0).flatten().numpy()
+    leaves = tree.get(rows)
+    # Fed-back priorities differ from the initial max priority every new row gets.
+    assert np.unique(np.round(leaves, 6)).size > 2 and (leaves > 0).all()
+    if priority == "self_imitation":  # shortfalls are never above the largest return gap seen
+        assert buffer.sampler.max_priority >= start
+
+
+def test_hippodqn_priority_is_checked():
+    from hippogym.envs import SparseCorridorEnv
+
+    with pytest.raises(ValidationError, match="priority"):
+        HippoDQN("MlpPolicy", SparseCorridorEnv(length=4), priority="rank")

@@ -97,3 +97,13 @@ def test_find_lands_only_on_non_empty_leaves_up_to_the_total():
     tree.set(np.array([5, 40]), np.array([1.0, 1.0]))
     mass = np.array([0.0, 0.999, 1.0, 1.5, 2.0 * (1 - 1e-12)])  # the sampler's largest mass is the last
     assert tree.find(mass).tolist() == [5, 5, 40, 40, 40]
+
+
+@pytest.mark.parametrize("capacity", [1, 7, 16, 17, 300, 5_000, 70_000])
+def test_prefix_sums_equal_a_cumulative_sum(capacity):
+    rng = np.random.default_rng(capacity)
+    values = rng.random(capacity) * (rng.random(capacity) > 0.3)
+    tree = SumTree(capacity)
+    tree.set(np.arange(capacity), values)
+    idx = np.concatenate(([0, capacity], rng.integers(0, capacity + 1, 100)))
+    assert tree.prefix(idx) == pytest.approx(np.concatenate(([0.0], np.cumsum(values)))[idx])

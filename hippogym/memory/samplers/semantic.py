@@ -1,7 +1,10 @@
 """Semantic sampling: rows of the units retrieved for already-embedded query keys.
 
 A unit is picked with probability ``softmax(score / temperature)`` among the ``k`` units the
-store's MaxSim search returns for a query, then a row uniformly inside it. The sampler sees the
+store's MaxSim search returns for a query, then a row uniformly inside it, or, given row weights
+(the prioritised sampler's sum tree: ``|TD error|`` or self-imitation priorities), a row with
+probability proportional to its weight among the unit's rows (:meth:`SemanticSampler.draw_np` with
+``weights``), so a retrieved episode is replayed where it still has something to teach. The sampler sees the
 store only through its public numpy API (``search_np``, ``unit_starts_np``, ``unit_lengths_np``,
 ``record_hits_np``) and takes query keys already embedded: encoding queries is the replay
 buffer's job (:mod:`hippogym.memory` does not import the encoders).
@@ -195,12 +198,15 @@ class SemanticSampler(Sampler):
         )
 
     # -- draws
-    def draw_np(self, recall: Recall, u: np.ndarray) -> np.ndarray:
+    def draw_np(self, recall: Recall, u: np.ndarray, weights: Any = None) -> np.ndarray:
         """Rows for ``n = len(u) // 2`` draws from ``2n`` uniforms in ``[0, 1)`` (draw ``i`` uses query ``i % Q``).
 
         Args:
             recall: The prepared retrieval.
             u: float64 uniforms: the first ``n`` pick units (inverse CDF), the rest rows inside them.
+            weights: ``None`` (a row uniformly inside the unit) or a sum tree over rows (``prefix``,
+                ``find``): a row with probability proportional to its leaf among the unit's rows
+                (uniformly when the unit's leaves are all 0).
 
         Returns:
             int64 rows.
@@ -214,8 +220,37 @@ class SemanticSampler(Sampler):
             qidx = np.arange(n) % n_q
             pick = np.count_nonzero(recall.cdf[qidx] < u[:n, None], axis=1)
             starts, lengths = recall.starts[qidx, pick], recall.lengths[qidx, pick]
-        offsets = u[n : 2 * n] * lengths
-        return starts + offsets.astype(np.int64)
+        if weights is None:
+            offsets = u[n : 2 * n] * lengths
+            return starts + offsets.astype(np.int64)
+        lo, hi = np.split(weights.prefix(np.concatenate((starts, starts + lengths))), 2)
+        span = hi - lo
+        rows = weights.find(lo + u[n : 2 * n] * span)
+        flat = span <= 0
+        if flat.any():
+            rows[flat] = starts[flat] + (u[n : 2 * n][flat] * lengths[flat]).astype(np.int64)
+        return np.clip(rows, starts, starts + lengths - 1)  # float rounding at a unit's edge
+
+    def weighted_probability_np(self, recall: Recall, rows: np.ndarray, slots: np.ndarray, weights: Any) -> np.ndarray:
+        """Probability of each row in one semantic draw of :meth:`draw_np` with ``weights``.
+
+        Args:
+            recall: The prepared retrieval.
+            rows: int64 rows.
+            slots: Their unit slots (``-1``: no unit; probability 0).
+            weights: The sum tree the draws used.
+
+        Returns:
+            float64 probabilities shaped like ``rows``.
+        """
+        store = self.store
+        safe = np.maximum(slots, 0)
+        per_row = self.row_mass_table(recall).take(safe)  # unit mass / length: the uniform case
+        starts, lengths = store.unit_starts_np.take(safe), store.unit_lengths_np.take(safe)
+        lo, hi = np.split(weights.prefix(np.concatenate((starts, starts + lengths))), 2)
+        span = hi - lo
+        weighted = per_row * lengths * weights.get(rows) / np.where(span > 0, span, 1.0)
+        return np.where(slots >= 0, np.where(span > 0, weighted, per_row), 0.0)
 
     def record_hits(self, recall: Recall) -> None:
         """Count one hit for every retrieved unit of ``recall`` (feeds utility eviction).
