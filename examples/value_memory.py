@@ -5,7 +5,9 @@ Three uses of the value features of :class:`~hippogym.integrations.sb3.HippoRepl
 * ``--task corridor`` (default): SB3 DQN on the sparse corridor, replay from the episodic memory
   with ``n_steps`` targets (the samples of SB3's ``NStepReplayBuffer``) and, with
   ``--episodic-weight > 0``, :class:`~hippogym.integrations.episodic_dqn.HippoDQN`'s episodic
-  lower-bound term on the returns-to-go the memory keeps for every transition.
+  lower-bound term on the returns-to-go the memory keeps for every transition. With
+  ``--priority self_imitation`` the memory replays more the transitions whose stored return still
+  exceeds ``Q(s, a)``; ``buffer.episodic_values`` reads what the memory says a state is worth.
 * ``--task bitflip``: SB3's ``BitFlippingEnv`` with hindsight relabelling inside the stored
   episodes (``HerReplayBuffer``'s ``env`` / ``n_sampled_goal`` / ``goal_selection_strategy``).
 
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--bits", type=int, default=8, help="BitFlippingEnv bits")
     parser.add_argument("--n-steps", type=int, default=10, help="n of the n-step targets (1 = one-step)")
     parser.add_argument("--episodic-weight", type=float, default=0.5, help="HippoDQN's episodic term (0 = off)")
+    parser.add_argument("--priority", choices=("none", "td", "self_imitation"), default="none",
+                        help="HippoDQN: priorities fed back to a prioritised memory (corridor)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         buffer_kwargs = dict(mixture_ratio=0.0, query=None, embed_dim=32, n_steps=args.n_steps, seed=args.seed)
         model = HippoDQN(
             "MlpPolicy", env, episodic_weight=args.episodic_weight, learning_rate=1e-3, buffer_size=10_000,
+            priority=None if args.priority == "none" else args.priority,
             learning_starts=learning_starts, batch_size=64, train_freq=4, target_update_interval=100,
             exploration_fraction=0.3, exploration_final_eps=0.05, policy_kwargs=dict(net_arch=[64, 64]),
             replay_buffer_kwargs=buffer_kwargs, seed=args.seed, device="cpu",
@@ -102,6 +107,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["sample_fields"] = [name for name in sample._fields if getattr(sample, name) is not None]
     out["returns_kept"] = bool(getattr(sample, "returns", None) is not None and np.isfinite(
         sample.returns.numpy()).all())
+    if args.task == "corridor":
+        # What the memory says the start state is worth: the best return collected near it (MFEC/EMDQN).
+        obs, _ = eval_env.reset(seed=0)
+        estimate = model.replay_buffer.hippo.episodic_values(obs, k=8, mode="max", gamma=model.gamma)
+        out["episodic_value_at_start"] = float(estimate.values[0])
     logger.info("%s", out)
     return out
 

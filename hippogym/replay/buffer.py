@@ -46,7 +46,9 @@ from hippogym.replay.settings import (
 )
 from hippogym.replay.stats import buffer_stats
 from hippogym.replay.targets import ValueTargets
+from hippogym.replay.value import EpisodicValues, memory_episodic_values
 from hippogym.replay.windows import WindowBatch, sample_windows
+from hippogym.returns import RETURNS_GAMMA
 
 __all__ = ["HippocampalReplayBuffer", "RetrievalResult"]
 
@@ -448,6 +450,40 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
             self.targets.detach()
         self.targets = ValueTargets(self.memory, gamma=gamma, n_steps=n_steps, returns=returns, relabeler=relabeler)
         return self.targets
+
+    def episodic_values(
+        self, query_state: Any, k: int = 8, *, mode: str = "max", actions: Any = None, gamma: float | None = None
+    ) -> EpisodicValues:
+        """What the memory says states are worth: returns-to-go of their ``k`` nearest stored transitions.
+
+        The MFEC / NEC / EMDQN estimate (see :mod:`hippogym.replay.value`): queries are embedded
+        like any query (observations, batched or not, or :class:`~hippogym.ObservationWindow`),
+        the search is exact over every stored key, and ``mode`` reduces the neighbours' returns
+        (``"max"``: the best return collected from similar states, a lower bound of the optimal
+        value; ``"mean"``; ``"kernel"``).
+
+        Args:
+            query_state: The states to value.
+            k: Neighbours per query.
+            mode: ``"max"``, ``"mean"`` or ``"kernel"``.
+            actions: ``[B]`` integer actions: only transitions that took them count (``Q(s, a)``).
+            gamma: Discount (default: the value targets', else 0.99); the value targets' table is
+                reused when the discounts agree.
+
+        Returns:
+            An :class:`~hippogym.replay.value.EpisodicValues` (``values`` ``[B]``, ``nan`` where a
+            query has no eligible neighbour; ``rows`` are stored rows).
+        """
+        self._need()
+        table = None if self.targets is None else self.targets.table
+        if gamma is None:
+            gamma = RETURNS_GAMMA if self.targets is None else self.targets.gamma
+        returns = table.table if table is not None and table.gamma == float(gamma) else None
+        query_actions = None if actions is None else torch.as_tensor(actions).reshape(-1).long()
+        return memory_episodic_values(
+            self.memory, self.embed_queries(query_state), float(gamma), k, mode=mode,
+            query_actions=query_actions, returns=returns,
+        )
 
     def _mixture_probabilities(
         self, rows: np.ndarray, slots: np.ndarray, ratio: float, recall: Recall | None

@@ -22,14 +22,16 @@ the store is.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from hippogym.errors import DimensionMismatchError, ValidationError, describe
+from hippogym.returns import discounted_returns
 
-__all__ = ["EPISODIC_VALUE_MODES", "EpisodicValues", "episodic_values"]
+__all__ = ["EPISODIC_VALUE_MODES", "EpisodicValues", "episodic_values", "memory_episodic_values"]
 
 #: The reductions :func:`episodic_values` knows.
 EPISODIC_VALUE_MODES = ("max", "mean", "kernel")
@@ -159,3 +161,41 @@ def episodic_values(
         values = (w * ret).sum(1) / w.sum(1).clamp(min=1e-30)
     values = torch.where(count > 0, values, torch.full_like(values, torch.nan))
     return EpisodicValues(values=values, rows=best_row, similarities=best_sim, count=count)
+
+
+def memory_episodic_values(
+    store: Any, query_keys: Tensor, gamma: float, k: int = 8, *, mode: str = "max",
+    query_actions: Tensor | None = None, returns: np.ndarray | None = None,
+) -> EpisodicValues:
+    """:func:`episodic_values` over everything a memory holds: its live rows' keys and returns-to-go.
+
+    Args:
+        store: The :class:`~hippogym.MemoryStore`.
+        query_keys: ``[B, embed_dim]`` embedded queries.
+        gamma: Discount of the returns-to-go.
+        k: Neighbours per query.
+        mode: ``"max"``, ``"mean"`` or ``"kernel"``.
+        query_actions: ``[B]`` integer actions: only transitions that took them are neighbours
+            (an estimate of ``Q(s, a)``); needs integer (discrete) stored actions.
+        returns: Returns-to-go of every row of the store (e.g. a value-target table), computed
+            here when ``None``.
+
+    Returns:
+        The estimates; ``rows`` index the store's physical rows.
+    """
+    slots = store.live_slots()
+    rows = store.rows_of(slots)[0]
+    if returns is None:
+        returns = discounted_returns(
+            store.rewards.numpy(), store.unit_start[slots].numpy(), store.unit_length[slots].numpy(), gamma
+        )
+    rtg = torch.from_numpy(np.asarray(returns, dtype=np.float32)[rows.numpy()])
+    actions = None
+    if query_actions is not None:
+        stored = store.actions[rows]
+        if stored.is_floating_point() or stored[0].numel() != 1:
+            raise ValidationError("query_actions", "given only for a memory of discrete actions", describe(stored))
+        actions = stored.reshape(-1).long()
+    out = episodic_values(query_keys, store.keys[rows].float(), rtg, k, mode=mode, actions=actions,
+                          query_actions=query_actions)
+    return out._replace(rows=torch.where(out.rows >= 0, rows[out.rows.clamp(min=0)], out.rows))

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("sb3_dqn_hippocampal.py", ["--steps", "400"]),
         ("offline_to_online.py", []),
         ("value_memory.py", ["--steps", "1500", "--length", "8"]),
+        ("value_memory.py", ["--steps", "1200", "--length", "8", "--priority", "self_imitation"]),
         ("value_memory.py", ["--task", "bitflip", "--bits", "4", "--steps", "600"]),
     ],
 )

@@ -100,3 +100,20 @@ def test_bad_input_is_named() -> None:
         episodic_values(q, KEYS, RETURNS, actions=torch.zeros(4))
     with pytest.raises(ValidationError, match="queries"):
         episodic_values(torch.ones(1, 3, dtype=torch.int64), KEYS, RETURNS)
+
+
+def test_buffer_episodic_values_read_the_returns_the_memory_stored_by_hand():
+    from hippogym import Episode, HippocampalReplayBuffer, MemoryStore
+
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=100, seed=0), seed=0)
+    states = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    buffer.add_episode(Episode(states=states, actions=torch.tensor([0, 1, 0]), rewards=torch.tensor([0.0, 0.0, 1.0]),
+                               terminated=torch.tensor([False, False, True])))
+    buffer.add_episode(Episode(states=states[:3] + 10, actions=torch.tensor([1, 1]), rewards=torch.tensor([5.0, 5.0])))
+    own = buffer.episodic_values(states[:3], k=1, gamma=0.5)  # each state's nearest is itself
+    assert own.values.tolist() == [0.25, 0.5, 1.0] and own.rows[:, 0].tolist() == [0, 1, 2]
+    # Only transitions that took action 1: returns 0.5 (row 1), 5 + 0.5 * 5 = 7.5 and 5; the best.
+    best = buffer.episodic_values(states[:1], k=3, mode="max", gamma=0.5, actions=[1])
+    assert best.values.tolist() == [7.5] and sorted(best.rows[0].tolist()) == [1, 3, 4]
+    buffer.use_value_targets(gamma=0.5)
+    assert buffer.episodic_values(states[:3], k=1).values.tolist() == [0.25, 0.5, 1.0]  # the targets' table
