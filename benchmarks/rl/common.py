@@ -278,7 +278,7 @@ SAC_DEFAULT = dict(learning_rate=1e-3, buffer_size=50_000, learning_starts=500, 
 #: The hippogym settings of the "hybrid" arm unless an experiment overrides them.
 HIPPO_DEFAULT = dict(mixture_ratio=0.5, embed_dim=64, top_k=5, consolidate_every=2_000, consolidate_steps=50)
 
-ARMS = ("uniform", "hybrid", "hippo-uniform", "nstep", "hippo-nstep", "hippodqn", "hippodqn-nstep")
+ARMS = ("uniform", "hybrid", "hippo-uniform", "nstep", "hippo-nstep", "hippodqn", "hippodqn-nstep", "hippodqn-sil")
 #: n of the n-step arms (SB3's ``DQN(n_steps=...)`` and ``HippoReplayBuffer(n_steps=...)``).
 NSTEP = 10
 #: Weight of HippoDQN's episodic lower-bound term in the ``hippodqn`` arms.
@@ -330,7 +330,7 @@ def replay_kwargs(arm: str, env: Any, hp: Mapping[str, Any], seed: int, hippo: M
 
     cfg = {**HIPPO_DEFAULT, **(hippo or {})}
     every, steps = int(cfg.pop("consolidate_every")), int(cfg.pop("consolidate_steps"))
-    if arm in ("hippo-nstep", "hippodqn", "hippodqn-nstep"):
+    if arm in ("hippo-nstep", "hippodqn", "hippodqn-nstep", "hippodqn-sil"):
         # The value arms: uniform draws from the episodic memory, only the targets differ.
         kw = dict(mixture_ratio=0.0, query=None, embed_dim=int(cfg["embed_dim"]), consolidate_every=0,
                   eviction=cfg.get("eviction", "utility"), seed=seed, gamma=float(hp.get("gamma", 0.99)),
@@ -367,6 +367,8 @@ def make_agent(
         if algo != "dqn":
             raise ValueError(f"arm {arm!r} needs a discrete action space (DQN)")
         cls, hp["episodic_weight"] = HippoDQN, EPISODIC_WEIGHT
+        if arm == "hippodqn-sil":  # self-imitation priorities fed back to prioritised draws
+            hp["priority"] = "self_imitation"
     if policy is None:
         policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
     return cls(policy, env, seed=seed, verbose=0, device="cpu", **hp, **replay_kwargs(arm, env, hp, seed, hippo))
