@@ -314,8 +314,12 @@ def store_bytes(buffer: HippocampalReplayBuffer) -> dict[str, Any]:
     per = (rows + units) / store.capacity
     per_field = {name: t[0].numel() * t.element_size() for name, t in store._row_tensors().items()}
     per_field["row_slot"] = 8
+    index = store.index.describe(store).get("bytes", 0) if hasattr(store.index, "describe") else 0
     return {"bytes_per_transition": round(per, 1), "raw_payload_bytes": RAW_BYTES, "row_bytes_by_field": per_field,
-            "unit_table_bytes_per_transition": round(units / store.capacity, 2)}
+            "unit_table_bytes_per_transition": round(units / store.capacity, 2),
+            "index_bytes_per_transition": round(index / max(len(store), 1), 1),
+            "note": "bytes_per_transition counts the store's rows and unit table; the retrieval index's cells "
+                    "(index_bytes_per_transition, per stored transition) come on top"}
 
 
 def rss() -> int:
@@ -441,13 +445,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
 
     sb3_bytes = 2 * OBS_DIM * 4 + ACT_DIM * 4 + 4 + 4 + 4
-    mem = sections["sizes"][str(largest)].get("memory") or {"bytes_per_transition": 0.0}
-    mem.setdefault("bytes_per_transition", 0.0)
-    sections["sizes"][str(largest)].setdefault("rss_increase_bytes_per_transition", None)
-    report.add("bytes_per_transition", mem["bytes_per_transition"] / RAW_BYTES, None,
-               bytes_per_transition=mem["bytes_per_transition"], raw_payload_bytes=RAW_BYTES, sb3_bytes_per_transition=sb3_bytes,
-               rss_increase_bytes_per_transition=sections["sizes"][str(largest)]["rss_increase_bytes_per_transition"],
-               note="ratio = stored bytes / raw payload (obs + next_obs + action + reward + flags); keys are 128 float32 = 512 B")
+    mem = sections["sizes"][str(largest)].get("memory")
+    if mem is not None:  # not measured with --retrieval-only
+        report.add("bytes_per_transition", mem["bytes_per_transition"] / RAW_BYTES, None,
+                   bytes_per_transition=mem["bytes_per_transition"], raw_payload_bytes=RAW_BYTES,
+                   sb3_bytes_per_transition=sb3_bytes, index_bytes_per_transition=mem["index_bytes_per_transition"],
+                   rss_increase_bytes_per_transition=sections["sizes"][str(largest)]["rss_increase_bytes_per_transition"],
+                   note="ratio = stored bytes / raw payload (obs + next_obs + action + reward + flags); keys are "
+                        "128 float32 = 512 B; the index's cells come on top (index_bytes_per_transition)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     report.add("peak_rss", None, None, peak_rss_bytes=peak, peak_rss_gib=round(peak / 2**30, 2),
                note="whole process: includes the second memory of the largest capacity used by the insert-scaling figure, "
