@@ -32,9 +32,10 @@ class ObservationWindow:
     With keys over a context window (``FeatureConfig(context=n)``), a key sees the last ``n``
     observations of its unit, so a query must carry the agent's last ``n`` observations too: wrap
     them in this class and pass it wherever a query is accepted (``buffer.retrieve``,
-    ``buffer.sample(query_state=...)``). The featurizer builds the query with the keys' own
-    function: the last ``n`` steps are used, and a window shorter than ``n`` (the first steps of an
-    episode) repeats its oldest observation, as keys repeat the first step of their unit.
+    ``buffer.sample(query_state=...)``); a list of windows is a batch of queries. The featurizer
+    builds the query with the keys' own function: the last ``n`` steps are used, and a window
+    shorter than ``n`` (the first steps of an episode) repeats its oldest observation, as keys
+    repeat the first step of their unit.
 
     Attributes:
         observations: A sequence of single observations (arrays, tensors, or dicts for Dict

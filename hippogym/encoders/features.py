@@ -156,6 +156,8 @@ class TransitionFeaturizer:
         """
         if isinstance(query, ObservationWindow):
             return self.window_query_np(query)
+        if isinstance(query, (list, tuple)) and query and all(isinstance(q, ObservationWindow) for q in query):
+            return np.concatenate([self.window_query_np(q) for q in query])  # one window per query
         out = self._query_fast(query)
         if out is None:
             out = np.array(self._query_torch(query).numpy(), dtype=np.float32, copy=True)

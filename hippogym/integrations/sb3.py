@@ -51,6 +51,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Union
 
@@ -81,6 +82,7 @@ from hippogym.replay.settings import (
     legacy_sampler_spec,
     pop_legacy,
 )
+from hippogym.types import ObservationWindow
 
 try:
     from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
@@ -372,6 +374,10 @@ class SB3ReplayBufferWrapper:
         self.scalar_actions = bool(scalar_actions)
         self.sb3_logger: Any = None
         self.last_obs: NumpyObs | None = None
+        # With keys over windows (FeatureConfig(context > 1)): each env's last observations of its
+        # current episode, so the default query is the agent's own window (history-keyed recall).
+        self.context = int(getattr(buffer, "context", 1))
+        self._windows: list[deque[Any]] = [deque(maxlen=self.context) for _ in range(self.n_envs)]
         self.last_batch: ReplayBatch | None = None
         self.last_consolidation: dict[str, Any] | None = None
         self.pending = np.zeros(self.n_envs, dtype=np.int64)  # per stream: received, not yet in memory
@@ -455,6 +461,13 @@ class SB3ReplayBufferWrapper:
             for i in np.flatnonzero(self.pending >= self.max_unit_length):
                 self._store(segmenter.flush(int(i)), stream=int(i), partial=True)
         self.last_obs = _copy_obs(next_obs)
+        if self.context > 1:
+            for i, window in enumerate(self._windows):
+                if not window:  # the first step of an episode: its first observation too
+                    window.append(_row(obs, i))
+                window.append(_row(self.last_obs, i))
+                if done[i]:
+                    window.clear()
         self.num_received += n
         if self.consolidate_every and self.num_received >= self._next_consolidation:
             self._maybe_consolidate()
@@ -497,6 +510,8 @@ class SB3ReplayBufferWrapper:
         self.segmenter.reset()
         self.pending[:] = 0
         self.last_obs = None
+        for window in self._windows:
+            window.clear()
 
     @property
     def num_pending(self) -> int:
@@ -541,9 +556,20 @@ class SB3ReplayBufferWrapper:
         return metrics
 
     # ------------------------------------------------------------------ read
-    def recent_query(self) -> Tensor | dict[str, Tensor] | None:
-        """The latest next-observation of every env ``[n_envs, ...]`` (``None`` before any add)."""
-        return None if self.last_obs is None else _to_torch(self.last_obs)
+    def recent_query(self) -> Any:
+        """The latest next-observation of every env ``[n_envs, ...]`` (``None`` before any add).
+
+        With keys over windows (``context > 1``): one :class:`~hippogym.ObservationWindow` per env,
+        its observations of the current episode (the terminal one for an env that just ended).
+        """
+        if self.last_obs is None:
+            return None
+        if self.context > 1:
+            return [
+                ObservationWindow(list(window) if window else [_row(self.last_obs, i)])
+                for i, window in enumerate(self._windows)
+            ]
+        return _to_torch(self.last_obs)
 
     def sample(
         self, batch_size: int, query_state: Any = None, env: Any = None
