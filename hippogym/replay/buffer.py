@@ -82,8 +82,9 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
     ``sample`` mixes two kinds of draws. **Semantic** draws (a share ``mixture_ratio`` of the batch,
     when a query is given): the query is embedded by the key encoder, the ``top_k`` best units are
     retrieved, a unit is picked with probability ``softmax(score / temperature)``, then a
-    transition uniformly inside it (or by priority, ``SemanticConfig(rows="priority")``). **Base** draws (the rest): uniform over all stored transitions,
-    or prioritised by TD error with ``sampler="prioritized"``.
+    transition uniformly inside it (or by priority, ``SemanticConfig(rows="priority")``). **Base**
+    draws (the rest): uniform over all stored transitions, or prioritised by TD error with
+    ``sampler="prioritized"``.
 
     Args:
         memory: The store (default: ``MemoryStore(embed_dim=128, capacity=100_000, seed=seed)``,
