@@ -464,7 +464,7 @@ class SB3ReplayBufferWrapper:
         if self.context > 1:
             for i, window in enumerate(self._windows):
                 if not window:  # the first step of an episode: its first observation too
-                    window.append(_row(obs, i))
+                    window.append(_copy_obs(_row(obs, i)))
                 window.append(_row(self.last_obs, i))
                 if done[i]:
                     window.clear()
