@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["KEY_DTYPES", "as_torch", "host_array", "numpy_view", "take_rows", "write_range"]
+__all__ = ["KEY_DTYPES", "as_torch", "grown", "host_array", "numpy_view", "take_rows", "write_range"]
 
 #: Key storage dtypes a store accepts (``key_dtype``), by name.
 KEY_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -95,3 +95,18 @@ def as_torch(value: np.ndarray | Tensor) -> Tensor:
         A tensor.
     """
     return value if isinstance(value, Tensor) else torch.from_numpy(value)
+
+
+def grown(tensor: Tensor, rows: int) -> Tensor:
+    """A copy of ``tensor`` with ``rows`` rows (at least as many as it has): new rows are zero.
+
+    Args:
+        tensor: ``[n, ...]`` row storage.
+        rows: Rows wanted.
+
+    Returns:
+        ``[rows, ...]``, the first ``n`` rows equal to ``tensor``'s.
+    """
+    out = torch.zeros((rows, *tensor.shape[1:]), dtype=tensor.dtype)
+    out[: tensor.shape[0]] = tensor
+    return out

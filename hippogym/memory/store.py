@@ -1,6 +1,7 @@
 """The memory store: transitions, their keys, the unit table, eviction and retrieval.
 
-Layout (struct of arrays, allocated at the first insert once shapes are known):
+Layout (struct of arrays, allocated at the first insert once shapes are known, then grown by
+doubling as rows are first used, up to ``capacity``: a large memory holding little costs little):
 
 * **Rows** (``capacity`` of them, one per transition): observation and next-observation fields,
   action, reward, terminated, truncated, step, the owning unit's slot, the transition's key and the
@@ -37,11 +38,14 @@ from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryEr
 from hippogym.memory.eviction import EvictionPolicy, make_eviction
 from hippogym.memory.index import RetrievalIndex
 from hippogym.memory.indexes import make_index
-from hippogym.memory.rows import KEY_DTYPES, as_torch, host_array, numpy_view, take_rows, write_range
+from hippogym.memory.rows import KEY_DTYPES, as_torch, grown, host_array, numpy_view, take_rows, write_range
 from hippogym.memory.store_state import StoreStateMixin
 from hippogym.memory.units import UnitTableMixin
 
-__all__ = ["MemoryStore"]
+__all__ = ["INITIAL_ROWS", "MemoryStore"]
+
+#: Rows allocated at the first insert (at least twice its length); storage then doubles as needed.
+INITIAL_ROWS = 4_096
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         #: Bumped whenever what retrieval sees may change (inserts, evictions, moves, key refreshes).
         self.mutations = 0
         self._v_keys: np.ndarray | None = None  # the key view (keys_np) exists from the first insert
+        self.rows_allocated = 0  # rows of the row storage so far (it grows up to capacity)
         self._init_units(64)
         self._reset_ring()
 
@@ -137,7 +142,10 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self._v_row_slot = numpy_view(self.row_slot)
 
     def _allocate(self, episode: Episode) -> None:
-        self._allocate_rows(ObservationLayout.infer(episode.states), episode.actions.shape[1:], episode.actions.dtype)
+        self._allocate_rows(
+            ObservationLayout.infer(episode.states), episode.actions.shape[1:], episode.actions.dtype,
+            rows=max(INITIAL_ROWS, 2 * len(episode)),
+        )
 
     def _allocate_rows(
         self,
@@ -145,12 +153,17 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         action_shape: Sequence[int],
         action_dtype: torch.dtype,
         info_fields: Mapping[str, tuple[Sequence[int], torch.dtype]] | None = None,
+        rows: int | None = None,
     ) -> None:
-        """Allocate the row storage once, for ``layout`` and the action and info shapes given."""
+        """Allocate the row storage for ``layout`` and the action and info shapes given.
+
+        ``rows`` rows to start with (default: ``capacity``); :meth:`_ensure_rows` grows them.
+        """
         self.layout = layout
         self.action_shape = tuple(action_shape)
         self.action_dtype = action_dtype
-        cap = self.capacity
+        cap = self.capacity if rows is None else min(self.capacity, max(int(rows), 1))
+        self.rows_allocated = cap
         self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
         self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
         self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
@@ -163,12 +176,29 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self.infos: dict[str, Tensor] = {
             k: torch.zeros((cap, *shape), dtype=dtype) for k, (shape, dtype) in (info_fields or {}).items()
         }
-        self.row_slot = torch.full((cap,), -1, dtype=torch.int64)
+        self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64)
         self._row_views()
         per_row = sum(t[0].numel() * t.element_size() for t in self._row_tensors().values())
-        gib = per_row * cap / 2**30
+        gib = per_row * self.capacity / 2**30
         if gib > 4:
-            logger.warning("MemoryStore allocates %.1f GiB for %d transitions (%d bytes each).", gib, cap, per_row)
+            logger.warning(
+                "MemoryStore grows to %.1f GiB when its %d transitions are all used (%d bytes each).",
+                gib, self.capacity, per_row,
+            )
+
+    def _ensure_rows(self, end: int) -> None:
+        """Grow the row storage (doubling, at most ``capacity``) so that rows ``[0, end)`` exist."""
+        if end <= self.rows_allocated:
+            return
+        n = min(self.capacity, max(end, 2 * self.rows_allocated))
+        self.obs = {k: grown(v, n) for k, v in self.obs.items()}
+        self.next_obs = {k: grown(v, n) for k, v in self.next_obs.items()}
+        self.actions, self.rewards = grown(self.actions, n), grown(self.rewards, n)
+        self.terminated, self.truncated = grown(self.terminated, n), grown(self.truncated, n)
+        self.steps, self.keys, self.key_version = grown(self.steps, n), grown(self.keys, n), grown(self.key_version, n)
+        self.infos = {k: grown(v, n) for k, v in self.infos.items()}
+        self.rows_allocated = n
+        self._row_views()
 
     def _row_tensors(self) -> dict[str, Tensor]:
         out = {f"obs.{k}": v for k, v in self.obs.items()}
@@ -238,6 +268,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
             self._allocate(episode)
         start = self._make_room(length)
         end = start + length
+        self._ensure_rows(end)
         for name, t in self.layout.as_dict(episode.states).items():
             write_range(self.obs[name], self._v_obs[name], start, end, t)
         for name, t in self.layout.as_dict(episode.next_states).items():
@@ -288,7 +319,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         infos = episode.infos or {}
         for key, value in infos.items():
             if key not in self.infos:
-                self.infos[key] = torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype)
+                self.infos[key] = torch.zeros((self.rows_allocated, *value.shape[1:]), dtype=value.dtype)
             target = self.infos[key]
             if tuple(value.shape[1:]) != tuple(target.shape[1:]):
                 raise ValidationError(f"infos[{key!r}]", f"per-step shape {tuple(target.shape[1:])}", describe(value))
@@ -344,6 +375,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         return {name: t[start : start + length].clone() for name, t in self._row_tensors().items()}
 
     def _write_rows(self, start: int, rows: Mapping[str, Tensor]) -> None:
+        self._ensure_rows(start + max((v.shape[0] for v in rows.values()), default=0))
         tensors = self._row_tensors()
         for name, value in rows.items():
             tensors[name][start : start + value.shape[0]] = value
@@ -373,6 +405,7 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         """Retain a unit: move its rows down to ``dest`` and make it the newest."""
         src, size = int(self._v_start[slot]), int(self._v_length[slot])
         if src != dest:
+            self._ensure_rows(dest + size)
             for t in self._row_tensors().values():
                 t[dest : dest + size] = t[src : src + size].clone()
             self._v_row_slot[src : src + size] = -1

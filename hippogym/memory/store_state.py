@@ -117,6 +117,7 @@ class StoreStateMixin:
             "inserts": self.inserts,
             "total_added": self.total_added,
             "free_slots": list(self.free_slots),
+            "rows_allocated": self.rows_allocated,
         }
         state["generator"] = self.generator.get_state()
         return state
@@ -137,13 +138,18 @@ class StoreStateMixin:
             info_fields = {
                 k: (tuple(v["shape"]), getattr(torch, v["dtype"])) for k, v in config.get("info_fields", {}).items()
             }
+            rows = torch.as_tensor(state["rows"], dtype=torch.int64)
             self._allocate_rows(
                 ObservationLayout.from_json(config["layout"]),
                 config["action_shape"],
                 getattr(torch, config["action_dtype"]),
                 info_fields,
+                # As many rows as the saved store had (memories saved before storage grew: its high water).
+                rows=max(
+                    _int_or_zero(state["scalars"].get("rows_allocated")), int(state["scalars"]["high_water"]),
+                    int(rows.max()) + 1 if rows.numel() else 0, 1,
+                ),
             )
-            rows = torch.as_tensor(state["rows"], dtype=torch.int64)
             tensors = self._row_tensors()
             for name, t in tensors.items():
                 value = torch.as_tensor(state[f"row.{name}"])
@@ -191,3 +197,8 @@ class StoreStateMixin:
         from hippogym.memory.persist import load_store
 
         return load_store(cls, path, verify=verify)
+
+
+def _int_or_zero(value: Any) -> int:
+    """A saved size hint: an int as it is, anything else (absent, malformed) as 0."""
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
