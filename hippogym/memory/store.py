@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -38,19 +38,17 @@ from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryEr
 from hippogym.memory.eviction import EvictionPolicy, make_eviction
 from hippogym.memory.index import RetrievalIndex
 from hippogym.memory.indexes import make_index
-from hippogym.memory.rows import KEY_DTYPES, as_torch, grown, host_array, numpy_view, take_rows, write_range
+from hippogym.memory.row_storage import INITIAL_ROWS, RowStorageMixin
+from hippogym.memory.rows import KEY_DTYPES, as_torch, host_array, numpy_view, take_rows, write_range
 from hippogym.memory.store_state import StoreStateMixin
 from hippogym.memory.units import UnitTableMixin
 
 __all__ = ["INITIAL_ROWS", "MemoryStore"]
 
-#: Rows allocated at the first insert (at least twice its length); storage then doubles as needed.
-INITIAL_ROWS = 4_096
-
 logger = logging.getLogger(__name__)
 
 
-class MemoryStore(UnitTableMixin, StoreStateMixin):
+class MemoryStore(RowStorageMixin, UnitTableMixin, StoreStateMixin):
     """Episodic memory: stores units of transitions with one key per transition.
 
     Args:
@@ -128,97 +126,6 @@ class MemoryStore(UnitTableMixin, StoreStateMixin):
         self._v_row_slot = numpy_view(self.row_slot)
         self.mutations += 1
 
-    def _row_views(self) -> None:
-        """Refresh the numpy views of the row storage (after it is (re)allocated)."""
-        self._v_obs = {k: numpy_view(v) for k, v in self.obs.items()}
-        self._v_next_obs = {k: numpy_view(v) for k, v in self.next_obs.items()}
-        self._v_actions = numpy_view(self.actions)
-        self._v_rewards = numpy_view(self.rewards)
-        self._v_terminated = numpy_view(self.terminated)
-        self._v_truncated = numpy_view(self.truncated)
-        self._v_steps = numpy_view(self.steps)
-        self._v_keys = numpy_view(self.keys)
-        self._v_key_version = numpy_view(self.key_version)
-        self._v_row_slot = numpy_view(self.row_slot)
-
-    def _allocate(self, episode: Episode) -> None:
-        self._allocate_rows(
-            ObservationLayout.infer(episode.states), episode.actions.shape[1:], episode.actions.dtype,
-            rows=max(INITIAL_ROWS, 2 * len(episode)),
-        )
-
-    def _allocate_rows(
-        self,
-        layout: ObservationLayout,
-        action_shape: Sequence[int],
-        action_dtype: torch.dtype,
-        info_fields: Mapping[str, tuple[Sequence[int], torch.dtype]] | None = None,
-        rows: int | None = None,
-    ) -> None:
-        """Allocate the row storage for ``layout`` and the action and info shapes given.
-
-        ``rows`` rows to start with (default: ``capacity``); :meth:`_ensure_rows` grows them.
-        """
-        self.layout = layout
-        self.action_shape = tuple(action_shape)
-        self.action_dtype = action_dtype
-        cap = self.capacity if rows is None else min(self.capacity, max(int(rows), 1))
-        self.rows_allocated = cap
-        self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-        self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-        self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
-        self.rewards = torch.zeros(cap, dtype=torch.float32)
-        self.terminated = torch.zeros(cap, dtype=torch.bool)
-        self.truncated = torch.zeros(cap, dtype=torch.bool)
-        self.steps = torch.zeros(cap, dtype=torch.int64)
-        self.keys = torch.zeros((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
-        self.key_version = torch.zeros(cap, dtype=torch.int64)
-        self.infos: dict[str, Tensor] = {
-            k: torch.zeros((cap, *shape), dtype=dtype) for k, (shape, dtype) in (info_fields or {}).items()
-        }
-        self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64)
-        self._row_views()
-        per_row = sum(t[0].numel() * t.element_size() for t in self._row_tensors().values())
-        gib = per_row * self.capacity / 2**30
-        if gib > 4:
-            logger.warning(
-                "MemoryStore grows to %.1f GiB when its %d transitions are all used (%d bytes each).",
-                gib, self.capacity, per_row,
-            )
-
-    def _ensure_rows(self, end: int) -> None:
-        """Grow the row storage (doubling, at most ``capacity``) so that rows ``[0, end)`` exist."""
-        if end <= self.rows_allocated:
-            return
-        n = min(self.capacity, max(end, 2 * self.rows_allocated))
-        self.obs = {k: grown(v, n) for k, v in self.obs.items()}
-        self.next_obs = {k: grown(v, n) for k, v in self.next_obs.items()}
-        self.actions, self.rewards = grown(self.actions, n), grown(self.rewards, n)
-        self.terminated, self.truncated = grown(self.terminated, n), grown(self.truncated, n)
-        self.steps, self.keys, self.key_version = grown(self.steps, n), grown(self.keys, n), grown(self.key_version, n)
-        self.infos = {k: grown(v, n) for k, v in self.infos.items()}
-        self.rows_allocated = n
-        self._row_views()
-
-    def _row_tensors(self) -> dict[str, Tensor]:
-        out = {f"obs.{k}": v for k, v in self.obs.items()}
-        out.update({f"next_obs.{k}": v for k, v in self.next_obs.items()})
-        out.update(
-            action=self.actions,
-            reward=self.rewards,
-            terminated=self.terminated,
-            truncated=self.truncated,
-            step=self.steps,
-            key=self.keys,
-            key_version=self.key_version,
-        )
-        out.update({f"info.{k}": v for k, v in self.infos.items()})
-        return out
-
-    @property
-    def allocated(self) -> bool:
-        """Whether the row storage exists (after the first insert or a load)."""
-        return self.layout is not None
 
     # ------------------------------------------------------------------ insert
     def check_episode(self, episode: Episode) -> None:
