@@ -124,7 +124,8 @@ class Consolidator:
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= float(gamma) <= 1.0:
             raise ValidationError("gamma", "a float in [0, 1]", describe(gamma))
         self.value, self.gamma = value, float(gamma)
-        self._rtg: tuple[int, Tensor] | None = None  # (store mutations, per-row returns-to-go)
+        # (store, its mutation counter, per-row returns-to-go): reused while that memory is unchanged.
+        self._rtg: tuple[Any, int, Tensor] | None = None
         self.encoder = encoder
         self.temperature, self.reward_weight, self.lr = float(temperature), float(reward_weight), float(lr)
         self.reward_mode, self.reward_bandwidth = reward_mode, reward_bandwidth
@@ -155,13 +156,13 @@ class Consolidator:
         if self.value == "unit_return":
             return store.unit_return[store.row_slot[rows]]
         cached = self._rtg
-        if cached is None or cached[0] != store.mutations:
+        if cached is None or cached[0] is not store or cached[1] != store.mutations:
             slots = store.live_slots()
             rtg = discounted_returns(
                 store.rewards.numpy(), store.unit_start[slots].numpy(), store.unit_length[slots].numpy(), self.gamma
             )
-            cached = self._rtg = (store.mutations, torch.from_numpy(rtg.astype("float32")))
-        return cached[1][rows]
+            cached = self._rtg = (store, store.mutations, torch.from_numpy(rtg.astype("float32")))
+        return cached[2][rows]
 
     def loss(self, store: "MemoryStore", featurizer: TransitionFeaturizer, batch_size: int) -> dict[str, Tensor]:
         """One batch of the consolidation objective (with gradient on the online encoder)."""

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -215,7 +215,6 @@ class TransitionIndex(RetrievalIndex):
     def on_rows(self, store: StoreView, start: int, length: int) -> None:  # noqa: D102
         stamp = self._stamps(store)
         stamp[start : start + length] += 1
-        self._segments = None
         if self._centres is not None:
             self._queue(store, np.arange(start, start + length, dtype=np.int64))
 
@@ -234,12 +233,6 @@ class TransitionIndex(RetrievalIndex):
         stamp[rows] += 1
         if self._centres is not None:
             self._queue(store, np.asarray(rows, dtype=np.int64).reshape(-1))
-
-    def add(self, store: StoreView, slots: Sequence[int]) -> None:  # noqa: D102
-        self._segments = None
-
-    def remove(self, store: StoreView, slots: Sequence[int]) -> None:  # noqa: D102
-        self._segments = None
 
     def rebuild(self, store: StoreView) -> None:
         """Keys changed wholesale (a full refresh or a reload): re-fit the cells at the next IVF search."""
