@@ -31,6 +31,8 @@ _EXPORTS = {
     "ObservationWindow": "hippogym.types",
     "Consolidator": "hippogym.consolidation.consolidator",
     "memory_quality": "hippogym.consolidation.quality",
+    "pca_keys": "hippogym.memory.projection",
+    "KeyProjection": "hippogym.memory.projection",
     "HippocampalReplayBuffer": "hippogym.replay.buffer",
     "ReplayBatch": "hippogym.replay.batch",
     "SampleMode": "hippogym.replay.batch",

@@ -185,11 +185,17 @@ class Consolidator:
         batch_size: int = 64,
         report_quality: bool = False,
         progress: bool = False,
+        tb_writer: Any = None,
+        tb_log_every: int = 10,
     ) -> dict[str, Any]:
         """Run ``steps`` training steps, then refresh keys.
 
         With ``progress=True`` a bar (tqdm if installed, else INFO log lines) counts the steps and
-        shows the running loss.
+        shows the running loss. With a ``tb_writer`` (anything with ``add_scalar(tag, value,
+        step)``, e.g. ``torch.utils.tensorboard.SummaryWriter``), the losses are written every
+        ``tb_log_every`` steps as ``hippo/consolidation/{loss,temporal_loss,reward_loss}`` at the
+        consolidator's global step, and the call's other metrics (timings, keys refreshed, quality
+        figures) once at its end under the same prefix.
 
         Returns:
             Metrics: ``loss``, ``temporal_loss``, ``reward_loss`` (means over the steps),
@@ -208,6 +214,10 @@ class Consolidator:
             raise ValidationError("steps", "an int >= 0", describe(steps))
         if not isinstance(batch_size, int) or batch_size < 2:
             raise ValidationError("batch_size", "an int >= 2", describe(batch_size))
+        if tb_writer is not None and not callable(getattr(tb_writer, "add_scalar", None)):
+            raise ValidationError("tb_writer", "an object with add_scalar(tag, value, step), or None", describe(tb_writer))
+        if isinstance(tb_log_every, bool) or not isinstance(tb_log_every, int) or tb_log_every < 1:
+            raise ValidationError("tb_log_every", "an int >= 1", describe(tb_log_every))
         metrics: dict[str, Any] = {}
         if report_quality:
             before = memory_quality(store, int(self.encoder.version))
@@ -229,6 +239,9 @@ class Consolidator:
             for key in sums:
                 sums[key] += float(parts[key].detach())
             bar.update(1)
+            if tb_writer is not None and (i % tb_log_every == 0 or i == steps - 1):
+                for key in sums:
+                    tb_writer.add_scalar(f"hippo/consolidation/{key}", float(parts[key].detach()), self.steps_done + i)
             if progress and (i % 10 == 0 or i == steps - 1):
                 bar.set_postfix_str(f"loss {value:.4f}")
         bar.close()
@@ -245,6 +258,10 @@ class Consolidator:
         )
         if report_quality:
             metrics.update(memory_quality(store, int(self.encoder.version)))
+        if tb_writer is not None:
+            for key, value in metrics.items():
+                if key not in sums and isinstance(value, (int, float)) and math.isfinite(value):
+                    tb_writer.add_scalar(f"hippo/consolidation/{key}", float(value), self.steps_done)
         logger.info("consolidated %d steps: loss %.4f -> %.4f", steps, first, last)
         return metrics
 

@@ -19,7 +19,10 @@ def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum()) / denom if denom > 0 else 0.0
 
 
-def memory_quality(store: "MemoryStore", encoder_version: int, k: int = 5, max_rows: int = 1024, seed: int = 0) -> dict[str, float]:
+def memory_quality(
+    store: "MemoryStore", encoder_version: int, k: int = 5, max_rows: int = 1024, seed: int = 0,
+    temperature: float = 0.1,
+) -> dict[str, float]:
     """Measure the key space on a fixed sample of stored transitions.
 
     The sample is drawn with a fixed seed so figures taken before and after consolidation compare
@@ -31,6 +34,8 @@ def memory_quality(store: "MemoryStore", encoder_version: int, k: int = 5, max_r
         k: Neighbours per transition (neighbours from the same unit are excluded).
         max_rows: Transitions sampled.
         seed: Seed of the sample.
+        temperature: Softmax temperature of ``retrieval_sharpness`` (the buffer's default
+            retrieval temperature).
 
     Returns:
         ``reward_alignment``: Pearson correlation between a transition's unit return and the mean
@@ -38,8 +43,12 @@ def memory_quality(store: "MemoryStore", encoder_version: int, k: int = 5, max_r
         ``success_precision``: for transitions of successful units (success flag, or the top 10% of
         returns when flags are unknown), the share of neighbours that are successes too;
         ``success_base_rate`` is the chance level. ``effective_rank``: entropy-based rank of the
-        keys divided by its maximum (near 0 = collapse). ``mean_cosine``: mean pairwise cosine (near
-        1 = collapse). ``staleness_mean``/``staleness_max``/``stale_fraction``: encoder updates
+        keys divided by its maximum (near 0 = collapse); ``collapse_score`` is ``1 -
+        effective_rank``. ``mean_cosine``: mean pairwise cosine (near 1 = collapse), and
+        ``key_dispersion``, the mean distance of the keys from their centroid.
+        ``retrieval_sharpness``: ``1 -`` the normalised entropy of the softmax, at ``temperature``,
+        over each transition's ``k`` neighbour scores (0 = retrieval cannot tell its top ``k``
+        apart, 1 = one neighbour takes all the weight). ``staleness_mean``/``staleness_max``/``stale_fraction``: encoder updates
         since each key was computed, over all stored transitions.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -66,12 +75,19 @@ def memory_quality(store: "MemoryStore", encoder_version: int, k: int = 5, max_r
         if bool(group.any()):
             out["success_precision"] = float(group[nn][group].float().mean())
             out["success_base_rate"] = float(group.float().mean())
+        if kk > 1:
+            top = torch.topk(sim, kk, dim=1).values.double() / float(temperature)
+            probs = torch.softmax(top, dim=1)
+            entropy = -(probs * probs.clamp_min(1e-300).log()).sum(1) / math.log(kk)
+            out["retrieval_sharpness"] = float((1.0 - entropy).mean())
     centered = keys - keys.mean(0, keepdim=True)
     sv = torch.linalg.svdvals(centered.double())
     p = sv**2 / max(float((sv**2).sum()), 1e-300)
     p = p[p > 0]
     erank = math.exp(float(-(p * p.log()).sum())) if p.numel() else 0.0
     out["effective_rank"] = erank / min(keys.shape[0], keys.shape[1])
+    out["collapse_score"] = 1.0 - out["effective_rank"]
+    out["key_dispersion"] = float(centered.norm(dim=1).mean())
     m = keys.shape[0]
     if m > 1:
         total = keys.sum(0)

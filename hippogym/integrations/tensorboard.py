@@ -1,8 +1,9 @@
 """TensorBoard views of a memory: health scalars and the key projector.
 
 :func:`health_scalars` measures the key space (see
-:func:`hippogym.consolidation.quality.memory_quality`: outcome alignment, collapse through the
-effective rank and mean cosine, key staleness as encoder drift) together with the memory's size and
+:func:`hippogym.consolidation.quality.memory_quality`: outcome alignment, retrieval sharpness,
+collapse through the effective rank, dispersion and mean cosine, key staleness; and
+:func:`key_drift`, how far the stored keys are from what the encoder writes now) together with the memory's size and
 outcomes. :func:`write_health` writes them as ``hippo/health/*`` scalars, and
 :func:`write_key_projector` writes a sample of stored keys, labelled by unit, return and outcome,
 to TensorBoard's embedding projector. :class:`~hippogym.integrations.sb3.HippoCallback` calls both
@@ -26,7 +27,7 @@ from hippogym.consolidation.quality import memory_quality
 from hippogym.errors import EmptyMemoryError, ValidationError, describe
 from hippogym.replay.buffer import HippocampalReplayBuffer
 
-__all__ = ["health_scalars", "write_health", "write_key_projector"]
+__all__ = ["health_scalars", "key_drift", "write_health", "write_key_projector"]
 
 
 def _hippo(buffer: Any) -> HippocampalReplayBuffer:
@@ -47,14 +48,19 @@ def health_scalars(buffer: Any, max_rows: int = 1024, seed: int = 0) -> dict[str
 
     Returns:
         ``memory_quality``'s figures (``reward_alignment``, ``success_precision``,
-        ``effective_rank``, ``mean_cosine``, ``staleness_mean``, ...) plus ``transitions``,
+        ``effective_rank``, ``collapse_score``, ``key_dispersion``, ``retrieval_sharpness``,
+        ``mean_cosine``, ``staleness_mean``, ...), ``key_drift`` (:func:`key_drift`), plus ``transitions``,
         ``units``, ``return_mean`` and ``success_rate`` (when known); ``{}`` for an empty memory.
     """
     hippo = _hippo(buffer)
     if len(hippo) == 0 or hippo.encoder is None:
         return {}
-    quality = memory_quality(hippo.memory, int(hippo.encoder.version), max_rows=max_rows, seed=seed)
+    quality = memory_quality(
+        hippo.memory, int(hippo.encoder.version), max_rows=max_rows, seed=seed,
+        temperature=hippo.retrieval_temperature,
+    )
     out = {k: float(v) for k, v in quality.items()}
+    out["key_drift"] = key_drift(hippo, max_rows=max_rows, seed=seed)
     stats = hippo.stats()
     out.update(
         transitions=float(stats["transitions"]), units=float(stats["units"]), return_mean=float(stats["return_mean"])
@@ -62,6 +68,33 @@ def health_scalars(buffer: Any, max_rows: int = 1024, seed: int = 0) -> dict[str
     if stats["success_rate"] is not None:
         out["success_rate"] = float(stats["success_rate"])
     return out
+
+
+def key_drift(buffer: Any, max_rows: int = 1024, seed: int = 0) -> float:
+    """How far stored keys have drifted from what the current key encoder would write now.
+
+    ``1 -`` the mean cosine similarity between each sampled row's stored key and its key
+    re-encoded now (0 = every key is current; staleness counts encoder updates, this measures how
+    much they moved the keys).
+
+    Args:
+        buffer: A :class:`HippocampalReplayBuffer` or an SB3 ``HippoReplayBuffer``.
+        max_rows: Transitions sampled.
+        seed: Seed of the sample.
+
+    Raises:
+        EmptyMemoryError: The memory holds no transition.
+    """
+    hippo = _hippo(buffer)
+    if len(hippo) == 0 or hippo.featurizer is None:
+        raise EmptyMemoryError("The memory is empty: there are no keys to compare.")
+    store = hippo.memory
+    rows = torch.unique(store.sample_rows(min(max_rows, len(hippo)), generator=torch.Generator().manual_seed(seed)))
+    with torch.no_grad():
+        fresh = hippo.encoder.encode_keys(store.features(rows, hippo.featurizer)).float()
+    stored = store.keys[rows].float()
+    cos = torch.nn.functional.cosine_similarity(stored, fresh, dim=1)
+    return float(1.0 - cos.double().mean())
 
 
 def write_health(writer: Any, buffer: Any, step: int, prefix: str = "hippo/health") -> dict[str, float]:

@@ -55,12 +55,13 @@ def store_payload(mem_state: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]
         ``(transitions, episodes, keys, store_section)``: the two tables' columns, the
         ``keys.safetensors`` tensors and the manifest's ``store`` section.
 
-    Raises:
-        hippo_format.SchemaError: If the store holds no transitions yet.
+    A store that has never held a transition has no observation layout yet: its tables get zero
+    rows and placeholder ``obs``/``next_obs``/``action`` columns (float32 scalars), its manifest
+    ``layout: null``, and it loads back as the same empty store (``SPEC.md``, T4).
     """
     config = mem_state["config"]
     if config.get("layout") is None:
-        raise SchemaError("Cannot save an empty memory: it has no stored transitions (add episodes first).")
+        return _empty_payload(mem_state)
     layout = config["layout"]
     lengths = to_numpy(mem_state["unit_length"]).astype(np.int64)
     unit_ids = to_numpy(mem_state["unit_id"]).astype(np.int64)
@@ -97,6 +98,28 @@ def store_payload(mem_state: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]
     return transitions, episodes, keys, store_section
 
 
+def _empty_payload(mem_state: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]:
+    """:func:`store_payload` for a store that has no layout yet (nothing was ever added)."""
+    config = mem_state["config"]
+    key_dtype = np.float16 if config.get("key_dtype") == "float16" else np.float32
+    transitions = {
+        "episode_id": np.zeros(0, np.int64), "step": np.zeros(0, np.int32), "action": np.zeros(0, np.float32),
+        "reward": np.zeros(0, np.float32), "terminated": np.zeros(0, bool), "truncated": np.zeros(0, bool),
+        "obs": np.zeros(0, np.float32), "next_obs": np.zeros(0, np.float32),
+    }
+    episodes = {
+        "episode_id": np.zeros(0, np.int64), "start": np.zeros(0, np.int64), "length": np.zeros(0, np.int64),
+        "return": np.zeros(0, np.float64), "success": np.zeros(0, np.int8),
+    }
+    episodes.update({column: np.zeros(0, dtype) for column, dtype in _UNIT_COLUMNS.values()})
+    keys = {
+        "keys": np.zeros((0, int(config["embed_dim"])), key_dtype),
+        "key_version": np.zeros(0, np.int64),
+        "row": np.zeros(0, np.int64),
+    }
+    return transitions, episodes, keys, {"config": config, "scalars": mem_state["scalars"]}
+
+
 def memory_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, Any]) -> dict[str, Any]:
     """Inverse of :func:`store_payload`: rebuild a store state dict from a memory on disk.
 
@@ -112,6 +135,8 @@ def memory_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, 
     """
     config = store_section["config"]
     layout = config.get("layout")
+    if layout is None and "layout" in config and reader.num_transitions == 0:
+        return _empty_state(reader, store_section)
     if not layout or "fields" not in layout:
         raise ManifestError("Expected `store.config.layout` in the manifest (the observation layout), found none.")
     ep = reader.episodes()
@@ -141,6 +166,20 @@ def memory_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, 
     starts = np.array(ep["start"], dtype=np.int64)
     if len(starts):
         state["unit_start"] = state["rows"][torch.from_numpy(starts)]
+    state["generator"] = torch.from_numpy(np.array(reader.tensor("state", "generator.store")))
+    return state
+
+
+def _empty_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`memory_state` of a memory saved before anything was added (``layout: null``)."""
+    state: dict[str, Any] = {"config": store_section["config"], "scalars": store_section["scalars"]}
+    state["rows"] = torch.zeros(0, dtype=torch.int64)
+    for key in ("unit_start", "unit_length", "unit_id"):
+        state[key] = torch.zeros(0, dtype=torch.int64)
+    state["unit_return"] = torch.zeros(0, dtype=torch.float32)
+    state["unit_success"] = torch.zeros(0, dtype=torch.int8)
+    for key, (_, dtype) in _UNIT_COLUMNS.items():
+        state[key] = torch.from_numpy(np.zeros(0, dtype))
     state["generator"] = torch.from_numpy(np.array(reader.tensor("state", "generator.store")))
     return state
 

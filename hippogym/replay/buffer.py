@@ -536,17 +536,28 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
 
     # ------------------------------------------------------------------ consolidation
     def consolidate(
-        self, steps: int = 50, batch_size: int = 64, report_quality: bool = False, progress: bool = False
+        self,
+        steps: int = 50,
+        batch_size: int = 64,
+        report_quality: bool = False,
+        progress: bool = False,
+        *,
+        tb_writer: Any = None,
+        tb_log_every: int = 10,
     ) -> dict[str, Any]:
         """Train the encoder on the memory ("sleep"), then refresh stored keys.
 
         See :meth:`Consolidator.consolidate` for the metrics returned; ``progress=True`` shows a
-        progress bar over the steps (tqdm, or INFO log lines without it).
+        progress bar over the steps (tqdm, or INFO log lines without it); a ``tb_writer``
+        (``SummaryWriter``) receives the losses every ``tb_log_every`` steps and the call's metrics.
         """
         self._need()
         if self.consolidator is None:
             self.consolidator = build_default_consolidator(self.encoder, self.seed, self.consolidator_kwargs)
-        return self.consolidator.consolidate(self.memory, self.featurizer, steps, batch_size, report_quality, progress)
+        return self.consolidator.consolidate(
+            self.memory, self.featurizer, steps, batch_size, report_quality, progress,
+            tb_writer=tb_writer, tb_log_every=tb_log_every,
+        )
 
     # ------------------------------------------------------------------ seed parity (small helpers)
     def _set_mixture_ratio(self, value: MixtureSchedule) -> None:

@@ -27,6 +27,19 @@ __all__ = ["BufferStateMixin"]
 _B = TypeVar("_B", bound="BufferStateMixin")
 
 
+class _ClassOrInstanceMethod:
+    """A method that does one thing called on the class and another called on an instance."""
+
+    def __init__(self, on_class: Any, on_instance: Any) -> None:
+        self.on_class, self.on_instance = on_class, on_instance
+        self.__doc__ = on_instance.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return self.on_class.__get__(None, owner)
+        return self.on_instance.__get__(instance, owner)
+
+
 class BufferStateMixin:
     """The buffer's ``config``/``from_config``, ``state_dict``/``load_state_dict``, ``save``/``load`` and Hub verbs."""
 
@@ -195,16 +208,81 @@ class BufferStateMixin:
 
     save_to_hub = push_to_hub
 
-    @classmethod
-    def load_memory_from_hub(cls: type[_B], repo_id: str, *, device: str | torch.device = "cpu", **kwargs: Any) -> _B:
-        """Load a memory from the Hub or a local path (see :func:`hippogym.integrations.hub.load_memory_from_hub`).
+    def replace_memory(self, memory: MemoryStore) -> None:
+        """Make ``memory`` this buffer's memory, in place (the seed's ``buffer.memory = loaded``).
 
-        Returns a new buffer (a memory saved from a bare store gets a fresh encoder); ``self``'s
-        contents are never touched, so call it on the class.
+        The encoder, consolidator, settings and value targets stay; the parts bound to the old
+        store (base sampler, semantic sampler, value table, featurizer, query cache) are rebuilt on
+        the new one. The new memory's keys are re-encoded with this buffer's encoder, since keys
+        made by another encoder are not comparable with its queries.
+
+        Args:
+            memory: The store to use from now on (it is not copied).
+
+        Raises:
+            ValidationError: ``memory`` is not a :class:`~hippogym.MemoryStore`.
+            DimensionMismatchError: Its ``embed_dim`` differs from the encoder's, or its
+                observations do not fit the encoder's ``input_dim``.
         """
+        from hippogym.errors import DimensionMismatchError
+        from hippogym.memory.samplers.prioritized import PrioritizedSampler
+        from hippogym.memory.samplers.semantic import SemanticSampler
+
+        if not isinstance(memory, MemoryStore):
+            raise ValidationError("memory", "a hippogym.MemoryStore", describe(memory))
+        if self.encoder is not None and memory.embed_dim != self.encoder.embed_dim:
+            raise DimensionMismatchError(
+                "memory.embed_dim", f"equal to encoder.embed_dim={self.encoder.embed_dim}", str(memory.embed_dim)
+            )
+        old_featurizer = self.featurizer
+        self.featurizer = None
+        if memory.allocated:
+            try:
+                self._make_featurizer(memory.layout, memory.action_shape)
+            except Exception:
+                self.featurizer = old_featurizer
+                raise
+        for part in (self.sampler, self.semantic_sampler, self.targets):
+            if part is not None:
+                part.detach()
+        self.memory = memory
+        self._query_cache = None
+        if self.sampler is not None:
+            self.sampler = PrioritizedSampler(memory, self.alpha, seed=self.seed)
+        self.semantic_sampler = SemanticSampler(memory, self.retrieval_temperature, self.exact_sampling, self.generator)
+        if self.targets is not None:
+            t = self.targets
+            self.use_value_targets(gamma=t.gamma, n_steps=t.n_steps, returns=t.table is not None, relabeler=t.relabeler)
+        if memory.num_transitions:
+            with torch.no_grad():
+                rows, _ = memory.rows_of(memory.live_slots())
+                version = int(self.encoder.version)
+                for part in rows.split(16384):
+                    memory.rekey(part, self.encoder.encode_keys(memory.features(part, self.featurizer)), version)
+            memory.refresh_geometry()
+
+    def _load_memory_from_hub(self, repo_id: str, *, device: str | torch.device | None = None, **kwargs: Any) -> MemoryStore:
+        """``buffer.load_memory_from_hub(repo_id)``: replace this buffer's memory in place (seed semantics)."""
+        loaded = type(self)._load_buffer_from_hub(repo_id, device=self.device if device is None else device, **kwargs)
+        self.replace_memory(loaded.memory)
+        return self.memory
+
+    @classmethod
+    def _load_buffer_from_hub(cls: type[_B], repo_id: str, *, device: str | torch.device = "cpu", **kwargs: Any) -> _B:
+        """``HippocampalReplayBuffer.load_memory_from_hub(repo_id)``: a new buffer."""
         from hippogym.hubio.fetch import fetch_memory
         from hippogym.replay.persist import load_saved_memory
 
         return fetch_memory(
             repo_id, lambda path, verify: load_saved_memory(cls, path, verify=verify, device=device), **kwargs
         )
+
+    #: Load a memory from the Hub, a local directory or a ``file://`` URL (keywords as
+    #: :func:`hippogym.integrations.hub.load_memory_from_hub`).
+    #:
+    #: * On the class, ``HippocampalReplayBuffer.load_memory_from_hub(repo_id)`` returns a new
+    #:   buffer, exactly as saved (a memory saved from a bare store gets a fresh encoder).
+    #: * On a buffer, ``buffer.load_memory_from_hub(repo_id)`` replaces that buffer's memory in
+    #:   place, as hippotorch did, and returns the new :class:`~hippogym.MemoryStore`; the buffer
+    #:   keeps its own encoder and settings and re-encodes the keys (see :meth:`replace_memory`).
+    load_memory_from_hub = _ClassOrInstanceMethod(_load_buffer_from_hub, _load_memory_from_hub)

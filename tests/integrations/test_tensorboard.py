@@ -66,3 +66,49 @@ def test_hippo_callback_records_health_and_writes_the_projector(tmp_path):
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
     assert "hippo/health/effective_rank" in header and "hippo/memory_transitions" in header
     assert list(tmp_path.rglob("metadata.tsv")) and (tmp_path / "projector_config.pbtxt").exists()
+
+
+def test_health_reports_sharpness_dispersion_collapse_and_drift():
+    from hippogym.integrations.tensorboard import key_drift
+
+    buffer = _buffer()
+    scalars = health_scalars(buffer)
+    for name in ("retrieval_sharpness", "key_dispersion", "collapse_score", "key_drift"):
+        assert name in scalars and math.isfinite(scalars[name]), (name, scalars)
+    assert 0.0 <= scalars["retrieval_sharpness"] <= 1.0
+    assert scalars["collapse_score"] == pytest.approx(1.0 - scalars["effective_rank"])
+    assert key_drift(buffer) == pytest.approx(0.0, abs=1e-6)  # keys were just written by this encoder
+    # Train the online encoder and move the key encoder without refreshing the keys: they drift.
+    with torch.no_grad():
+        for p in buffer.encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    assert key_drift(buffer) > 0.01
+    with pytest.raises(EmptyMemoryError):
+        key_drift(HippocampalReplayBuffer(seed=0))
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.scalars: list[tuple[str, float, int]] = []
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.scalars.append((tag, value, step))
+
+
+def test_consolidate_writes_its_losses_and_metrics_to_a_tb_writer(tmp_path):
+    buffer = _buffer()
+    rec = _Recorder()
+    buffer.consolidate(steps=12, batch_size=16, report_quality=True, tb_writer=rec, tb_log_every=5)
+    steps = [s for tag, _, s in rec.scalars if tag == "hippo/consolidation/loss"]
+    assert steps == [0, 5, 10, 11]  # every 5th step and the last, at the consolidator's global step
+    tags = {tag for tag, _, _ in rec.scalars}
+    assert {"hippo/consolidation/refresh_s", "hippo/consolidation/retrieval_sharpness"} <= tags
+    rec2 = _Recorder()
+    buffer.consolidate(steps=3, batch_size=16, tb_writer=rec2, tb_log_every=10)
+    assert [s for tag, _, s in rec2.scalars if tag == "hippo/consolidation/loss"] == [12, 14]
+    writer = tensorboard.SummaryWriter(str(tmp_path))  # the real writer takes them too
+    buffer.consolidate(steps=2, batch_size=16, tb_writer=writer)
+    writer.close()
+    assert list(tmp_path.iterdir())
+    with pytest.raises(ValidationError, match="tb_writer"):
+        buffer.consolidate(steps=1, batch_size=16, tb_writer=object())

@@ -50,3 +50,36 @@ def test_a_store_only_memory_loads_as_a_buffer_with_a_fresh_encoder(tmp_path):
     saved = a.save(tmp_path / "whole")
     again = HippocampalReplayBuffer.load_memory_from_hub(saved)  # a local path: no Hub involved
     assert torch.equal(torch.as_tensor(again.memory.keys_np), torch.as_tensor(a.memory.keys_np))
+
+
+def test_load_memory_from_hub_on_a_buffer_replaces_its_memory_in_place(tmp_path):
+    source = _buffer(seed=1)
+    saved = source.save(tmp_path / "src")
+    target = _buffer(seed=2)
+    target.use_value_targets(gamma=0.9, n_steps=2)
+    encoder, old = target.encoder, target.memory
+    memory = target.load_memory_from_hub(saved)  # on an instance: the seed's in-place semantics
+    assert isinstance(memory, MemoryStore) and target.memory is memory and memory is not old
+    assert target.encoder is encoder and len(target) == len(source) == 24
+    # Keys are re-encoded with the buffer's own encoder, so its queries match its keys.
+    rows, _ = memory.rows_of(memory.live_slots())
+    expected = encoder.encode_keys(memory.features(rows, target.featurizer))
+    assert torch.allclose(torch.as_tensor(memory.keys_np)[rows], expected, atol=1e-5)
+    batch = target.sample(32, query_state=torch.randn(3))
+    assert batch.observations.shape == (32, 3) and batch.discounts is not None
+    assert target.targets.store is memory and target.semantic_sampler.store is memory
+    # The old store no longer feeds the buffer's parts.
+    assert not old.listeners
+
+
+def test_replace_memory_refuses_a_memory_of_another_width():
+    import pytest
+
+    from hippogym.errors import DimensionMismatchError, ValidationError
+
+    target = _buffer()
+    with pytest.raises(DimensionMismatchError, match="embed_dim"):
+        target.replace_memory(MemoryStore(embed_dim=8, capacity=100))
+    with pytest.raises(ValidationError, match="memory"):
+        target.replace_memory("not a store")
+    assert len(target) == 24
