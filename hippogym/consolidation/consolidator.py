@@ -164,18 +164,74 @@ class Consolidator:
             cached = self._rtg = (store, store.mutations, torch.from_numpy(rtg.astype("float32")))
         return cached[2][rows]
 
-    def loss(self, store: "MemoryStore", featurizer: TransitionFeaturizer, batch_size: int) -> dict[str, Tensor]:
-        """One batch of the consolidation objective (with gradient on the online encoder)."""
+    def draw(self, store: "MemoryStore", featurizer: TransitionFeaturizer, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+        """One batch of the objective's inputs: anchor features, positive features, reward targets.
+
+        Everything read from the memory is in these three tensors, so training on them needs no
+        further access to the store (what background consolidation relies on).
+        """
         rows = store.sample_rows(batch_size, generator=self.generator)
         pos = self._positives(store, rows)
-        anchors = self.encoder.encode_queries(store.features(rows, featurizer))
-        keys = self.encoder.encode_keys(store.features(pos, featurizer))
-        log_p = F.log_softmax(anchors @ keys.T / self.temperature, dim=1)
-        temporal = -log_p.diagonal().mean()
         targets = reward_targets(self.values(store, rows), self.reward_mode, self.reward_bandwidth)
+        return store.features(rows, featurizer), store.features(pos, featurizer), targets
+
+    def batch_loss(self, encoder: DualEncoder, anchors: Tensor, positives: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """The objective on one drawn batch (with gradient on ``encoder``'s online part)."""
+        q = encoder.encode_queries(anchors)
+        k = encoder.encode_keys(positives)
+        log_p = F.log_softmax(q @ k.T / self.temperature, dim=1)
+        temporal = -log_p.diagonal().mean()
         reward = -(targets * log_p).sum(1).mean()
         total = (1.0 - self.reward_weight) * temporal + self.reward_weight * reward
         return {"loss": total, "temporal_loss": temporal.detach(), "reward_loss": reward.detach()}
+
+    def loss(self, store: "MemoryStore", featurizer: TransitionFeaturizer, batch_size: int) -> dict[str, Tensor]:
+        """One batch of the consolidation objective (with gradient on the online encoder)."""
+        return self.batch_loss(self.encoder, *self.draw(store, featurizer, batch_size))
+
+    def train_steps(
+        self,
+        encoder: DualEncoder,
+        optimizer: torch.optim.Optimizer,
+        batches: Any,
+        steps: int,
+        start_step: int,
+        progress: bool = False,
+        tb_writer: Any = None,
+        tb_log_every: int = 10,
+    ) -> dict[str, float]:
+        """Run ``steps`` optimizer steps on ``encoder`` with batches from ``batches(i)``.
+
+        Returns the loss means and ``loss_first``/``loss_last``. Shared by :meth:`consolidate`
+        (the buffer's encoder, batches drawn as it goes) and background consolidation (a copy of
+        the encoder, batches drawn beforehand).
+        """
+        encoder.train(True)
+        sums = {"loss": 0.0, "temporal_loss": 0.0, "reward_loss": 0.0}
+        first = last = math.nan
+        bar = progress_bar(total=steps, desc="consolidate", unit="step", enabled=progress)
+        for i in range(steps):
+            parts = self.batch_loss(encoder, *batches(i))
+            optimizer.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            optimizer.step()
+            encoder.momentum_update()
+            value = float(parts["loss"].detach())
+            first = value if i == 0 else first
+            last = value
+            for key in sums:
+                sums[key] += float(parts[key].detach())
+            bar.update(1)
+            if tb_writer is not None and (i % tb_log_every == 0 or i == steps - 1):
+                for key in sums:
+                    tb_writer.add_scalar(f"hippo/consolidation/{key}", float(parts[key].detach()), start_step + i)
+            if progress and (i % 10 == 0 or i == steps - 1):
+                bar.set_postfix_str(f"loss {value:.4f}")
+        bar.close()
+        encoder.train(False)
+        out = {k: v / max(steps, 1) for k, v in sums.items()}
+        out.update(loss_first=first, loss_last=last)
+        return out
 
     def consolidate(
         self,
@@ -223,46 +279,42 @@ class Consolidator:
             before = memory_quality(store, int(self.encoder.version))
             metrics.update({f"before_{k}": v for k, v in before.items()})
         t0 = time.perf_counter()
-        self.encoder.train(True)
-        sums = {"loss": 0.0, "temporal_loss": 0.0, "reward_loss": 0.0}
-        first = last = math.nan
-        bar = progress_bar(total=steps, desc="consolidate", unit="step", enabled=progress)
-        for i in range(steps):
-            parts = self.loss(store, featurizer, batch_size)
-            self.optimizer.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            self.optimizer.step()
-            self.encoder.momentum_update()
-            value = float(parts["loss"].detach())
-            first = value if i == 0 else first
-            last = value
-            for key in sums:
-                sums[key] += float(parts[key].detach())
-            bar.update(1)
-            if tb_writer is not None and (i % tb_log_every == 0 or i == steps - 1):
-                for key in sums:
-                    tb_writer.add_scalar(f"hippo/consolidation/{key}", float(parts[key].detach()), self.steps_done + i)
-            if progress and (i % 10 == 0 or i == steps - 1):
-                bar.set_postfix_str(f"loss {value:.4f}")
-        bar.close()
-        self.encoder.train(False)
+        trained = self.train_steps(
+            self.encoder, self.optimizer, lambda i: self.draw(store, featurizer, batch_size), steps, self.steps_done,
+            progress, tb_writer, tb_log_every,
+        )
+        return self.finish(store, featurizer, steps, trained, time.perf_counter() - t0, metrics, report_quality, tb_writer)
+
+    def finish(
+        self,
+        store: "MemoryStore",
+        featurizer: TransitionFeaturizer,
+        steps: int,
+        trained: Mapping[str, float],
+        train_s: float,
+        metrics: dict[str, Any],
+        report_quality: bool = False,
+        tb_writer: Any = None,
+    ) -> dict[str, Any]:
+        """After ``steps`` training steps: count them, refresh keys, gather the call's metrics."""
         self.steps_done += steps
         t1 = time.perf_counter()
         refreshed = self.refresh_keys(store, featurizer)
         t2 = time.perf_counter()
-        metrics.update({k: v / max(steps, 1) for k, v in sums.items()})
+        metrics.update(trained)
         metrics.update(
-            steps=steps, loss_first=first, loss_last=last,
-            steps_per_s=steps / (t1 - t0) if t1 > t0 else math.inf,
-            refresh_s=t2 - t1, refresh_share=(t2 - t1) / max(t2 - t0, 1e-12), keys_refreshed=refreshed,
+            steps=steps,
+            steps_per_s=steps / train_s if train_s > 0 else math.inf,
+            refresh_s=t2 - t1, refresh_share=(t2 - t1) / max(t2 - t1 + train_s, 1e-12), keys_refreshed=refreshed,
         )
         if report_quality:
             metrics.update(memory_quality(store, int(self.encoder.version)))
         if tb_writer is not None:
             for key, value in metrics.items():
-                if key not in sums and isinstance(value, (int, float)) and math.isfinite(value):
+                losses = ("loss", "temporal_loss", "reward_loss")
+                if key not in losses and isinstance(value, (int, float)) and math.isfinite(value):
                     tb_writer.add_scalar(f"hippo/consolidation/{key}", float(value), self.steps_done)
-        logger.info("consolidated %d steps: loss %.4f -> %.4f", steps, first, last)
+        logger.info("consolidated %d steps: loss %.4f -> %.4f", steps, trained["loss_first"], trained["loss_last"])
         return metrics
 
     @torch.no_grad()

@@ -242,6 +242,8 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         self.featurizer: TransitionFeaturizer | None = None
         # (encoder version, query features, embedding) and (key, embedding, retrieval) of the last query.
         self._query_cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        # A consolidation training on a worker thread (consolidate(background=True)), until applied.
+        self._background: Any = None
         #: Semantic draws (retrieval, unit softmax, row probabilities); shares the generator.
         self.semantic_sampler = SemanticSampler(
             self.memory, self.retrieval_temperature, self.exact_sampling, self.generator
@@ -544,20 +546,52 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         *,
         tb_writer: Any = None,
         tb_log_every: int = 10,
-    ) -> dict[str, Any]:
+        background: bool = False,
+    ) -> Any:
         """Train the encoder on the memory ("sleep"), then refresh stored keys.
 
         See :meth:`Consolidator.consolidate` for the metrics returned; ``progress=True`` shows a
         progress bar over the steps (tqdm, or INFO log lines without it); a ``tb_writer``
         (``SummaryWriter``) receives the losses every ``tb_log_every`` steps and the call's metrics.
+
+        With ``background=True`` the call returns at once with a
+        :class:`~hippogym.consolidation.background.BackgroundConsolidation`: the batches are drawn
+        now, a copy of the encoder trains on a worker thread, and :meth:`apply_consolidation`
+        installs the result and refreshes keys (see that module). The next ``consolidate`` call
+        applies a pending one first.
         """
         self._need()
         if self.consolidator is None:
             self.consolidator = build_default_consolidator(self.encoder, self.seed, self.consolidator_kwargs)
+        if self._background is not None:
+            self.apply_consolidation(wait=True)
+        if background:
+            from hippogym.consolidation.background import BackgroundConsolidation
+
+            self._background = BackgroundConsolidation(
+                self.consolidator, self.memory, self.featurizer, steps, batch_size, report_quality
+            )
+            return self._background
         return self.consolidator.consolidate(
             self.memory, self.featurizer, steps, batch_size, report_quality, progress,
             tb_writer=tb_writer, tb_log_every=tb_log_every,
         )
+
+    def apply_consolidation(self, wait: bool = False) -> dict[str, Any] | None:
+        """Install a background consolidation's result once its training is done.
+
+        Args:
+            wait: Block until training finishes (otherwise return ``None`` while it runs).
+
+        Returns:
+            Its metrics once applied; ``None`` if nothing is pending or it is still training.
+        """
+        job = self._background
+        if job is None or (not wait and not job.done()):
+            return None
+        self._background = None
+        self._query_cache = None
+        return job.apply()
 
     # ------------------------------------------------------------------ seed parity (small helpers)
     def _set_mixture_ratio(self, value: MixtureSchedule) -> None:
