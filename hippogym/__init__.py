@@ -62,6 +62,7 @@ _EXPORTS = {
     "push_memory_to_hub": "hippogym.integrations.hub",
     "load_memory_from_hub": "hippogym.integrations.hub",
     "memory_from_minari": "hippogym.integrations.minari",
+    "WakeSleepTrainer": "hippogym.training",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -577,6 +577,11 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
             tb_writer=tb_writer, tb_log_every=tb_log_every,
         )
 
+    @property
+    def consolidation_pending(self) -> bool:
+        """Whether a background consolidation has not been applied yet."""
+        return self._background is not None
+
     def apply_consolidation(self, wait: bool = False) -> dict[str, Any] | None:
         """Install a background consolidation's result once its training is done.
 

@@ -1,0 +1,250 @@
+"""A wake/sleep training loop for agents that do not use Stable-Baselines3.
+
+With SB3, :class:`~hippogym.integrations.sb3.HippoReplayBuffer` and
+:class:`~hippogym.integrations.sb3.HippoCallback` already record, sample and consolidate. Any other
+learner only needs two methods (:class:`Agent`): ``act(observation) -> action`` and
+``update(batch)``. :class:`WakeSleepTrainer` then runs the loop every such agent writes by hand:
+
+* **wake**: step the environment with the agent's actions, recording every transition into the
+  buffer through :class:`~hippogym.RecordEpisodes` (segmented as the segmenter says; the step that
+  follows an episode's end is a reset, never a transition);
+* **learn**: every ``train_every`` steps past ``learning_starts``, ``gradient_steps`` batches drawn
+  with the current observation as the semantic query, each passed to ``agent.update``;
+* **sleep**: consolidate the memory on a schedule, in the foreground or on a worker thread
+  (``background=True``; see :mod:`hippogym.consolidation.background`).
+
+Example:
+    >>> import gymnasium as gym, numpy as np, hippogym
+    >>> from hippogym import HippocampalReplayBuffer, MemoryStore
+    >>> from hippogym.training import WakeSleepTrainer
+    >>> class Random:
+    ...     def act(self, obs): return np.random.randint(2)
+    ...     def update(self, batch): return {"n": len(batch.rewards)}
+    >>> buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=10_000, seed=0), seed=0)
+    >>> env = gym.make("hippogym/SparseCorridor-v0", length=5, max_episode_steps=20)
+    >>> log = WakeSleepTrainer(Random(), buffer, learning_starts=50, consolidate_every=100).train(env, 300)
+    >>> log.steps, log.updates > 0, len(log.consolidations)
+    (300, True, 3)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+
+from hippogym.errors import ValidationError, describe
+from hippogym.progress import progress_bar
+from hippogym.replay.buffer import HippocampalReplayBuffer
+from hippogym.wrappers.record import RecordEpisodes
+
+__all__ = ["SCHEDULES", "Agent", "TrainingLog", "WakeSleepTrainer"]
+
+logger = logging.getLogger(__name__)
+
+#: Consolidation schedules: ``periodic`` (``consolidate_steps`` every ``consolidate_every`` env
+#: steps), ``interleaved`` (a tenth of both: the same sleep in smaller, more frequent pieces),
+#: ``adaptive`` (checked every ``consolidate_every // 2`` steps: sleep when the memory's
+#: ``reward_alignment`` fell more than 0.05 below its mean over the previous checks, or after
+#: ``consolidate_every`` steps without sleep).
+SCHEDULES = ("periodic", "interleaved", "adaptive")
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What :class:`WakeSleepTrainer` needs from a learner."""
+
+    def act(self, observation: Any) -> Any:
+        """The action to take from ``observation`` (exploration included)."""
+
+    def update(self, batch: Any) -> Any:
+        """One learning step on a :class:`~hippogym.ReplayBatch`; may return a dict of metrics."""
+
+
+@dataclass
+class TrainingLog:
+    """What happened during :meth:`WakeSleepTrainer.train`.
+
+    Attributes:
+        steps: Environment steps taken.
+        updates: ``agent.update`` calls.
+        episode_returns: Undiscounted return of each finished episode, in order.
+        episode_lengths: Steps of each finished episode.
+        consolidations: The metrics of each consolidation, with the env ``step`` it ran at.
+        update_metrics: The last dict ``agent.update`` returned, if any.
+    """
+
+    steps: int = 0
+    updates: int = 0
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    consolidations: list[dict[str, Any]] = field(default_factory=list)
+    update_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive_int(name: str, value: Any, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValidationError(name, f"an int >= {low}", describe(value))
+    return value
+
+
+class WakeSleepTrainer:
+    """Alternate acting and learning (wake) with consolidation of the memory (sleep).
+
+    Args:
+        agent: Any object with ``act(observation)`` and ``update(batch)`` (:class:`Agent`).
+        buffer: The memory the transitions go to and batches come from.
+        segmenter: How episodes are cut into units (default: whole episodes).
+        batch_size: Transitions per ``update``.
+        learning_starts: Env steps before the first update.
+        train_every: Env steps between updates.
+        gradient_steps: Batches (``update`` calls) per update.
+        consolidate_every: Env steps between consolidations (``0``: never).
+        consolidate_steps: Consolidation steps per call.
+        consolidate_batch: Anchors per consolidation step.
+        schedule: One of :data:`SCHEDULES`.
+        background: Train consolidation on a worker thread; its result is installed at the first
+            step after it finishes.
+        query: Pass the current observation as the semantic query (``False``: uniform draws only,
+            whatever the mixture).
+        tb_writer: A ``SummaryWriter`` for the episode returns and the consolidation metrics.
+
+    Raises:
+        ValidationError: A bad argument (the message names it).
+    """
+
+    def __init__(
+        self,
+        agent: Any,
+        buffer: HippocampalReplayBuffer,
+        *,
+        segmenter: Any = None,
+        batch_size: int = 64,
+        learning_starts: int = 1000,
+        train_every: int = 1,
+        gradient_steps: int = 1,
+        consolidate_every: int = 1000,
+        consolidate_steps: int = 50,
+        consolidate_batch: int = 64,
+        schedule: str = "periodic",
+        background: bool = False,
+        query: bool = True,
+        tb_writer: Any = None,
+    ) -> None:
+        if not isinstance(agent, Agent):
+            raise ValidationError("agent", "an object with act(observation) and update(batch)", describe(agent))
+        if not isinstance(buffer, HippocampalReplayBuffer):
+            raise ValidationError("buffer", "a HippocampalReplayBuffer", describe(buffer))
+        if schedule not in SCHEDULES:
+            raise ValidationError("schedule", f"one of {list(SCHEDULES)}", repr(schedule))
+        self.agent, self.buffer, self.segmenter = agent, buffer, segmenter
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.learning_starts = _positive_int("learning_starts", learning_starts, 0)
+        self.train_every = _positive_int("train_every", train_every)
+        self.gradient_steps = _positive_int("gradient_steps", gradient_steps)
+        self.consolidate_every = _positive_int("consolidate_every", consolidate_every, 0)
+        self.consolidate_steps = _positive_int("consolidate_steps", consolidate_steps)
+        self.consolidate_batch = _positive_int("consolidate_batch", consolidate_batch, 2)
+        self.schedule, self.background, self.query = schedule, bool(background), bool(query)
+        self.tb_writer = tb_writer
+        self._since_sleep = 0
+        self._alignment: list[float] = []
+
+    # ------------------------------------------------------------------ schedule
+    def _sleep_plan(self) -> int:
+        """Consolidation steps to run now (0: not now)."""
+        every = self.consolidate_every
+        if every == 0 or self.buffer.is_empty or len(self.buffer) < 2:
+            return 0
+        if self.schedule == "periodic":
+            return self.consolidate_steps if self._since_sleep >= every else 0
+        if self.schedule == "interleaved":
+            return max(1, self.consolidate_steps // 10) if self._since_sleep >= max(1, every // 10) else 0
+        if self._since_sleep < max(1, every // 2) or self._since_sleep % max(1, every // 2):
+            return 0
+        from hippogym.consolidation.quality import memory_quality
+
+        alignment = memory_quality(self.buffer.memory, int(self.buffer.encoder.version)).get("reward_alignment", 0.0)
+        history, self._alignment = self._alignment[-4:], self._alignment[-4:] + [alignment]
+        dropped = len(history) >= 2 and alignment < sum(history) / len(history) - 0.05
+        return self.consolidate_steps if dropped or self._since_sleep >= every else 0
+
+    def _sleep(self, step: int, log: TrainingLog) -> None:
+        if self.background:
+            done = self.buffer.apply_consolidation()
+            if done is not None:
+                self._record_sleep(done, step, log)
+        steps = self._sleep_plan()
+        if steps == 0:
+            return
+        self._since_sleep = 0
+        if self.background:
+            if not self.buffer.consolidation_pending:  # one job at a time; a busy worker skips this turn
+                self.buffer.consolidate(steps, self.consolidate_batch, background=True)
+            return
+        self._record_sleep(self.buffer.consolidate(steps, self.consolidate_batch, tb_writer=self.tb_writer), step, log)
+
+    def _record_sleep(self, metrics: dict[str, Any], step: int, log: TrainingLog) -> None:
+        metrics = dict(metrics, step=step)
+        log.consolidations.append(metrics)
+        logger.info("step %d: consolidated %d steps, loss %.4f", step, metrics["steps"], metrics["loss"])
+
+    # ------------------------------------------------------------------ loop
+    def train(self, env: gym.Env, total_steps: int, *, progress: bool = False) -> TrainingLog:
+        """Run ``total_steps`` environment steps of wake and sleep.
+
+        Args:
+            env: A Gymnasium environment (wrapped in :class:`~hippogym.RecordEpisodes` here unless
+                it already records into this buffer).
+            total_steps: Environment steps.
+            progress: Show a progress bar with the mean return of the last 20 episodes.
+
+        Returns:
+            A :class:`TrainingLog`. A background consolidation still running at the end is
+            waited for and applied, so the buffer's encoder is final when this returns.
+        """
+        _positive_int("total_steps", total_steps)
+        recorder = env if isinstance(env, RecordEpisodes) and env.buffer is self.buffer else (
+            RecordEpisodes(env, self.buffer, segmenter=self.segmenter)
+        )
+        log = TrainingLog()
+        obs, _ = recorder.reset()
+        ep_return, ep_len = 0.0, 0
+        bar = progress_bar(total=total_steps, desc="wake/sleep", unit="step", enabled=progress)
+        for step in range(1, total_steps + 1):
+            action = self.agent.act(obs)
+            obs, reward, terminated, truncated, _ = recorder.step(action)
+            ep_return += float(reward)
+            ep_len += 1
+            log.steps = step
+            self._since_sleep += 1
+            if terminated or truncated:
+                log.episode_returns.append(ep_return)
+                log.episode_lengths.append(ep_len)
+                if self.tb_writer is not None:
+                    self.tb_writer.add_scalar("hippo/train/episode_return", ep_return, step)
+                ep_return, ep_len = 0.0, 0
+                obs, _ = recorder.reset()
+            if step > self.learning_starts and step % self.train_every == 0 and not self.buffer.is_empty:
+                for _ in range(self.gradient_steps):
+                    batch = self.buffer.sample(self.batch_size, query_state=obs if self.query else None)
+                    out = self.agent.update(batch)
+                    log.updates += 1
+                    if isinstance(out, dict):
+                        log.update_metrics = out
+            self._sleep(step, log)
+            bar.update(1)
+            if progress and log.episode_returns and step % 100 == 0:
+                recent = log.episode_returns[-20:]
+                bar.set_postfix_str(f"return {sum(recent) / len(recent):.3f}")
+        bar.close()
+        if self.buffer.consolidation_pending:
+            self._record_sleep(self.buffer.apply_consolidation(wait=True), log.steps, log)
+        if log.episode_returns:
+            logger.info(
+                "trained %d steps, %d episodes, mean return %.3f", log.steps, len(log.episode_returns),
+                sum(log.episode_returns) / len(log.episode_returns),
+            )
+        return log
