@@ -15,15 +15,12 @@ own projector instead (PCA, t-SNE and UMAP in the browser).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from hippogym.errors import EmptyMemoryError, ValidationError, describe
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hippogym.memory.store import MemoryStore
 
 __all__ = ["KeyProjection", "pca_keys"]
 
@@ -53,7 +50,7 @@ class KeyProjection(NamedTuple):
     success: Tensor
 
 
-def pca_keys(store: MemoryStore, n_components: int = 2, max_rows: int = 5000, seed: int = 0) -> KeyProjection:
+def pca_keys(store: Any, n_components: int = 2, max_rows: int = 5000, seed: int = 0) -> KeyProjection:
     """Project stored keys on their ``n_components`` leading principal axes.
 
     The rows are a uniform sample of stored transitions drawn with ``seed`` (all of them when the
@@ -61,7 +58,7 @@ def pca_keys(store: MemoryStore, n_components: int = 2, max_rows: int = 5000, se
     the same transitions. The axes come from an exact SVD of the centred sample.
 
     Args:
-        store: The memory.
+        store: The memory (a :class:`~hippogym.MemoryStore`).
         n_components: Axes kept (at most ``min(rows, embed_dim)``).
         max_rows: Largest sample projected.
         seed: Seed of the sample.
