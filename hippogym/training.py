@@ -40,7 +40,7 @@ from hippogym.progress import progress_bar
 from hippogym.replay.buffer import HippocampalReplayBuffer
 from hippogym.wrappers.record import RecordEpisodes
 
-__all__ = ["SCHEDULES", "Agent", "TrainingLog", "WakeSleepTrainer"]
+__all__ = ["SCHEDULES", "Agent", "SleepSchedule", "TrainingLog", "WakeSleepTrainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,64 @@ logger = logging.getLogger(__name__)
 #: ``reward_alignment`` fell more than 0.05 below its mean over the previous checks, or after
 #: ``consolidate_every`` steps without sleep).
 SCHEDULES = ("periodic", "interleaved", "adaptive")
+
+
+class SleepSchedule:
+    """When to consolidate, counted in ticks (env steps, or episodes: whatever the caller ticks).
+
+    Args:
+        every: Ticks between consolidations (``0``: never).
+        steps: Consolidation steps of a ``periodic`` call.
+        schedule: One of :data:`SCHEDULES`.
+
+    Example:
+        >>> s = SleepSchedule(every=4, steps=50, schedule="interleaved")
+        >>> s.steps_for_call, s.ticks_between_calls
+        (5, 1)
+    """
+
+    def __init__(self, every: int, steps: int, schedule: str = "periodic") -> None:
+        if schedule not in SCHEDULES:
+            raise ValidationError("schedule", f"one of {list(SCHEDULES)}", repr(schedule))
+        self.every, self.steps, self.schedule = _positive_int("every", every, 0), _positive_int("steps", steps), schedule
+        self.since = 0
+        self._alignment: list[float] = []
+
+    @property
+    def steps_for_call(self) -> int:
+        """Consolidation steps of one call (a tenth, at least 1, when ``interleaved``)."""
+        return max(1, self.steps // 10) if self.schedule == "interleaved" else self.steps
+
+    @property
+    def ticks_between_calls(self) -> int:
+        """Ticks between calls (a tenth of ``every``, at least 1, when ``interleaved``)."""
+        return max(1, self.every // 10) if self.schedule == "interleaved" else self.every
+
+    def tick(self, n: int = 1) -> None:
+        """Count ``n`` ticks (env steps or finished episodes)."""
+        self.since += n
+
+    def due(self, buffer: HippocampalReplayBuffer) -> int:
+        """Consolidation steps to run now (``0``: not now); resets the count when it says to run."""
+        if self.every == 0 or buffer.is_empty or len(buffer) < 2:
+            return 0
+        if self.schedule != "adaptive":
+            run = self.since >= self.ticks_between_calls
+        else:
+            half = max(1, self.every // 2)
+            if self.since < half or self.since % half:
+                return 0
+            from hippogym.consolidation.quality import memory_quality
+
+            quality = memory_quality(buffer.memory, int(buffer.encoder.version))
+            alignment = float(quality.get("reward_alignment", 0.0))
+            history, self._alignment = self._alignment[-4:], self._alignment[-4:] + [alignment]
+            dropped = len(history) >= 2 and alignment < sum(history) / len(history) - 0.05
+            run = dropped or self.since >= self.every
+        if not run:
+            return 0
+        self.since = 0
+        return self.steps_for_call
 
 
 @runtime_checkable
@@ -149,37 +207,16 @@ class WakeSleepTrainer:
         self.consolidate_batch = _positive_int("consolidate_batch", consolidate_batch, 2)
         self.schedule, self.background, self.query = schedule, bool(background), bool(query)
         self.tb_writer = tb_writer
-        self._since_sleep = 0
-        self._alignment: list[float] = []
-
-    # ------------------------------------------------------------------ schedule
-    def _sleep_plan(self) -> int:
-        """Consolidation steps to run now (0: not now)."""
-        every = self.consolidate_every
-        if every == 0 or self.buffer.is_empty or len(self.buffer) < 2:
-            return 0
-        if self.schedule == "periodic":
-            return self.consolidate_steps if self._since_sleep >= every else 0
-        if self.schedule == "interleaved":
-            return max(1, self.consolidate_steps // 10) if self._since_sleep >= max(1, every // 10) else 0
-        if self._since_sleep < max(1, every // 2) or self._since_sleep % max(1, every // 2):
-            return 0
-        from hippogym.consolidation.quality import memory_quality
-
-        alignment = memory_quality(self.buffer.memory, int(self.buffer.encoder.version)).get("reward_alignment", 0.0)
-        history, self._alignment = self._alignment[-4:], self._alignment[-4:] + [alignment]
-        dropped = len(history) >= 2 and alignment < sum(history) / len(history) - 0.05
-        return self.consolidate_steps if dropped or self._since_sleep >= every else 0
+        self.sleep_schedule = SleepSchedule(self.consolidate_every, self.consolidate_steps, schedule)
 
     def _sleep(self, step: int, log: TrainingLog) -> None:
         if self.background:
             done = self.buffer.apply_consolidation()
             if done is not None:
                 self._record_sleep(done, step, log)
-        steps = self._sleep_plan()
+        steps = self.sleep_schedule.due(self.buffer)
         if steps == 0:
             return
-        self._since_sleep = 0
         if self.background:
             if not self.buffer.consolidation_pending:  # one job at a time; a busy worker skips this turn
                 self.buffer.consolidate(steps, self.consolidate_batch, background=True)
@@ -219,7 +256,7 @@ class WakeSleepTrainer:
             ep_return += float(reward)
             ep_len += 1
             log.steps = step
-            self._since_sleep += 1
+            self.sleep_schedule.tick()
             if terminated or truncated:
                 log.episode_returns.append(ep_return)
                 log.episode_lengths.append(ep_len)

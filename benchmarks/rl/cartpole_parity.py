@@ -45,7 +45,7 @@ def run_one(arm: str, seed: int, steps: int, env_id: str = "CartPole-v1", group:
     params["learning_starts"] = min(int(params["learning_starts"]), max(100, steps // 5))
     model = common.make_agent(env, arm, seed, params, hippo)
     cb = common.make_eval_callback(lambda m: common.evaluate(m, eval_env, eval_episodes, 10_000 + seed), eval_every)
-    model.learn(steps, callback=cb)
+    common.learn(model, steps, cb, hippo)
     curve = cb.rows
     return {
         "experiment": "cartpole_parity", "arm": arm, "group": group or env_id, "seed": seed, "env": env_id,
@@ -61,6 +61,7 @@ def run_one(arm: str, seed: int, steps: int, env_id: str = "CartPole-v1", group:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_seed_args(parser)
     common.add_common_args(parser, steps=50_000)
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--arms", default="uniform,hybrid")
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     seeds = common.parse_seeds(args.seeds)
     arms = common.parse_list(args.arms, str)
-    hippo = dict(mixture_ratio=args.mixture, consolidate_every=args.cons_every, consolidate_steps=args.cons_steps)
+    hippo = dict(mixture_ratio=args.mixture, consolidate_every=args.cons_every, consolidate_steps=args.cons_steps,
+                 **common.sleep_overrides(args))
     jobs = [dict(arm=arm, seed=s, steps=args.steps, env_id=args.env, group=args.env, eval_every=args.eval_every,
                  eval_episodes=args.eval_episodes, hippo=hippo, hp=common.hp_overrides(args)) for s in seeds for arm in arms]
     if args.dry_run:
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": dict(env=args.env, steps=args.steps, seeds=seeds, arms=arms, hippo=hippo, eval_every=args.eval_every,
                        eval_episodes=args.eval_episodes),
     })
+    if args.csv:
+        common.write_runs_csv(args.csv, results, METRICS)
     common.finish(out, f"Parity on {args.env}", summary, ["final_return", "auc_return", "train_s"], LABELS, digits=1)
     for arm, e in overhead.items():
         print(f"wall-time ratio {arm}/uniform: {common.fmt_ci(e)}")

@@ -330,6 +330,9 @@ def replay_kwargs(arm: str, env: Any, hp: Mapping[str, Any], seed: int, hippo: M
 
     cfg = {**HIPPO_DEFAULT, **(hippo or {})}
     every, steps = int(cfg.pop("consolidate_every")), int(cfg.pop("consolidate_steps"))
+    by_episodes, schedule = cfg.pop("consolidate_every_episodes", None), cfg.pop("schedule", "periodic")
+    if by_episodes is not None or schedule != "periodic":
+        every = 0  # the schedule is run by sleep_callback (learn()), not by the adapter's transition counter
     if arm in ("hippo-nstep", "hippodqn", "hippodqn-nstep", "hippodqn-sil"):
         # The value arms: uniform draws from the episodic memory, only the targets differ.
         kw = dict(mixture_ratio=0.0, query=None, embed_dim=int(cfg["embed_dim"]), consolidate_every=0,
@@ -426,11 +429,102 @@ def add_common_args(parser: argparse.ArgumentParser, steps: int | None, seeds: s
     parser.add_argument("--dry-run", action="store_true", help="print the jobs and exit (used by the smoke tests)")
 
 
+def add_seed_args(parser: argparse.ArgumentParser) -> None:
+    """The options the seed's script variables map to (``benchmarks/rl/seed_vars.py``)."""
+    parser.add_argument("--batch-size", type=int, default=None, help="override the agent's batch_size (every arm)")
+    parser.add_argument("--cons-every-episodes", type=int, default=None,
+                        help="consolidate every N finished training episodes (the seed's CONS_EVERY) instead of "
+                             "every --cons-every transitions")
+    parser.add_argument("--cons-schedule", default="periodic", choices=["periodic", "interleaved", "adaptive"],
+                        help="consolidation schedule (hippogym.training.SleepSchedule; the seed's SCHEDULE)")
+    parser.add_argument("--mixture-ramp", default=None, metavar="START,END,STEPS",
+                        help="ramp the mixture ratio from START to END over STEPS transitions (the seed's "
+                             "SCHED_START, SCHED_END, WARMUP); replaces --mixture")
+    parser.add_argument("--csv", default=None, help="also write one row per run (arm, group, seed, figures) to this CSV")
+
+
+def sleep_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The hippo settings of the seed-compatible options (``--cons-every-episodes``, ``--cons-schedule``,
+    ``--mixture-ramp``), to merge into an experiment's ``hippo`` dict."""
+    out: dict[str, Any] = {}
+    if getattr(args, "cons_every_episodes", None) is not None:
+        out["consolidate_every_episodes"] = int(args.cons_every_episodes)
+    if getattr(args, "cons_schedule", "periodic") != "periodic":
+        out["schedule"] = args.cons_schedule
+    if getattr(args, "mixture_ramp", None):
+        start, end, steps = (float(x) for x in str(args.mixture_ramp).split(","))
+        out["mixture_ratio"] = {"type": "ramp", "start": start, "end": end, "ramp": int(steps)}
+    return out
+
+
+def sleep_callback(hippo: Mapping[str, Any] | None) -> Any:
+    """A SB3 callback that consolidates on a :class:`hippogym.training.SleepSchedule`, or ``None``.
+
+    Used when ``hippo`` asks for episodes as the unit (``consolidate_every_episodes``) or a schedule
+    other than periodic; the adapter's own transition counter is then off (see :func:`replay_kwargs`).
+    """
+    cfg = dict(hippo or {})
+    episodes = cfg.get("consolidate_every_episodes")
+    schedule = cfg.get("schedule", "periodic")
+    if episodes is None and schedule == "periodic":
+        return None
+    from hippogym.training import SleepSchedule
+
+    every = int(episodes) if episodes is not None else int(cfg.get("consolidate_every", HIPPO_DEFAULT["consolidate_every"]))
+    plan = SleepSchedule(every, int(cfg.get("consolidate_steps", HIPPO_DEFAULT["consolidate_steps"])), schedule)
+    base = _sb3_callback_base()
+
+    class _Sleep(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__(0)
+            self.calls = 0
+
+        def _on_step(self) -> bool:
+            rb = getattr(self.model, "replay_buffer", None)
+            if getattr(rb, "hippo", None) is None:
+                return True
+            dones = np.asarray(self.locals.get("dones", False)).reshape(-1)
+            plan.tick(int(dones.sum()) if episodes is not None else dones.size)
+            steps = plan.due(rb.hippo)
+            if steps:
+                # Through the adapter: its own RNG fork, logging and consolidation count.
+                rb.adapter.consolidate_steps = steps
+                rb.adapter.consolidate()
+                self.calls += 1
+            return True
+
+    return _Sleep()
+
+
+def learn(model: Any, budget: int, callback: Any, hippo: Mapping[str, Any] | None) -> None:
+    """``model.learn(budget, callback)``, plus the seed-compatible consolidation callback if asked for."""
+    sleep = sleep_callback(hippo) if getattr(getattr(model, "replay_buffer", None), "hippo", None) is not None else None
+    if sleep is not None:
+        from stable_baselines3.common.callbacks import CallbackList
+
+        callback = CallbackList([callback, sleep])
+    model.learn(budget, callback=callback)
+
+
+def write_runs_csv(path: str | Path, results: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> Path:
+    """One row per run: arm, group, seed and ``metrics`` (the seed scripts' ``OUT=...csv``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["arm", "group", "seed", *metrics], extrasaction="ignore")
+        w.writeheader()
+        for r in sorted(results, key=lambda r: (str(r.get("group", "")), str(r["arm"]), int(r["seed"]))):
+            w.writerow({k: r.get(k) for k in ["arm", "group", "seed", *metrics]})
+    return path
+
+
 def hp_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Hyperparameter overrides given on the command line (applied to every arm alike)."""
     out: dict[str, Any] = {}
     if getattr(args, "learning_starts", None) is not None:
         out["learning_starts"] = int(args.learning_starts)
+    if getattr(args, "batch_size", None) is not None:
+        out["batch_size"] = int(args.batch_size)
     return out
 
 

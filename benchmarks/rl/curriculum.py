@@ -59,8 +59,11 @@ def retention_after(curve: list[dict[str, Any]], lengths: tuple[int, ...] | list
 def run_one(arm: str, seed: int, steps: int, lengths: tuple[int, ...] = (10, 20, 30, 50), promote_at: float = 0.8,
             window: int = 20, group: str = "", eval_every: int = 2_000, eval_episodes: int = 5,
             hippo: dict[str, Any] | None = None,
-            hp: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train one DQN through the curriculum; evaluate every level along the way."""
+            hp: dict[str, Any] | None = None, episodes: int | None = None) -> dict[str, Any]:
+    """Train one DQN through the curriculum; evaluate every level along the way.
+
+    With ``episodes``, training stops after that many training episodes (``steps`` is then a cap).
+    """
     import gymnasium as gym
 
     from hippogym.envs import register_envs
@@ -88,7 +91,7 @@ def run_one(arm: str, seed: int, steps: int, lengths: tuple[int, ...] = (10, 20,
         row["train_level"] = level
         level_start.setdefault(level, int(cb.num_timesteps))
 
-    cb = common.make_eval_callback(eval_levels, eval_every, on_eval=on_eval)
+    cb = common.make_eval_callback(eval_levels, eval_every, on_eval=on_eval, max_episodes=episodes)
     # Levels are also tracked at every episode end (finer than the evaluation grid).
     from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
@@ -97,7 +100,7 @@ def run_one(arm: str, seed: int, steps: int, lengths: tuple[int, ...] = (10, 20,
             level_start.setdefault(int(train_env.level), int(self.num_timesteps))
             return True
 
-    model.learn(steps, callback=CallbackList([Levels(), cb]))
+    common.learn(model, steps, CallbackList([Levels(), cb]), hippo)
     curve = cb.rows
     final_level = max(level_start)
     final = curve[-1]
@@ -121,10 +124,13 @@ def run_one(arm: str, seed: int, steps: int, lengths: tuple[int, ...] = (10, 20,
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_seed_args(parser)
     common.add_common_args(parser, steps=60_000)
     parser.add_argument("--lengths", default="10,20,30,50")
     parser.add_argument("--promote-at", type=float, default=0.8)
     parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="stop each run after this many training episodes (--steps stays the cap)")
     parser.add_argument("--arms", default="uniform,hybrid")
     parser.add_argument("--eval-every", type=int, default=2_000)
     parser.add_argument("--eval-episodes", type=int, default=5, help="per level")
@@ -137,11 +143,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = common.parse_seeds(args.seeds)
     arms = common.parse_list(args.arms, str)
     lengths = tuple(common.parse_list(args.lengths))
-    hippo = dict(consolidate_every=args.cons_every, consolidate_steps=args.cons_steps)
+    hippo = dict(consolidate_every=args.cons_every, consolidate_steps=args.cons_steps, **common.sleep_overrides(args))
     hp = dict(buffer_size=args.buffer_size, exploration_fraction=args.exploration_fraction, **common.hp_overrides(args))
     group = "lengths " + "-".join(map(str, lengths))
     jobs = [dict(arm=arm, seed=s, steps=args.steps, lengths=lengths, promote_at=args.promote_at, window=args.window,
-                 group=group, eval_every=args.eval_every, eval_episodes=args.eval_episodes, hippo=hippo, hp=hp) for s in seeds for arm in arms]
+                 group=group, eval_every=args.eval_every, eval_episodes=args.eval_episodes, hippo=hippo, hp=hp,
+                 episodes=args.episodes) for s in seeds for arm in arms]
     if args.dry_run:
         return common.dry_run(jobs)
     out = Path(args.out)
@@ -152,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": dict(steps=args.steps, seeds=seeds, arms=arms, lengths=lengths, promote_at=args.promote_at,
                        window=args.window, hippo=hippo, dqn={**common.DQN_SPARSE, **hp}),
     })
+    if args.csv:
+        common.write_runs_csv(args.csv, results, metrics)
     common.finish(out, "Curriculum corridor", summary, ["final_level", "retention", "retention_after", "forgetting", "regret",
                                                       "train_s"], LABELS)
     if not args.no_plot:

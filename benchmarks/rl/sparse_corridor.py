@@ -64,7 +64,7 @@ def run_one(arm: str, group: int, seed: int, steps: int, episodes: int | None = 
         eval_every = max(1_000, (steps if episodes is None else episodes * 2 * length) // 20)
     cb = common.make_eval_callback(eval_fn, eval_every, max_episodes=episodes)
     budget = steps if episodes is None else episodes * 4 * length
-    model.learn(budget, callback=cb)
+    common.learn(model, budget, cb, hippo)
     curve = cb.rows
     reached = common.first_sustained_step(curve, "eval_success", threshold)
     return {
@@ -90,6 +90,7 @@ def run_one(arm: str, group: int, seed: int, steps: int, episodes: int | None = 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_seed_args(parser)
     common.add_common_args(parser, steps=None)
     parser.add_argument("--lengths", default="30,50,100")
     parser.add_argument("--steps", default="30000,50000,80000",
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--steps needs one value or one per length")
     seeds = common.parse_seeds(args.seeds)
     arms = common.parse_list(args.arms, str)
-    hippo = dict(mixture_ratio=args.mixture, consolidate_every=args.cons_every, consolidate_steps=args.cons_steps)
+    hippo = dict(mixture_ratio=args.mixture, consolidate_every=args.cons_every, consolidate_steps=args.cons_steps,
+                 **common.sleep_overrides(args))
     hp = dict(buffer_size=args.buffer_size, exploration_fraction=args.exploration_fraction,
               target_update_interval=args.target_update, **common.hp_overrides(args))
     jobs = [dict(arm=arm, group=L, seed=s, steps=n, episodes=args.episodes, slip=args.slip, eval_every=args.eval_every,
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   eval_every=args.eval_every, hippo=hippo, dqn={**common.DQN_SPARSE, **hp})
     summary = common.summarize(results, METRICS, extra={"experiment": "sparse_corridor", "config": config,
                                                           "command": " ".join(sys.argv)})
+    if args.csv:
+        common.write_runs_csv(args.csv, results, METRICS)
     common.finish(out, "Sparse corridor", summary, ["final_success", "auc_success", "steps_to_90_censored", "reached_90", "train_s"],
                   LABELS)
     if not args.no_plot:

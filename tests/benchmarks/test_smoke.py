@@ -186,3 +186,17 @@ def test_bitflip_her(tmp_path):
     assert set(summary["results"]["4"]) == set(bitflip_her.ARMS)
     seed = json.loads((tmp_path / "hippo-her" / "4" / "seed0.json").read_text())
     assert seed["steps"] >= 400 and len(seed["curve"]) >= 2
+
+
+def test_consolidation_every_n_episodes_and_the_runs_csv(tmp_path):
+    from benchmarks.rl import sparse_corridor
+
+    csv_path = tmp_path / "runs.csv"
+    summary = sparse_corridor.main(["--lengths", "5", "--episodes", "30", "--arms", "hybrid", "--cons-every-episodes", "10",
+                                    "--cons-steps", "5", "--eval-every", "200", "--eval-episodes", "1", "--no-plot",
+                                    "--csv", str(csv_path), "--out", str(tmp_path), *TINY])
+    seed = json.loads((tmp_path / "hybrid" / "5" / "seed0.json").read_text())
+    assert seed["train_episodes"] == 30 and seed["consolidations"] == 3  # after episodes 10, 20 and 30
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("arm,group,seed,final_success") and rows[1].startswith("hybrid,5,0,")
+    assert summary["config"]["hippo"]["consolidate_every_episodes"] == 10

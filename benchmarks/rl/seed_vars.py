@@ -1,0 +1,179 @@
+"""Environment variables of the RL scripts, the seed's (hippotorch 0.5.0) included, as arguments.
+
+``scripts/corridor_multiseed_zn.sh``, ``scripts/quick_cartpole.sh`` and
+``scripts/corridor_curriculum.sh`` call this module to turn their environment into the argument list
+of their experiment. It reads each script's own variables and the variables the seed's script of the
+same name read, with the seed's meaning, and says on stderr, before anything runs, how each seed
+variable was taken. No variable a script documents is ignored silently.
+
+Usage (what the scripts do)::
+
+    python benchmarks/rl/seed_vars.py corridor_zn        # prints one argument per line
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Callable
+
+__all__ = ["SCRIPTS", "seed_args"]
+
+Mapped = tuple[list[str], list[str]]
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value not in (None, "") else None
+
+
+def _out(env: Mapping[str, str], default: str, args: list[str], notes: list[str]) -> None:
+    out = _get(env, "OUT") or default
+    if out.endswith(".csv"):
+        folder = out[: -len(".csv")]
+        args += ["--out", folder, "--csv", out]
+        notes.append(f"OUT={out} (seed: a CSV file) -> one row per run in {out}, runs and summaries in {folder}/")
+    else:
+        args += ["--out", out]
+
+
+def _corridor_zn(env: Mapping[str, str]) -> Mapped:
+    args: list[str] = ["--slip", "0"]
+    notes: list[str] = []
+    seed_mode = _get(env, "LENGTHS") is None and any(_get(env, v) for v in ("LENGTH", "CONS_EVERY", "EPISODES"))
+    if _get(env, "LENGTHS"):
+        lengths = env["LENGTHS"]
+        if _get(env, "LENGTH"):
+            notes.append(f"LENGTH={env['LENGTH']} (seed) is overridden by LENGTHS={lengths}")
+    elif seed_mode:
+        lengths = _get(env, "LENGTH") or "30"
+        notes.append(f"LENGTH={lengths} (seed: one corridor length per call{'' if _get(env, 'LENGTH') else ', default 30'})"
+                     f" -> --lengths {lengths}")
+    else:
+        lengths = "30,50,100"
+    args += ["--seeds", _get(env, "SEEDS") or "5", "--lengths", lengths,
+             "--steps", _get(env, "STEPS") or "30000,50000,80000"]
+    if _get(env, "EPISODES"):
+        args += ["--episodes", env["EPISODES"]]
+        notes.append(f"EPISODES={env['EPISODES']} (as in the seed: training episodes per run) -> --episodes")
+    if _get(env, "CONS_EVERY"):
+        args += ["--cons-every-episodes", env["CONS_EVERY"]]
+        notes.append(f"CONS_EVERY={env['CONS_EVERY']} counts episodes, as in the seed -> consolidate every "
+                     f"{env['CONS_EVERY']} training episodes (CONS_EVERY_STEPS counts transitions instead)")
+    else:
+        args += ["--cons-every", _get(env, "CONS_EVERY_STEPS") or "2000"]
+    args += ["--cons-steps", _get(env, "CONS_STEPS") or "50", "--arms", _get(env, "ARMS") or "uniform,hybrid",
+             "--workers", _get(env, "WORKERS") or "2"]
+    _out(env, "runs/rl/corridor_zn", args, notes)
+    return args, notes
+
+
+def _quick_cartpole(env: Mapping[str, str]) -> Mapped:
+    args: list[str] = ["--seeds", _get(env, "SEEDS") or "5", "--steps", _get(env, "STEPS") or "50000"]
+    notes: list[str] = []
+    every = _get(env, "CONS_EVERY")
+    if every is None and _get(env, "CONS_INTERVAL"):
+        every = env["CONS_INTERVAL"]
+        notes.append(f"CONS_INTERVAL={every} (seed: env steps between consolidations) -> --cons-every {every}")
+    args += ["--cons-every", every or "5000", "--cons-steps", _get(env, "CONS_STEPS") or "50",
+             "--workers", _get(env, "WORKERS") or "2"]
+    if _get(env, "BATCH"):
+        args += ["--batch-size", env["BATCH"]]
+        notes.append(f"BATCH={env['BATCH']} (seed) -> --batch-size {env['BATCH']} (every arm)")
+    if _get(env, "SCHEDULE"):
+        args += ["--cons-schedule", env["SCHEDULE"]]
+        notes.append(f"SCHEDULE={env['SCHEDULE']} (seed: consolidation schedule) -> --cons-schedule {env['SCHEDULE']}")
+    ramp = [_get(env, v) for v in ("SCHED_START", "SCHED_END", "WARMUP")]
+    if any(ramp):
+        start, end, warmup = ramp[0] or "0.0", ramp[1] or "0.5", ramp[2] or "8000"
+        args += ["--mixture-ramp", f"{start},{end},{warmup}"]
+        notes.append(f"SCHED_START={start} SCHED_END={end} WARMUP={warmup} (seed: mixture schedule) -> the mixture "
+                     f"ratio ramps from {start} to {end} over {warmup} transitions")
+        if _get(env, "MIXTURE_RATIO"):
+            notes.append(f"MIXTURE_RATIO={env['MIXTURE_RATIO']} is overridden by that schedule, as in the seed")
+    elif _get(env, "MIXTURE_RATIO"):
+        args += ["--mixture", env["MIXTURE_RATIO"]]
+        notes.append(f"MIXTURE_RATIO={env['MIXTURE_RATIO']} (seed) -> --mixture {env['MIXTURE_RATIO']}")
+    if _get(env, "EVAL_EPS"):
+        args += ["--eval-episodes", env["EVAL_EPS"]]
+        notes.append(f"EVAL_EPS={env['EVAL_EPS']} (seed) -> --eval-episodes {env['EVAL_EPS']}")
+    if _get(env, "LOG_INTERVAL"):
+        args += ["--eval-every", env["LOG_INTERVAL"]]
+        notes.append(f"LOG_INTERVAL={env['LOG_INTERVAL']} (seed: progress lines) -> an evaluation row every "
+                     f"{env['LOG_INTERVAL']} steps (--eval-every)")
+    _out(env, "runs/rl/cartpole", args, notes)
+    return args, notes
+
+
+def _corridor_curriculum(env: Mapping[str, str]) -> Mapped:
+    args: list[str] = ["--seeds", _get(env, "SEEDS") or "5"]
+    notes: list[str] = []
+    shape = [_get(env, v) for v in ("MIN_LENGTH", "LENGTH", "LENGTH_STEP")]
+    if _get(env, "LENGTHS"):
+        lengths = env["LENGTHS"]
+    elif any(shape):
+        low, high, step = int(shape[0] or 5), int(shape[1] or 30), int(shape[2] or 5)
+        lengths = ",".join(str(n) for n in range(low, high + 1, step))
+        notes.append(f"MIN_LENGTH={low} LENGTH={high} LENGTH_STEP={step} (seed: the curriculum's lengths) -> "
+                     f"--lengths {lengths}")
+    else:
+        lengths = "10,20,30,50"
+    args += ["--lengths", lengths]
+    if _get(env, "EPISODES"):
+        cap = _get(env, "STEPS") or str(int(env["EPISODES"]) * 4 * max(int(x) for x in lengths.split(",")))
+        args += ["--episodes", env["EPISODES"], "--steps", cap]
+        notes.append(f"EPISODES={env['EPISODES']} (seed: training episodes per run) -> --episodes, "
+                     f"at most {cap} env steps")
+    else:
+        args += ["--steps", _get(env, "STEPS") or "60000"]
+    if _get(env, "CONS_EVERY"):
+        args += ["--cons-every-episodes", env["CONS_EVERY"]]
+        notes.append(f"CONS_EVERY={env['CONS_EVERY']} counts episodes, as in the seed -> consolidate every "
+                     f"{env['CONS_EVERY']} training episodes (CONS_EVERY_STEPS counts transitions instead)")
+    else:
+        args += ["--cons-every", _get(env, "CONS_EVERY_STEPS") or "2000"]
+    args += ["--cons-steps", _get(env, "CONS_STEPS") or "50", "--workers", _get(env, "WORKERS") or "2"]
+    if _get(env, "SUCCESS_WINDOW"):
+        args += ["--window", env["SUCCESS_WINDOW"]]
+        notes.append(f"SUCCESS_WINDOW={env['SUCCESS_WINDOW']} (seed: episodes judged for promotion) -> --window")
+    if _get(env, "SUCCESS_THRESHOLD"):
+        args += ["--promote-at", env["SUCCESS_THRESHOLD"]]
+        notes.append(f"SUCCESS_THRESHOLD={env['SUCCESS_THRESHOLD']} (seed: promotion threshold) -> --promote-at")
+    _out(env, "runs/rl/curriculum", args, notes)
+    return args, notes
+
+
+#: Script name -> mapping function.
+SCRIPTS: dict[str, Callable[[Mapping[str, str]], Mapped]] = {
+    "corridor_zn": _corridor_zn,
+    "quick_cartpole": _quick_cartpole,
+    "corridor_curriculum": _corridor_curriculum,
+}
+
+
+def seed_args(script: str, env: Mapping[str, str]) -> Mapped:
+    """The experiment's arguments for ``script`` under ``env``, and one note per seed variable taken.
+
+    Raises:
+        KeyError: An unknown script name.
+    """
+    return SCRIPTS[script](env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    argv = sys.argv[1:] if argv is None else argv
+    argv = [a for a in argv if not a.startswith("--")]  # flags a PYTHON wrapper appends (e.g. --dry-run)
+    if len(argv) != 1 or argv[0] not in SCRIPTS:
+        print(f"usage: seed_vars.py {{{','.join(SCRIPTS)}}}", file=sys.stderr)
+        return 2
+    args, notes = seed_args(argv[0], os.environ)
+    for note in notes:
+        print(f"[seed variables] {note}", file=sys.stderr)
+    print("\n".join(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
