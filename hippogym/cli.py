@@ -90,7 +90,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_output_dir(Path(args.out))
     summary = run_demo(steps=args.steps, out=args.out, seed=args.seed, length=args.length,
-                       consolidate_steps=args.consolidate)
+                       consolidate_steps=args.consolidate, updates=args.updates, plot=not args.no_plot,
+                       progress=not args.no_progress)
     print(json.dumps(summary, indent=2) if args.json else format_demo(summary))
     return 0
 
@@ -402,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", parents=[common], help="end-to-end run on a built-in env (no download)",
         description="Record a sparse-reward corridor into a memory, consolidate it, save and reload it, "
-                    "then show what retrieval surfaces near the start and near the goal.",
+                    "show what retrieval surfaces, then train the same tabular learner on the memory with "
+                    "and without its stored returns, and plot both comparisons.",
     )
     p.add_argument("--steps", type=_int_at_least(1), default=20_000, help="environment steps to record (default 20000)")
     p.add_argument("--out", metavar="DIR", help="where to save the memory (default: a new temporary directory)")
@@ -410,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length", type=_int_at_least(3), default=14, help="corridor length in cells (default 14)")
     p.add_argument("--consolidate", type=_int_at_least(0), default=300, metavar="N",
                    help="consolidation steps (default 300)")
+    p.add_argument("--updates", type=_int_at_least(1), default=40, metavar="N",
+                   help="batches each learner is trained on (default 40)")
+    p.add_argument("--no-plot", action="store_true", help="do not write the PNG beside the memory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_demo)
 

@@ -1,4 +1,4 @@
-"""The end-to-end demo behind ``hippogym demo``: record, consolidate, save, reload, retrieve.
+"""The end-to-end demo behind ``hippogym demo``: record, consolidate, save, reload, retrieve, learn.
 
 Everything runs on the built-in ``hippogym/SparseCorridor-v0`` (no download):
 
@@ -6,23 +6,29 @@ Everything runs on the built-in ``hippogym/SparseCorridor-v0`` (no download):
    :class:`~hippogym.HippocampalReplayBuffer` through :class:`~hippogym.RecordEpisodes`; the
    corridor pays ``1.0`` only at its far end, so only some episodes succeed.
 2. **Consolidate** the memory and measure its key space before and after
-   (:func:`~hippogym.memory_quality`): ``reward_alignment`` (do a transition's nearest neighbours
-   share its episode's return?) and ``success_precision`` (for transitions of successful episodes,
-   the share of neighbours that are successes too, against the base rate).
+   (:func:`~hippogym.memory_quality`: ``reward_alignment``, ``success_precision`` against its base
+   rate, ``retrieval_sharpness``).
 3. **Save** the memory to a ``hippo_format`` directory, **reload** it and check that the reload
    is exact (same keys, same next batch).
-4. **Retrieve** from the reloaded memory for a query at the corridor start and one near the goal
-   (two cells before it: every successful episode steps from there with reward 0, as the query
-   does), list the top units with their scores, returns and success flags, and report how the
-   units that match the query best turned out.
+4. **Retrieve**: for a query in every cell, the share of the retrieved units that reached the goal,
+   against the share among units drawn uniformly, before and after consolidation; and the top
+   units for a query at the start and one near the goal.
+5. **Learn from the memory**, the part that shows what the memory is for: the same tabular
+   Q-learner is trained twice on batches from this memory, once with one-step TD targets (what a
+   plain replay buffer gives) and once with the stored returns-to-go as a lower bound of the
+   target (hippogym's value memory, :meth:`~hippogym.HippocampalReplayBuffer.use_value_targets`:
+   ``Q(s, a) >= G_t``, as in episodic-memory DQN variants and self-imitation). Both see the same
+   number of batches; the demo reports the value error against the optimal values and whether the
+   greedy policy reaches the goal, update by update.
 
 On this corridor the observation is a one-hot cell, so every visit of a cell gets the same key
-whatever the episode's outcome; consolidation reorganises keys between cells, but the quality
-figures, which look at each transition's nearest neighbours, are dominated by such exact matches
-and move little. Retrieval is still informative: the units that visited the cell near the goal
-succeeded far more often than the average.
+whatever the episode's outcome: retrieval ranks exact matches first (the most recent first), and
+consolidation cannot separate successes from failures that share a cell. What moves is the
+learner: a sparse reward travels back one cell per bootstrapped update with one-step TD, while the
+stored returns carry it to every cell a successful episode visited in one update.
 
-:func:`run_demo` returns all of it as a dict; the CLI prints it.
+:func:`run_demo` returns all of it as a dict (and writes a PNG with both comparisons when
+matplotlib is installed); the CLI prints it with a progress bar.
 """
 
 from __future__ import annotations
@@ -79,6 +85,108 @@ def _retrieval(buffer: Any, query: np.ndarray, top_k: int) -> dict[str, Any]:
     }
 
 
+def _retrieval_by_cell(buffer: Any, length: int, k: int) -> dict[str, list[float | None]]:
+    """Per cell: the share of the ``k`` units retrieved for it that reached the goal, and among all units."""
+    outcomes = {}
+    for ep in buffer.memory.episodes():
+        outcomes[ep.episode_id if ep.episode_id is not None else id(ep)] = ep.success
+    known = [bool(v) for v in outcomes.values() if v is not None]
+    base = sum(known) / len(known) if known else None
+    retrieved: list[float | None] = []
+    for cell in range(length - 1):  # the last cell is the goal: never an observation the agent acts from
+        query = np.zeros(length, dtype=np.float32)
+        query[cell] = 1.0
+        res = buffer.retrieve(torch.from_numpy(query), top_k=k, record_hits=False)
+        flags = [buffer.episode(int(u)).success for u in res.episode_ids[0].tolist() if u >= 0]
+        flags = [bool(f) for f in flags if f is not None]
+        retrieved.append(sum(flags) / len(flags) if flags else None)
+    return {"retrieved": retrieved, "uniform": [base] * (length - 1)}
+
+
+def _greedy_success(q: np.ndarray, env: Any) -> bool:
+    obs, _ = env.reset(seed=0)
+    while True:
+        obs, reward, terminated, truncated, _ = env.step(int(np.argmax(q[int(np.argmax(obs))])))
+        if terminated or truncated:
+            return bool(reward > 0)
+
+
+def _learn_from_memory(
+    buffer: Any, env: Any, length: int, gamma: float, updates: int, batch_size: int, bar: Any
+) -> dict[str, list[float]]:
+    """Train two tabular Q-learners on the same batches: one-step TD, and TD with the stored return as a floor."""
+    cells = np.arange(length - 1)
+    v_star = gamma ** (length - 2 - cells)  # reward 1 on entering the last cell, length - 1 - c steps away
+    tables = {"td": np.zeros((length, 2)), "episodic": np.zeros((length, 2))}
+    curves: dict[str, list[float]] = {f"{n}_{m}": [] for n in tables for m in ("value_error", "greedy_success")}
+
+    def record() -> None:
+        for name, q in tables.items():
+            curves[f"{name}_value_error"].append(float(np.abs(q[cells].max(1) - v_star).mean()))
+            curves[f"{name}_greedy_success"].append(float(_greedy_success(q, env)))
+
+    record()
+    for _ in range(updates):
+        batch = buffer.sample(batch_size)
+        s = batch.observations.numpy().argmax(1)
+        a = batch.actions.numpy().astype(np.int64).reshape(-1)
+        s2 = batch.next_observations.numpy().argmax(1)
+        r, done = batch.rewards.numpy(), batch.terminated.numpy().astype(np.float64)
+        disc = batch.discounts.numpy()
+        tail = batch.tail_observations.numpy().argmax(1)
+        for name, q in tables.items():
+            target = r + disc * (1.0 - done) * q[s2].max(1)
+            if name == "episodic":  # the stored return-to-go, completed by the current values where partial
+                target = np.maximum(target, batch.returns.numpy() + batch.return_discounts.numpy() * q[tail].max(1))
+            delta, count = np.zeros_like(q), np.zeros_like(q)
+            np.add.at(delta, (s, a), target - q[s, a])
+            np.add.at(count, (s, a), 1.0)
+            q += 0.5 * delta / np.maximum(count, 1.0)
+        record()
+        bar.update(1)
+    return curves
+
+
+def _first(curve: list[float], ok: Any) -> int | None:
+    return next((i for i, v in enumerate(curve) if ok(v)), None)
+
+
+def _plot(summary: dict[str, Any], path: Path) -> str | None:
+    """Write the two comparisons as a PNG; ``None`` (and why, logged) when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib is not installed: no plot (pip install 'hippogym[viz]')")
+        return None
+    learn, by_cell = summary["learning"], summary["retrieval_by_cell"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = list(range(len(learn["td_value_error"])))
+    left.plot(x, learn["td_value_error"], label="one-step TD (plain replay)", color="tab:gray")
+    left.plot(x, learn["episodic_value_error"], label="+ stored returns (value memory)", color="tab:blue")
+    left.set_xlabel("updates (batches of the same memory)")
+    left.set_ylabel("mean |V - V*| over cells")
+    left.set_title("Learning from the memory")
+    left.legend()
+    cells = list(range(len(by_cell["after"]["retrieved"])))
+    right.plot(cells, [v if v is not None else np.nan for v in by_cell["before"]["retrieved"]], "o--",
+               label="retrieved, before consolidation", color="tab:orange")
+    right.plot(cells, [v if v is not None else np.nan for v in by_cell["after"]["retrieved"]], "s-",
+               label="retrieved, after consolidation", color="tab:blue", alpha=0.7)
+    right.plot(cells, [v if v is not None else np.nan for v in by_cell["after"]["uniform"]], ":",
+               label="uniform draws (all units)", color="tab:gray")
+    right.set_xlabel("query cell")
+    right.set_ylabel("share of units that reached the goal")
+    right.set_title("What retrieval surfaces")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
 def run_demo(
     steps: int = 20_000,
     out: str | os.PathLike[str] | None = None,
@@ -89,6 +197,10 @@ def run_demo(
     consolidate_steps: int = 300,
     embed_dim: int = 64,
     top_k: int = 3,
+    updates: int = 40,
+    gamma: float = 0.95,
+    plot: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run the demo end to end and return its summary.
 
@@ -102,6 +214,10 @@ def run_demo(
         consolidate_steps: Consolidation steps.
         embed_dim: Key width.
         top_k: Units listed per retrieval query.
+        updates: Batches (of 64) each tabular learner is trained on.
+        gamma: Discount of the learners and of the stored returns.
+        plot: Write ``<memory>_demo.png`` beside the memory (needs matplotlib).
+        progress: Show a progress bar (recording, then learning).
 
     Returns:
         A JSON-able dict: ``env``, ``recorded`` (steps, episodes, units, successes,
@@ -109,7 +225,12 @@ def run_demo(
         ``saved`` (path, bytes, reload checks), ``retrieval`` (per query: the observation's cell,
         the ``top`` units with score, return and success flag, ``matching_units``: how many units
         match the query as well as the best one, and ``matching_success_rate``: the share of
-        those that reached the goal), ``timings`` (seconds per phase).
+        those that reached the goal), ``retrieval_by_cell`` (``before``/``after`` consolidation:
+        per cell, the share of the retrieved units that reached the goal, and among all units),
+        ``learning`` (per update: value error and greedy success of the one-step TD learner and of
+        the learner with stored returns; the first update at which each is greedy-successful and
+        within 0.05 of the optimal values), ``plot`` (the PNG's path, or ``None``),
+        ``timings`` (seconds per phase).
 
     Raises:
         ValidationError: A bad argument.
@@ -118,6 +239,7 @@ def run_demo(
 
     from hippogym.envs import register_envs
     from hippogym.memory.store import MemoryStore
+    from hippogym.progress import progress_bar
     from hippogym.replay.buffer import HippocampalReplayBuffer
     from hippogym.replay.defaults import build_default_consolidator
     from hippogym.replay.settings import SemanticConfig
@@ -128,6 +250,9 @@ def run_demo(
     length = _check_int("length", length, 3)
     consolidate_steps = _check_int("consolidate_steps", consolidate_steps, 0)
     top_k = _check_int("top_k", top_k, 1)
+    updates = _check_int("updates", updates, 1)
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < float(gamma) < 1.0:
+        raise ValidationError("gamma", "a float in (0, 1)", describe(gamma))
     if not 0.0 <= float(p_right) <= 1.0:
         raise ValidationError("p_right", "a probability in [0, 1]", repr(p_right))
 
@@ -144,11 +269,15 @@ def run_demo(
         rng = np.random.default_rng(seed)
         env.reset(seed=seed)
         episodes = 0
-        for _ in range(steps):
+        bar = progress_bar(total=steps, desc="record", unit="step", enabled=progress)
+        for i in range(steps):
             _, _, terminated, truncated, _ = env.step(int(rng.random() < p_right))
             if terminated or truncated:
                 episodes += 1
                 env.reset()
+            if i % 500 == 499 or i == steps - 1:
+                bar.update(500 if i % 500 == 499 else steps % 500)
+        bar.close()
         env.close()  # hands the last, unfinished episode to the buffer as a unit of its own
         timings["record_s"] = time.perf_counter() - t0
         outcomes = [ep.success for ep in buffer.memory.episodes()]
@@ -159,6 +288,7 @@ def run_demo(
         }
         logger.info("recorded %d steps: %d episodes, %d successes", steps, episodes, successes)
 
+        by_cell = {"before": _retrieval_by_cell(buffer, length, 20)}
         t0 = time.perf_counter()
         consolidation: dict[str, Any] = {"steps": consolidate_steps}
         if consolidate_steps and len(buffer) >= 2:
@@ -170,6 +300,7 @@ def run_demo(
                 loss_first=metrics["loss_first"], loss_last=metrics["loss_last"],
             )
         timings["consolidate_s"] = time.perf_counter() - t0
+        by_cell["after"] = _retrieval_by_cell(buffer, length, 20)
 
         t0 = time.perf_counter()
         base = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="hippogym-demo-")) / "memory"
@@ -199,16 +330,35 @@ def run_demo(
             query[cell] = 1.0
             retrieval[name] = {"cell": cell, **_retrieval(retriever, query, top_k)}
         timings["retrieve_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        retriever.use_value_targets(gamma=gamma, n_steps=1, returns=True)
+        bar = progress_bar(total=updates, desc="learn", unit="batch", enabled=progress)
+        learning: dict[str, Any] = _learn_from_memory(
+            retriever, gym.make(ENV_ID, length=length), length, float(gamma), updates, 64, bar
+        )
+        bar.close()
+        for name in ("td", "episodic"):
+            errors, wins = learning[f"{name}_value_error"], learning[f"{name}_greedy_success"]
+            learning[f"{name}_first_success"] = _first(wins, lambda v: v > 0)
+            learning[f"{name}_first_within_0.05"] = _first(errors, lambda v: v <= 0.05)
+        timings["learn_s"] = time.perf_counter() - t0
     finally:
         torch.set_num_threads(threads)
-    return {
+    summary = {
         "env": {"id": ENV_ID, "length": length, "max_steps": 4 * length, "p_right": float(p_right), "seed": seed},
         "recorded": recorded,
         "consolidation": consolidation,
         "saved": saved,
         "retrieval": retrieval,
+        "retrieval_by_cell": by_cell,
+        "learning": {"updates": updates, "batch_size": 64, "gamma": float(gamma), **learning},
+        "plot": None,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
+    if plot:
+        summary["plot"] = _plot(summary, base.parent / f"{base.name}_demo.png")
+    return summary
 
 
 def _fmt(value: Any) -> str:
@@ -254,6 +404,39 @@ def format_demo(summary: dict[str, Any]) -> str:
                 f"     #{rank} unit {row['unit']:>4}  score {row['score']:+.3f}  return {row['return']:.1f}  "
                 f"{success:<8} {row['length']} steps"
             )
+    by_cell = summary["retrieval_by_cell"]
+    after, before = by_cell["after"]["retrieved"], by_cell["before"]["retrieved"]
+    base = by_cell["after"]["uniform"][0]
+    lines.append(
+        "   per query cell, share of the 20 retrieved units that reached the goal"
+        + ("" if base is None else f" (uniform draws: {base:.0%})") + ":"
+    )
+    lines.append("     after consolidation  " + " ".join("  - " if v is None else f"{v:4.0%}" for v in after))
+    same = before == after
+    lines.append(
+        "     before consolidation " + ("(the same: one-hot cells give every visit one key, so consolidation "
+                                        "cannot reorder exact matches)" if same else
+                                        " ".join("  - " if v is None else f"{v:4.0%}" for v in before))
+    )
+    learn = summary["learning"]
+    lines.append(
+        f"5. learning from the memory: the same tabular Q-learner, {learn['updates']} batches of "
+        f"{learn['batch_size']} (gamma {learn['gamma']:g}), with and without the stored returns"
+    )
+
+    def when(value: Any) -> str:
+        return "never" if value is None else f"after {value} updates"
+
+    for name, label in (("td", "one-step TD (plain replay)   "), ("episodic", "+ stored returns (value memory)")):
+        errors = learn[f"{name}_value_error"]
+        mid = errors[min(len(errors) - 1, 10)]
+        lines.append(
+            f"   {label}: greedy policy reaches the goal {when(learn[f'{name}_first_success'])}, "
+            f"values within 0.05 of optimal {when(learn[f'{name}_first_within_0.05'])} "
+            f"(error at update 10: {mid:.3f})"
+        )
+    if summary.get("plot"):
+        lines.append(f"   plot: {summary['plot']}")
     t = summary["timings"]
     lines.append("   (" + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()) + ")")
     return "\n".join(lines)

@@ -218,6 +218,26 @@ def test_run_demo_summary(tmp_path):
     text = format_demo(summary)
     assert "query 'near_goal'" in text and "bit-exact" in text
     json.dumps(summary)  # JSON-able
+    by_cell = summary["retrieval_by_cell"]
+    assert len(by_cell["before"]["retrieved"]) == len(by_cell["after"]["uniform"]) == 5  # cells 0..length-2
+    assert summary["plot"] == str(tmp_path / "memory_demo.png") and (tmp_path / "memory_demo.png").stat().st_size > 0
+
+
+def test_the_demo_shows_the_value_memory_speeding_up_learning(tmp_path):
+    for seed in (0, 1):
+        summary = run_demo(steps=4000, out=tmp_path / f"m{seed}", seed=seed, length=10, consolidate_steps=5,
+                           embed_dim=16, plot=False)
+        learn = summary["learning"]
+        assert len(learn["td_value_error"]) == len(learn["episodic_greedy_success"]) == 41  # before + 40 updates
+        assert learn["td_value_error"][0] == learn["episodic_value_error"][0]  # the same start
+        # The stored returns make the greedy policy succeed, and the values converge, in fewer updates.
+        assert learn["episodic_first_success"] < learn["td_first_success"]
+        assert learn["episodic_first_within_0.05"] < learn["td_first_within_0.05"]
+        assert learn["episodic_value_error"][10] < 0.5 * learn["td_value_error"][10]
+        # Retrieval for the cell next to the goal surfaces successes far above the base rate.
+        by_cell = summary["retrieval_by_cell"]["after"]
+        assert by_cell["retrieved"][-1] > 1.5 * by_cell["uniform"][-1]
+        assert summary["plot"] is None
 
 
 def test_demo_command(tmp_path, capsys):
@@ -226,8 +246,10 @@ def test_demo_command(tmp_path, capsys):
     assert code == 0
     summary = json.loads(out)
     assert summary["saved"]["path"] == str(tmp_path / "m") and summary["retrieval"]["start"]["top"]
-    code, out, _ = _run(capsys, "demo", "--steps", "200", "--consolidate", "0", "--out", str(tmp_path / "m2"))
+    code, out, _ = _run(capsys, "demo", "--steps", "200", "--consolidate", "0", "--out", str(tmp_path / "m2"),
+                        "--no-plot", "--updates", "3")
     assert code == 0 and "what retrieval surfaces" in out and "consolidation skipped" in out
+    assert "learning from the memory" in out and not (tmp_path / "m2_demo.png").exists()
 
 
 # --------------------------------------------------------------------------- convert, push, pull
