@@ -42,3 +42,26 @@ def test_check_rows_refuses_rows_outside_the_ring():
     state = {"rows": torch.tensor([0, 1, 2]), "unit_length": torch.tensor([3]), "unit_start": torch.tensor([48])}
     with pytest.raises(SchemaError, match="capacity=50"):
         check_rows(state, capacity=50)
+
+
+def test_an_empty_store_saves_and_loads_and_takes_its_layout_from_the_first_episode(tmp_path):
+    import hippo_format
+    from hippogym import DualEncoder, Episode, HippocampalReplayBuffer
+    from hippogym.replay.persist import load_saved_memory
+
+    empty = MemoryStore(embed_dim=16, capacity=100, seed=0)
+    empty.save(tmp_path / "store")
+    with hippo_format.open_memory(tmp_path / "store") as reader:
+        assert reader.num_transitions == 0 and reader.manifest["store"]["config"]["layout"] is None
+    again = MemoryStore.load(tmp_path / "store")
+    assert len(again) == 0 and again.capacity == 100 and again.layout is None
+    # A store-only empty memory loads as a buffer too, and the first episode fixes the layout.
+    buffer = load_saved_memory(HippocampalReplayBuffer, tmp_path / "store")
+    buffer.add_episode(Episode(observations=torch.randn(5, 3), actions=torch.zeros(4, dtype=torch.int64),
+                               rewards=torch.ones(4)))
+    assert len(buffer) == 4 and buffer.memory.layout is not None
+    # A whole empty buffer (encoder included) too.
+    whole = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=100), DualEncoder(input_dim=5, embed_dim=16))
+    whole.save(tmp_path / "whole")
+    loaded = HippocampalReplayBuffer.load(tmp_path / "whole")
+    assert len(loaded) == 0 and loaded.encoder.input_dim == 5
