@@ -69,7 +69,8 @@ class SleepSchedule:
     def __init__(self, every: int, steps: int, schedule: str = "periodic") -> None:
         if schedule not in SCHEDULES:
             raise ValidationError("schedule", f"one of {list(SCHEDULES)}", repr(schedule))
-        self.every, self.steps, self.schedule = _positive_int("every", every, 0), _positive_int("steps", steps), schedule
+        self.every, self.steps = _positive_int("every", every, 0), _positive_int("steps", steps)
+        self.schedule = schedule
         self.since = 0
         self._alignment: list[float] = []
 

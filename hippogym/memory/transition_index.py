@@ -169,6 +169,7 @@ class TransitionIndex(RetrievalIndex):
         self.last_mode = "exact"  # the path the last search took (diagnostics)
         self.last_scanned = 0  # keys scored by the last search (diagnostics)
         self.fits = 0  # k-means fits so far (diagnostics)
+        self.fallbacks = 0  # IVF queries answered by exact search because their cells came up short
         self._reset_ivf()
         self._stamp: np.ndarray | None = None
         self._pending: list[np.ndarray] = []
@@ -496,6 +497,12 @@ class TransitionIndex(RetrievalIndex):
             else:
                 s, u = self._rerank(store, queries[qi], scores, rows_of, k_out)
             out_s[qi, : s.size], out_i[qi, : u.size] = s, u
+        # A query whose probed cells hold fewer than k live units (their entries were evicted or moved
+        # since the cells were fitted) is answered exactly: a search never returns fewer units than exist.
+        short = np.flatnonzero((out_i >= 0).sum(1) < k_out)
+        if short.size:
+            out_s[short], out_i[short] = self._exact_search(store, queries[short], k)
+            self.fallbacks += int(short.size)
         self.last_scanned = scanned
         return out_s, out_i
 
@@ -548,6 +555,7 @@ class TransitionIndex(RetrievalIndex):
             "fitted_on": int(self._fitted_on),
             "nprobe": self.nprobe,
             "exact_below": self.exact_below,
+            "fallbacks": self.fallbacks,
         }
         return out
 

@@ -263,7 +263,8 @@ class BufferStateMixin:
 
     def _load_memory_from_hub(self, repo_id: str, *, device: str | torch.device | None = None, **kwargs: Any) -> MemoryStore:
         """``buffer.load_memory_from_hub(repo_id)``: replace this buffer's memory in place (seed semantics)."""
-        loaded = type(self)._load_buffer_from_hub(repo_id, device=self.device if device is None else device, **kwargs)
+        device = self.device if device is None else device
+        loaded = type(self)._load_buffer_from_hub(repo_id, device=device, **kwargs)
         self.replace_memory(loaded.memory)
         return self.memory
 

@@ -169,3 +169,32 @@ def test_config_round_trips_and_bad_settings_are_named():
         TransitionIndex(scan_dim=0)
     with pytest.raises(ValidationError, match="index.rerank"):
         TransitionIndex(rerank=0)
+
+
+def test_a_query_whose_probed_cells_went_stale_is_answered_exactly():
+    # Fit two cells on two regions of key space, A and B, then evict every unit of A by adding more
+    # units in B (FIFO). A query at A probes only A's cell, whose entries are all stale now: it must
+    # still get k live units (found by exact search), never an empty answer.
+    index = TransitionIndex(mode="ivf", nprobe=1, min_ivf=16, nlist=2)
+    store = MemoryStore(embed_dim=D, capacity=2_000, index=index, eviction="fifo", seed=0)
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(D, generator=g), dim=0)
+    b = -a
+
+    def add_units(centre, n):
+        for _ in range(n):
+            keys = torch.nn.functional.normalize(centre + 0.05 * torch.randn(20, D, generator=g), dim=1)
+            ep = Episode(states=torch.randn(21, 3, generator=g), actions=torch.zeros(20, 1), rewards=torch.ones(20))
+            store.add(ep, keys)
+
+    add_units(a, 50)
+    add_units(b, 50)
+    query = a.numpy()[None, :].astype(np.float32)
+    scores, _ = store.search_np(query, 5)  # fits the two cells
+    assert index.fits == 1 and index.fallbacks == 0 and float(scores.min()) > 0.9  # A's units, found by IVF
+    add_units(b, 50)  # evicts every unit of A
+    scores, slots = store.search_np(query, 5)
+    assert index.fits == 1 and index.fallbacks == 1
+    assert (slots >= 0).all() and np.isfinite(scores).all()
+    check_against_brute(store, query, scores, slots, 5)
+    assert index.describe()["fallbacks"] == 1
