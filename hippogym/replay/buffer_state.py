@@ -261,7 +261,9 @@ class BufferStateMixin:
                     memory.rekey(part, self.encoder.encode_keys(memory.features(part, self.featurizer)), version)
             memory.refresh_geometry()
 
-    def _load_memory_from_hub(self, repo_id: str, *, device: str | torch.device | None = None, **kwargs: Any) -> MemoryStore:
+    def _load_memory_from_hub(
+        self, repo_id: str, *, device: str | torch.device | None = None, **kwargs: Any
+    ) -> MemoryStore:
         """``buffer.load_memory_from_hub(repo_id)``: replace this buffer's memory in place (seed semantics)."""
         device = self.device if device is None else device
         loaded = type(self)._load_buffer_from_hub(repo_id, device=device, **kwargs)
