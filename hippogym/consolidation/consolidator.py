@@ -15,8 +15,16 @@ the whole batch, divided by ``temperature``. The target of each row mixes two di
 
 So ``reward_weight`` 0 clusters by time (what happened together), 1 by outcome (what paid off the
 same), and the default 0.5 does both. After the steps the key encoder has moved (EMA), so stored keys
-are refreshed: all of them (``refresh="full"``, vectorised) or a rolling share per call
-(``refresh="rolling"``), which bounds staleness to ``ceil(1 / refresh_fraction)`` calls.
+are refreshed:
+
+* ``refresh="auto"`` (default): all of them while the memory holds at most ``refresh_rows``
+  transitions (16,384), then about ``refresh_rows`` per call, whole units, oldest keys first, so a
+  call costs about the same at a million transitions as at 16k. A key is then at most
+  ``ceil(N / refresh_rows)`` calls old; the call's metrics report ``stale_fraction``.
+* ``refresh="full"``: all of them every call (O(N)).
+* ``refresh="rolling"``: a fixed share of the units per call (``refresh_fraction``), which bounds
+  staleness to ``ceil(1 / refresh_fraction)`` calls but grows with N.
+* ``refresh="none"``: never.
 """
 
 from __future__ import annotations
@@ -84,8 +92,9 @@ class Consolidator:
         reward_mode: ``"rank"`` or ``"raw"`` reward weighting.
         reward_bandwidth: Kernel width of the reward targets.
         temporal_window: Max distance (steps) of a temporal positive.
-        refresh: ``"full"``, ``"rolling"`` or ``"none"``.
+        refresh: ``"auto"``, ``"full"``, ``"rolling"`` or ``"none"`` (see the module docstring).
         refresh_fraction: Share of units re-encoded per call with ``"rolling"``.
+        refresh_rows: Transitions re-encoded per call with ``"auto"`` once the memory is larger.
         seed: Seed of the consolidator's generator.
         value: What the reward target compares: ``"unit_return"`` (the anchor's unit return) or
             ``"return_to_go"`` (each transition's discounted return to the end of its unit).
@@ -101,8 +110,9 @@ class Consolidator:
         reward_mode: str = "rank",
         reward_bandwidth: float | None = None,
         temporal_window: int = 4,
-        refresh: str = "full",
+        refresh: str = "auto",
         refresh_fraction: float = 0.25,
+        refresh_rows: int = 16_384,
         seed: int | None = None,
         value: str = "unit_return",
         gamma: float = 0.99,
@@ -115,8 +125,10 @@ class Consolidator:
             raise ValidationError("reward_weight", "a float in [0, 1]", repr(reward_weight))
         if reward_mode not in ("rank", "raw"):
             raise ValidationError("reward_mode", "'rank' or 'raw'", repr(reward_mode))
-        if refresh not in ("full", "rolling", "none"):
-            raise ValidationError("refresh", "'full', 'rolling' or 'none'", repr(refresh))
+        if refresh not in ("auto", "full", "rolling", "none"):
+            raise ValidationError("refresh", "'auto', 'full', 'rolling' or 'none'", repr(refresh))
+        if isinstance(refresh_rows, bool) or not isinstance(refresh_rows, int) or refresh_rows < 1:
+            raise ValidationError("refresh_rows", "an int >= 1", describe(refresh_rows))
         if not 0.0 < refresh_fraction <= 1.0:
             raise ValidationError("refresh_fraction", "a float in (0, 1]", repr(refresh_fraction))
         if value not in ("unit_return", "return_to_go"):
@@ -131,6 +143,7 @@ class Consolidator:
         self.reward_mode, self.reward_bandwidth = reward_mode, reward_bandwidth
         self.temporal_window, self.refresh = int(temporal_window), refresh
         self.refresh_fraction = float(refresh_fraction)
+        self.refresh_rows = int(refresh_rows)
         self.optimizer = torch.optim.Adam(encoder.online.parameters(), lr=self.lr)
         self.generator = torch.Generator().manual_seed(torch.Generator().seed() if seed is None else int(seed))
         self.steps_done = 0
@@ -306,6 +319,7 @@ class Consolidator:
             steps=steps,
             steps_per_s=steps / train_s if train_s > 0 else math.inf,
             refresh_s=t2 - t1, refresh_share=(t2 - t1) / max(t2 - t1 + train_s, 1e-12), keys_refreshed=refreshed,
+            stale_fraction=self.stale_fraction(store),
         )
         if report_quality:
             metrics.update(memory_quality(store, int(self.encoder.version)))
@@ -317,6 +331,15 @@ class Consolidator:
         logger.info("consolidated %d steps: loss %.4f -> %.4f", steps, trained["loss_first"], trained["loss_last"])
         return metrics
 
+    def stale_fraction(self, store: "MemoryStore") -> float:
+        """Share of stored transitions whose key an older encoder version wrote."""
+        high = int(store.high_water)
+        if high == 0 or store.num_transitions == 0:
+            return 0.0
+        live = store.row_slot[:high] >= 0
+        stale = (store.key_version[:high] < int(self.encoder.version)) & live
+        return float(stale.sum()) / float(live.sum())
+
     @torch.no_grad()
     def refresh_keys(self, store: "MemoryStore", featurizer: TransitionFeaturizer, chunk: int = 16384) -> int:
         """Re-encode stored keys with the current key encoder (all, or a rolling share).
@@ -327,19 +350,23 @@ class Consolidator:
         if self.refresh == "none" or store.num_units == 0:
             return 0
         slots = store.live_slots()
+        full = self.refresh == "full" or (self.refresh == "auto" and store.num_transitions <= self.refresh_rows)
         if self.refresh == "rolling":
             n = max(1, math.ceil(self.refresh_fraction * slots.numel()))
             pick = (torch.arange(n) + self._cursor) % slots.numel()
             self._cursor = int((self._cursor + n) % slots.numel())
             slots = slots[pick]
+        elif not full:  # "auto" on a large memory: whole units, oldest first, until refresh_rows rows
+            order = torch.roll(slots, -(self._cursor % slots.numel()))
+            lengths = torch.cumsum(store.unit_length[order], 0)
+            n = min(int(torch.searchsorted(lengths, self.refresh_rows)) + 1, order.numel())
+            self._cursor = int((self._cursor + n) % slots.numel())
+            slots = order[:n]
         rows, _ = store.rows_of(slots)
         version = int(self.encoder.version)
         for part in rows.split(chunk):
             store.rekey(part, self.encoder.encode_keys(store.features(part, featurizer)), version)
-        if self.refresh == "full":
-            store.refresh_geometry()
-        else:
-            store.update_geometry(slots)
+        store.update_geometry(slots, rebuild_index=full)
         return int(rows.numel())
 
     # ------------------------------------------------------------------ persistence
@@ -349,7 +376,8 @@ class Consolidator:
             "temperature": self.temperature, "reward_weight": self.reward_weight, "lr": self.lr,
             "reward_mode": self.reward_mode, "reward_bandwidth": self.reward_bandwidth,
             "temporal_window": self.temporal_window, "refresh": self.refresh,
-            "refresh_fraction": self.refresh_fraction, "value": self.value, "gamma": self.gamma,
+            "refresh_fraction": self.refresh_fraction, "refresh_rows": self.refresh_rows, "value": self.value,
+            "gamma": self.gamma,
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -71,6 +71,15 @@ class RetrievalIndex:
     def on_rekey(self, store: StoreView, rows: np.ndarray) -> None:
         """The keys of ``rows`` (int64 array) were rewritten by a key refresh."""
 
+    def on_units_rekeyed(self, store: StoreView, slots: Sequence[int]) -> None:
+        """The keys (hence centroids) of units ``slots`` changed, the others' did not.
+
+        A partial key refresh calls this instead of :meth:`rebuild`; the default re-files those
+        units (``remove`` then ``add``).
+        """
+        self.remove(store, slots)
+        self.add(store, slots)
+
     def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:
         """Return ``(scores, slots)``, each ``[Q, k]``, best first.
 

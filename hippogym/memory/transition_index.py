@@ -235,6 +235,9 @@ class TransitionIndex(RetrievalIndex):
         if self._centres is not None:
             self._queue(store, np.asarray(rows, dtype=np.int64).reshape(-1))
 
+    def on_units_rekeyed(self, store: StoreView, slots: Any) -> None:  # noqa: D102
+        pass  # their rows were queued by on_rekey and are filed at the next IVF search
+
     def rebuild(self, store: StoreView) -> None:
         """Keys changed wholesale (a full refresh or a reload): re-fit the cells at the next IVF search."""
         self._stamps(store)[:] += 1

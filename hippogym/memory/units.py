@@ -165,11 +165,14 @@ class UnitTableMixin:
 
         Args:
             slots: Unit slots whose keys changed.
-            rebuild_index: Also rebuild the retrieval index (default).
+            rebuild_index: Rebuild the whole retrieval index (default: after a full refresh), or
+                update it for ``slots`` only (a partial refresh: cost proportional to them).
         """
         self._update_geometry(slots)
         if rebuild_index:
             self.index.rebuild(self)
+        else:
+            self.index.on_units_rekeyed(self, np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
 
     # ------------------------------------------------------------------ geometry for retrieval
     def _update_geometry(self, slots: Tensor) -> None:

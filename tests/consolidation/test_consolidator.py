@@ -60,6 +60,33 @@ def test_rolling_refresh_bounds_staleness():
     assert second["staleness_max"] <= 5  # every key re-encoded within 2 calls
 
 
+def test_auto_refresh_is_full_on_small_memories_and_bounded_on_large_ones():
+    enc = DualEncoder(input_dim=8, embed_dim=16)
+    small = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=2000, seed=0), enc,
+                                    consolidator=Consolidator(enc, seed=0), seed=0)
+    small.add_episodes(planted(n=20))  # 240 transitions <= refresh_rows (16,384): a full refresh
+    assert small.consolidator.refresh == "auto"
+    m = small.consolidate(steps=3, batch_size=16)
+    assert m["keys_refreshed"] == 240 and m["stale_fraction"] == 0.0
+
+    enc = DualEncoder(input_dim=8, embed_dim=16)
+    cons = Consolidator(enc, refresh_rows=100, seed=0)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=2000, seed=0), enc, consolidator=cons, seed=0)
+    buffer.add_episodes(planted(n=20))  # 20 units of 12 steps
+    seen = []
+    for _ in range(3):
+        m = buffer.consolidate(steps=2, batch_size=16)
+        # Whole units until 100 rows are reached: 9 units of 12 = 108 rows per call, oldest keys first.
+        assert m["keys_refreshed"] == 108
+        seen.append(m["stale_fraction"])
+    assert seen[0] == pytest.approx(132 / 240) and seen[1] == pytest.approx(132 / 240)
+    # After ceil(240 / 108) = 3 calls every key has been re-encoded at least once since the first call.
+    versions = buffer.memory.key_version[buffer.memory.rows_of(buffer.memory.live_slots())[0]]
+    assert int(versions.min()) >= 2 and int(buffer.encoder.version) == 6
+    with pytest.raises(ValidationError, match="refresh_rows"):
+        Consolidator(enc, refresh_rows=0)
+
+
 def test_validation_and_empty_memory():
     enc = DualEncoder(input_dim=8, embed_dim=16)
     with pytest.raises(ValidationError, match="temperature"):

@@ -1,0 +1,162 @@
+"""Saving and loading a whole buffer, against the raw safetensors + Arrow writers and readers.
+
+What a user calls: ``buffer.save(path)`` and ``HippocampalReplayBuffer.load(path)`` (default
+``verify="full"``: every file's SHA-256 checked before anything is decoded). The peer is what a user
+would write by hand for the same data: the same tables and tensors with ``pyarrow.ipc`` and
+``safetensors`` (write, then fsync each file and the directory; read everything back into numpy
+arrays), with no checksums. Both sides handle exactly the same arrays: the raw peer reads and writes
+the files of the saved memory itself.
+
+Timings are interleaved (ours, raw, raw, ours, ...) and the median of ``--repeats`` is reported.
+**Ratio = raw time / hippogym time** (above 1: hippogym faster). Memories of ``--sizes``
+transitions: observations of 8 floats, actions of 2, episodes of 100 steps, 128-d float32 keys.
+
+Example::
+
+    python benchmarks/bench_persist.py --sizes 100000,1000000 > persist.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from safetensors.numpy import load_file, save_file
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_consolidation import _buffer  # noqa: E402 - the same memory as the consolidation benchmark
+
+logger = logging.getLogger("bench_persist")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def raw_read(directory: Path) -> dict[str, Any]:
+    """Every table and tensor file of a memory into numpy arrays, no checks."""
+    out: dict[str, Any] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix == ".safetensors":
+            out[path.name] = load_file(str(path))
+        elif path.suffix == ".arrow":
+            table = pa.ipc.open_file(str(path)).read_all()
+            columns = {}
+            for field, column in zip(table.schema, table.columns):
+                if pa.types.is_fixed_size_list(field.type):
+                    flat = column.combine_chunks().flatten().to_numpy()
+                    columns[field.name] = flat.reshape(len(column), field.type.list_size)
+                else:
+                    columns[field.name] = column.to_numpy()
+            out[path.name] = (columns, table.schema)
+    return out
+
+
+def raw_write(directory: Path, data: dict[str, Any]) -> None:
+    """The same arrays as plain safetensors and Arrow IPC files, each fsynced, then the directory."""
+    directory.mkdir()
+    for name, value in data.items():
+        path = directory / name
+        if name.endswith(".safetensors"):
+            save_file(value, str(path))
+        else:
+            columns, schema = value
+            arrays = []
+            for field in schema:
+                col = columns[field.name]
+                if pa.types.is_fixed_size_list(field.type):
+                    arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(col.reshape(-1)), field.type.list_size))
+                else:
+                    arrays.append(pa.array(col, type=field.type))
+            table = pa.Table.from_arrays(arrays, schema=schema)
+            with pa.ipc.new_file(str(path), table.schema) as writer:
+                writer.write_table(table)
+        _fsync(path)
+    _fsync(directory)
+
+
+def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
+    from hippogym import HippocampalReplayBuffer
+
+    buffer = _buffer(size, "auto", seed)
+    ours_dir, raw_dir = work / "ours", work / "raw"
+    buffer.save(ours_dir)
+    data = raw_read(ours_dir)
+    nbytes = sum(p.stat().st_size for p in ours_dir.iterdir())
+    t = {"save": [], "raw_write": [], "load": [], "load_size": [], "raw_read": []}
+    for rep in range(repeats):
+        order = ("ours", "raw") if rep % 2 == 0 else ("raw", "ours")
+        for who in order:
+            if who == "ours":
+                t0 = time.perf_counter()
+                buffer.save(ours_dir)  # replaces the previous one atomically, as a user's save does
+                t["save"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                HippocampalReplayBuffer.load(ours_dir)
+                t["load"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                HippocampalReplayBuffer.load(ours_dir, verify="size")
+                t["load_size"].append(time.perf_counter() - t0)
+            else:
+                shutil.rmtree(raw_dir, ignore_errors=True)
+                t0 = time.perf_counter()
+                raw_write(raw_dir, data)
+                t["raw_write"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                raw_read(raw_dir)
+                t["raw_read"].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in t.items()}
+    return {
+        "size": size, "bytes": nbytes, "repeats": repeats,
+        **{f"{k}_s": round(v, 4) for k, v in med.items()},
+        "load_ratio": round(med["raw_read"] / med["load"], 2),
+        "load_size_ratio": round(med["raw_read"] / med["load_size"], 2),
+        "save_ratio": round(med["raw_write"] / med["save"], 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    torch.set_num_threads(1)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="bench-persist-") as tmp:
+            row = measure(size, args.repeats, args.seed, Path(tmp))
+        logger.info("%s", row)
+        rows.append(row)
+    out = {
+        "benchmark": "persist", "rows": rows,
+        "command": "python benchmarks/bench_persist.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                     "pyarrow": pa.__version__},
+    }
+    print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
