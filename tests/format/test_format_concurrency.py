@@ -79,7 +79,10 @@ def test_load_during_concurrent_saves_is_never_mixed(tmp_path, mode):
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 60
-        while len(seen) < TRIES and time.monotonic() < deadline:
+        # Load until TRIES loads have been checked AND they overlapped at least one save (two
+        # generations seen): on a busy machine the writer may need longer than TRIES loads to
+        # finish its next save, and a fixed count would then fail for a reason unrelated to atomicity.
+        while (len(seen) < TRIES or len(set(seen)) < 2) and time.monotonic() < deadline:
             with open_memory(target, verify="full") as reader:
                 markers = _markers(reader.load_all())
                 reader.verify(full=True)
@@ -89,6 +92,6 @@ def test_load_during_concurrent_saves_is_never_mixed(tmp_path, mode):
         (tmp_path / "mem.stop").touch()
         proc.terminate()
         proc.communicate(timeout=60)
-    assert len(seen) == TRIES, f"only {len(seen)} loads in 60 s"
+    assert len(seen) >= TRIES, f"only {len(seen)} loads in 60 s"
     # the loads really overlapped the saves: they saw several generations
     assert len(set(seen)) >= 2, seen

@@ -1,0 +1,155 @@
+"""Prioritised replay: ``sample(256)`` + ``update_priorities`` against cpprb and SB3's uniform buffer.
+
+What a user calls on each gradient step of a prioritised agent: draw a batch (proportional
+priorities, importance weights with ``beta``) and write back the new TD errors. The peers:
+
+* cpprb's ``PrioritizedReplayBuffer`` (a C++ segment tree; what users pick for fast PER in Python),
+  the same ``alpha`` 0.6 and ``beta`` 0.4, the same data;
+* SB3's ``ReplayBuffer.sample(256)`` (uniform, no update), the cost a DQN user pays today.
+
+Both buffers hold ``size`` transitions of 8-float observations and 2-float actions. Calls are timed
+in interleaved blocks (``--calls`` per block, order flipped on every repeat), median of ``--repeats``.
+**Ratio = peer time / hippogym time** (above 1: hippogym faster).
+
+Example::
+
+    python benchmarks/bench_per.py --sizes 100000,1000000 > per.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger("bench_per")
+
+BATCH = 256
+
+
+def _hippo(size: int, seed: int) -> Any:
+    from hippogym import Episode, HippocampalReplayBuffer, IdentityBackbone, MemoryStore  # noqa: F401
+
+    rng = np.random.default_rng(seed)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=size, seed=seed), mixture_ratio=0.0,
+                                     sampler="prioritized", seed=seed)
+    episodes = []
+    for _ in range(size // 100):
+        obs = rng.normal(0, 1, (101, 8)).astype(np.float32)
+        episodes.append(Episode(observations=torch.from_numpy(obs), actions=torch.from_numpy(
+            rng.normal(0, 1, (100, 2)).astype(np.float32)), rewards=torch.from_numpy(rng.random(100).astype(np.float32))))
+        if len(episodes) == 1000:
+            buffer.add_episodes(episodes)
+            episodes = []
+    if episodes:
+        buffer.add_episodes(episodes)
+    return buffer
+
+
+def _cpprb(size: int, seed: int) -> Any:
+    from cpprb import PrioritizedReplayBuffer
+
+    rng = np.random.default_rng(seed)
+    rb = PrioritizedReplayBuffer(size, {"obs": {"shape": 8}, "next_obs": {"shape": 8}, "act": {"shape": 2},
+                                        "rew": {}, "done": {}}, alpha=0.6)
+    for _ in range(size // 10_000):
+        rb.add(obs=rng.normal(0, 1, (10_000, 8)), next_obs=rng.normal(0, 1, (10_000, 8)),
+               act=rng.normal(0, 1, (10_000, 2)), rew=rng.random(10_000), done=np.zeros(10_000))
+    return rb
+
+
+def _sb3(size: int, seed: int) -> Any:
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    rng = np.random.default_rng(seed)
+    rb = ReplayBuffer(size, spaces.Box(-np.inf, np.inf, (8,), np.float32), spaces.Box(-1, 1, (2,), np.float32),
+                      device="cpu", n_envs=1)
+    rb.observations[:size, 0] = rng.normal(0, 1, (size, 8))
+    rb.next_observations[:size, 0] = rng.normal(0, 1, (size, 8))
+    rb.actions[:size, 0] = rng.normal(0, 1, (size, 2))
+    rb.rewards[:size, 0] = rng.random(size)
+    rb.full, rb.pos = True, 0
+    return rb
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], calls: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, blocks interleaved and the order flipped each repeat."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for rep in range(repeats):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            fn = fns[name]
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - t0) / calls)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def measure(size: int, calls: int, repeats: int, seed: int) -> dict[str, Any]:
+    hippo, cp, sb3 = _hippo(size, seed), _cpprb(size, seed), _sb3(size, seed)
+    td = [torch.from_numpy(np.abs(np.random.default_rng(seed + i).normal(0, 1, BATCH)).astype(np.float32))
+          for i in range(16)]
+    td_np = [t.numpy().astype(np.float64) for t in td]
+    state = {"i": 0}
+
+    def ours() -> None:
+        batch = hippo.sample(BATCH)
+        hippo.update_priorities(batch.indices, td[state["i"] % 16])
+        state["i"] += 1
+
+    def theirs() -> None:
+        batch = cp.sample(BATCH, beta=0.4)
+        cp.update_priorities(batch["indexes"], td_np[state["i"] % 16])
+        state["i"] += 1
+
+    for fn in (ours, theirs):  # warm up (first calls build caches)
+        for _ in range(50):
+            fn()
+    res = interleaved({"hippogym": ours, "cpprb": theirs, "sb3_uniform": lambda: sb3.sample(BATCH)}, calls, repeats)
+    return {
+        "size": size, "calls": calls, "repeats": repeats,
+        **{f"{k}_us": round(v * 1e6, 1) for k, v in res.items()},
+        "ratio_vs_cpprb": round(res["cpprb"] / res["hippogym"], 2),
+        "ratio_vs_sb3_uniform": round(res["sb3_uniform"] / res["hippogym"], 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    torch.set_num_threads(1)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        row = measure(size, args.calls, args.repeats, args.seed)
+        logger.info("%s", row)
+        rows.append(row)
+    import cpprb
+
+    out = {
+        "benchmark": "prioritized", "rows": rows,
+        "command": "python benchmarks/bench_per.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                     "cpprb": getattr(cpprb, "__version__", "11.0.0")},
+    }
+    print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
