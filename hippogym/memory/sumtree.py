@@ -14,6 +14,10 @@ __all__ = ["SumTree", "FANOUT"]
 
 #: Children per node.
 FANOUT = 16
+_BYTE_SUM = np.uint64(0x0101010101010101)  # x * this >> 56 = the sum of x's 8 bytes (each 0 or 1)
+_TOP_BYTE = np.uint64(56)
+#: Largest level (in nodes) :meth:`SumTree.find` starts from with one running sum.
+FLAT_START = 8192
 _SHIFT = FANOUT.bit_length() - 1
 
 
@@ -47,8 +51,11 @@ class SumTree:
                 break
         self._blocks = [level.reshape(-1, FANOUT) for level in self.levels[:-1]]
         self._exclusive = np.triu(np.ones((FANOUT, FANOUT)), 1)  # row @ this = exclusive prefix sums
+        self._ones = np.ones(FANOUT)  # block @ this = block sums (a BLAS call; faster than .sum(1))
         self.size = self.levels[0].size
         self.depth = len(self.levels)
+        # The level find() starts from: the lowest whose running sum is cheap (see find).
+        self._start = next(i for i, level in enumerate(self.levels) if level.size <= FLAT_START)
 
     @property
     def total(self) -> float:
@@ -74,7 +81,7 @@ class SumTree:
             return
         for level in range(1, self.depth):
             idx = idx >> _SHIFT
-            self.levels[level][idx] = self._blocks[level - 1].take(idx, axis=0).sum(1)
+            self.levels[level][idx] = self._blocks[level - 1].take(idx, axis=0) @ self._ones
 
     def set_range(self, start: int, values: np.ndarray) -> None:
         """Set the contiguous leaves ``[start, start + len(values))`` (cheaper than :meth:`set`)."""
@@ -106,21 +113,30 @@ class SumTree:
         return out
 
     def find(self, mass: np.ndarray) -> np.ndarray:
-        """Leaf index for each prefix-sum ``mass`` in ``[0, total)``."""
+        """Leaf index for each prefix-sum ``mass`` in ``[0, total)``.
+
+        The search starts at the highest level small enough (at most :data:`FLAT_START` nodes) for
+        one running sum over it plus a binary search to be cheaper than descending the levels above,
+        then descends one ``[batch, 16]`` block per level.
+        """
         mass = np.array(mass, dtype=np.float64).reshape(-1)
-        top = self.levels[-1]
-        cum = np.cumsum(top)
+        start = self._start
+        level = self.levels[start]
+        cum = np.cumsum(level)
         node = np.searchsorted(cum, mass, side="right")
-        np.minimum(node, top.size - 1, out=node)
-        mass -= cum.take(node) - top.take(node)
+        np.minimum(node, level.size - 1, out=node)
+        mass -= cum.take(node) - level.take(node)
         base = np.arange(mass.size, dtype=np.int64) * FANOUT
-        for level in range(self.depth - 2, -1, -1):
-            blocks = self._blocks[level]
+        for lvl in range(start - 1, -1, -1):
+            blocks = self._blocks[lvl]
             np.minimum(node, blocks.shape[0] - 1, out=node)
             children = blocks.take(node, axis=0)
             before = children @ self._exclusive  # mass of the siblings left of each child
-            # The chosen child is the last whose left siblings hold no more than the mass.
-            pick = np.count_nonzero(before <= mass[:, None], axis=1) - 1
+            # The chosen child is the last whose left siblings hold no more than the mass: count the
+            # siblings that qualify, 8 flags at a time (a byte-sum by multiplication per 64-bit word;
+            # several times faster than a boolean sum over a 16-wide axis).
+            words = (np.less_equal(before, mass[:, None]).view(np.uint64) * _BYTE_SUM) >> _TOP_BYTE
+            pick = (words[:, 0] + words[:, 1]).astype(np.int64) - 1
             mass -= before.take(base + pick)
             node = (node << _SHIFT) + pick
         leaves = np.minimum(node, self.capacity - 1)

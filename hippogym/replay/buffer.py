@@ -369,6 +369,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         n_base = batch_size - n_sem
         base_mode = SampleMode.PRIORITIZED if self.prioritized else SampleMode.UNIFORM
         recall = None
+        base_probs: np.ndarray | None = None
         if n_sem:
             recall = self._recall(query_state, self.top_k if top_k is None else int(top_k))
         # One generator call for all uniform numbers when the ring has no holes (the usual case).
@@ -380,7 +381,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
             base = None
             if n_base:
                 if self.sampler is not None:
-                    base = self.sampler.sample_np(n_base)[0]
+                    base, base_probs = self.sampler.sample_np(n_base)
                 else:
                     base = store.sample_rows_np(n_base, self.generator)
             if n_sem:
@@ -393,7 +394,10 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         fields = store.gather_np(rows)
         modes = np.full(batch_size, base_mode, dtype=np.int8)
         modes[n_base:] = SampleMode.SEMANTIC
-        probs = self._mixture_probabilities(rows, fields["slots"], ratio, recall)
+        if recall is None and base_probs is not None:
+            probs = base_probs  # the sampler's own probabilities of its draws (no semantic share to mix in)
+        else:
+            probs = self._mixture_probabilities(rows, fields["slots"], ratio, recall)
         if self.beta > 0:
             weights = (store.num_transitions * probs) ** -self.beta
             weights = (weights / weights.max()).astype(np.float32)
