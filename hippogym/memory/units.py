@@ -172,7 +172,8 @@ class UnitTableMixin:
         if rebuild_index:
             self.index.rebuild(self)
         else:
-            self.index.on_units_rekeyed(self, np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1))
+            ids = np.asarray(host_array(torch.as_tensor(slots)), dtype=np.int64).reshape(-1)
+            self.index.on_units_rekeyed(self, ids)
 
     # ------------------------------------------------------------------ geometry for retrieval
     def _update_geometry(self, slots: Tensor) -> None:
