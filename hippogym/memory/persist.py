@@ -142,17 +142,18 @@ def memory_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, 
     ep = reader.episodes()
     state: dict[str, Any] = {"config": config, "scalars": store_section["scalars"]}
     state["rows"] = torch.from_numpy(np.array(reader.tensor("keys", "row"), dtype=np.int64))
-    state["row.key"] = torch.from_numpy(np.array(reader.tensor("keys", "keys")))
-    state["row.key_version"] = torch.from_numpy(np.array(reader.tensor("keys", "key_version"), dtype=np.int64))
-    state["row.step"] = torch.from_numpy(np.array(reader.column("step"), dtype=np.int64))
+    # Row data stay read-only views of the mapped files: load_state_dict copies them once, into the rows.
+    state["row.key"] = reader.tensor("keys", "keys")
+    state["row.key_version"] = reader.tensor("keys", "key_version")
+    state["row.step"] = reader.column("step")
     for name in ("action", "reward", "terminated", "truncated"):
-        state[f"row.{name}"] = torch.from_numpy(np.array(reader.column(name)))
+        state[f"row.{name}"] = reader.column(name)
     for f in layout["fields"]:
         suffix = f".{f['name']}" if layout["is_dict"] else ""
-        state[f"row.obs.{f['name']}"] = torch.from_numpy(np.array(reader.column(f"obs{suffix}")))
-        state[f"row.next_obs.{f['name']}"] = torch.from_numpy(np.array(reader.column(f"next_obs{suffix}")))
+        state[f"row.obs.{f['name']}"] = reader.column(f"obs{suffix}")
+        state[f"row.next_obs.{f['name']}"] = reader.column(f"next_obs{suffix}")
     for name in config.get("info_fields", {}):
-        state[f"row.info.{name}"] = torch.from_numpy(np.array(reader.column(f"info.{name}")))
+        state[f"row.info.{name}"] = reader.column(f"info.{name}")
     state["unit_start"] = torch.zeros(len(ep["episode_id"]), dtype=torch.int64)  # physical starts are set from rows
     state["unit_length"] = torch.from_numpy(np.array(ep["length"], dtype=np.int64))
     state["unit_return"] = torch.from_numpy(np.array(ep["return"], dtype=np.float32))

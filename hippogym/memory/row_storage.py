@@ -57,27 +57,31 @@ class RowStorageMixin:
         action_dtype: torch.dtype,
         info_fields: Mapping[str, tuple[Sequence[int], torch.dtype]] | None = None,
         rows: int | None = None,
+        zero: bool = True,
     ) -> None:
         """Allocate the row storage for ``layout`` and the action and info shapes given.
 
         ``rows`` rows to start with (default: ``capacity``); :meth:`_ensure_rows` grows them.
+        ``zero=False`` leaves the rows uninitialised, for a caller that writes every one of them
+        next (a load); ``row_slot`` is always initialised.
         """
         self.layout = layout
         self.action_shape = tuple(action_shape)
         self.action_dtype = action_dtype
         cap = self.capacity if rows is None else min(self.capacity, max(int(rows), 1))
         self.rows_allocated = cap
-        self.obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-        self.next_obs = {f.name: torch.zeros((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-        self.actions = torch.zeros((cap, *self.action_shape), dtype=self.action_dtype)
-        self.rewards = torch.zeros(cap, dtype=torch.float32)
-        self.terminated = torch.zeros(cap, dtype=torch.bool)
-        self.truncated = torch.zeros(cap, dtype=torch.bool)
-        self.steps = torch.zeros(cap, dtype=torch.int64)
-        self.keys = torch.zeros((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
-        self.key_version = torch.zeros(cap, dtype=torch.int64)
+        new = torch.zeros if zero else torch.empty
+        self.obs = {f.name: new((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+        self.next_obs = {f.name: new((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
+        self.actions = new((cap, *self.action_shape), dtype=self.action_dtype)
+        self.rewards = new(cap, dtype=torch.float32)
+        self.terminated = new(cap, dtype=torch.bool)
+        self.truncated = new(cap, dtype=torch.bool)
+        self.steps = new(cap, dtype=torch.int64)
+        self.keys = new((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
+        self.key_version = new(cap, dtype=torch.int64)
         self.infos: dict[str, Tensor] = {
-            k: torch.zeros((cap, *shape), dtype=dtype) for k, (shape, dtype) in (info_fields or {}).items()
+            k: new((cap, *shape), dtype=dtype) for k, (shape, dtype) in (info_fields or {}).items()
         }
         self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64)
         self._row_views()

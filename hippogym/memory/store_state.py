@@ -92,7 +92,9 @@ class StoreStateMixin:
         """Everything needed to rebuild the store exactly, as flat tensors plus scalars.
 
         Rows are listed unit by unit in age order (oldest first); ``rows`` gives each one's
-        physical position so a reload reproduces the ring and therefore sampling exactly.
+        physical position so a reload reproduces the ring and therefore sampling exactly. As with
+        ``torch.nn.Module.state_dict``, row tensors may be views of the store's storage (when the
+        rows form one run): copy them to keep a snapshot across later inserts.
         """
         slots = self.live_slots()
         state: dict[str, Any] = {"config": self.config()}
@@ -102,8 +104,10 @@ class StoreStateMixin:
             rows = torch.empty(0, dtype=torch.int64)
         state["rows"] = rows
         if self.allocated:
+            span = _contiguous(rows)
             for name, t in self._row_tensors().items():
-                state[f"row.{name}"] = t.index_select(0, rows)
+                # Rows in one run (the ring has not wrapped since the oldest unit): views, no copy.
+                state[f"row.{name}"] = t[span[0] : span[1]] if span is not None else t.index_select(0, rows)
         for name in self._UNIT_FIELDS:
             if name in ("unit_alive", "centroid", "theta"):
                 continue
@@ -139,6 +143,7 @@ class StoreStateMixin:
                 k: (tuple(v["shape"]), getattr(torch, v["dtype"])) for k, v in config.get("info_fields", {}).items()
             }
             rows = torch.as_tensor(state["rows"], dtype=torch.int64)
+            span = _contiguous(rows)
             self._allocate_rows(
                 ObservationLayout.from_json(config["layout"]),
                 config["action_shape"],
@@ -149,13 +154,24 @@ class StoreStateMixin:
                     _int_or_zero(state["scalars"].get("rows_allocated")), int(state["scalars"]["high_water"]),
                     int(rows.max()) + 1 if rows.numel() else 0, 1,
                 ),
+                # Rows in one run are written whole below and the rest zeroed: each byte is touched once.
+                zero=span is None,
             )
             tensors = self._row_tensors()
             for name, t in tensors.items():
-                value = torch.as_tensor(state[f"row.{name}"])
-                if value.shape[0] != rows.shape[0]:
-                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(value))
-                t.index_copy_(0, rows, value.to(t.dtype))
+                value = state[f"row.{name}"]
+                src = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+                if src.shape[:1] != (rows.shape[0],):
+                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(torch.as_tensor(src)))
+                # One copy, straight from the (possibly memory-mapped, read-only) source into the rows
+                # (row storage is on the CPU, see RowStorageMixin).
+                dst = t.numpy()
+                if span is not None:
+                    dst[: span[0]] = 0
+                    dst[span[0] : span[1]] = src
+                    dst[span[1] :] = 0
+                else:
+                    dst[rows.numpy()] = src
         slots = torch.as_tensor(state["unit_slot"], dtype=torch.int64)
         scalars = state["scalars"]
         while self.unit_start.shape[0] < max(int(scalars["num_slots"]), 1):
@@ -197,6 +213,18 @@ class StoreStateMixin:
         from hippogym.memory.persist import load_store
 
         return load_store(cls, path, verify=verify)
+
+
+def _contiguous(rows: torch.Tensor) -> tuple[int, int] | None:
+    """``(first, end)`` when ``rows`` is the run ``first, first + 1, ..., end - 1``, else ``None``."""
+    n = rows.numel()
+    if n == 0:
+        return None
+    r = rows.numpy()
+    first, last = int(r[0]), int(r[-1])
+    if last - first != n - 1 or (n > 1 and not bool((np.diff(r) == 1).all())):
+        return None
+    return first, last + 1
 
 
 def _int_or_zero(value: Any) -> int:
