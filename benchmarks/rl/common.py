@@ -161,13 +161,19 @@ def evaluate(model: Any, env: Any, episodes: int, seed: int, epsilon: float = 0.
     for i in range(episodes):
         obs, info = env.reset(seed=seed + i)
         done, ret, n = False, 0.0, 0
+        # A recurrent policy (sb3-contrib's RecurrentPPO) carries its hidden state through the
+        # episode and starts from a fresh one at its first step; other policies ignore both.
+        state, episode_start = None, np.ones((1,), dtype=bool)
         while not done:
-            if epsilon > 0 and rng.random() < epsilon:
+            explore = epsilon > 0 and rng.random() < epsilon
+            # The policy sees every observation (a recurrent one must, to keep its state), even on
+            # a step whose action is then replaced by a random one.
+            action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=True)
+            if explore:
                 action = int(rng.integers(env.action_space.n))
-            else:
-                action, _ = model.predict(obs, deterministic=True)
-                if hasattr(action, "shape") and action.shape == ():
-                    action = action.item()
+            elif hasattr(action, "shape") and action.shape == ():
+                action = action.item()
+            episode_start = np.zeros((1,), dtype=bool)
             obs, reward, terminated, truncated, info = env.step(action)
             ret += float(reward)
             n += 1
