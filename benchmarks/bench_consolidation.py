@@ -48,8 +48,10 @@ def _buffer(size: int, refresh: str, seed: int) -> Any:
     episodes = []
     for _ in range(size // 100):
         obs = np.cumsum(rng.normal(0, 0.1, (101, 8)), 0).astype(np.float32) + rng.normal(0, 1, 8).astype(np.float32)
-        episodes.append(Episode(observations=torch.from_numpy(obs), actions=torch.from_numpy(
-            rng.normal(0, 1, (100, 2)).astype(np.float32)), rewards=torch.from_numpy(rng.random(100).astype(np.float32))))
+        actions = rng.normal(0, 1, (100, 2)).astype(np.float32)
+        rewards = rng.random(100).astype(np.float32)
+        episodes.append(Episode(observations=torch.from_numpy(obs), actions=torch.from_numpy(actions),
+                                rewards=torch.from_numpy(rewards)))
         if len(episodes) == 1000:
             buffer.add_episodes(episodes)
             episodes = []

@@ -14,8 +14,7 @@ Usage (what the scripts do)::
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 __all__ = ["SCRIPTS", "seed_args"]
 
@@ -47,8 +46,8 @@ def _corridor_zn(env: Mapping[str, str]) -> Mapped:
             notes.append(f"LENGTH={env['LENGTH']} (seed) is overridden by LENGTHS={lengths}")
     elif seed_mode:
         lengths = _get(env, "LENGTH") or "30"
-        notes.append(f"LENGTH={lengths} (seed: one corridor length per call{'' if _get(env, 'LENGTH') else ', default 30'})"
-                     f" -> --lengths {lengths}")
+        default = "" if _get(env, "LENGTH") else ", default 30"
+        notes.append(f"LENGTH={lengths} (seed: one corridor length per call{default}) -> --lengths {lengths}")
     else:
         lengths = "30,50,100"
     args += ["--seeds", _get(env, "SEEDS") or "5", "--lengths", lengths,

@@ -1,0 +1,149 @@
+"""Tables of the evidence runs (``benchmarks/rl/evidence.py``), regenerated from the per-seed files.
+
+Reads ``<runs>/<stage>/<env>/<arm>/seed<N>.json`` for each stage (``pilot``, ``confirmatory``) and
+writes one table per stage and environment into ``docs/evidence/results.md``, between
+``<!-- evidence-tables:begin -->`` and ``<!-- evidence-tables:end -->``. A test checks that the
+committed page equals what this script prints from the committed files.
+
+Per arm:
+- the final metric (mean of the last 3 evaluations): its IQM and mean, with 95% bootstrap CIs over
+  seeds (``benchmarks/rl/stats.py``, the estimators rliable uses);
+- for environments with a threshold, the Kaplan–Meier median of the steps until the threshold was
+  reached and held (runs that never reach it are right-censored at their budget, scipy's ``ecdf``),
+  and how many runs reached it;
+- the probability of improvement over ``uniform`` on the final metric, with its CI.
+
+Usage::
+
+    python benchmarks/rl/evidence_report.py            # prints the tables
+    python benchmarks/rl/evidence_report.py --write    # rewrites them in docs/evidence/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.rl import stats
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = ROOT / "docs" / "evidence" / "runs" / "evidence"
+PAGE = ROOT / "docs" / "evidence" / "results.md"
+BEGIN, END = "<!-- evidence-tables:begin -->", "<!-- evidence-tables:end -->"
+STAGES = ("pilot", "confirmatory")
+REFERENCE = "uniform"
+
+
+def load(root: Path = RUNS) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:
+    """``{stage: {env: {arm: [per-seed results, by seed]}}}`` from the committed files."""
+    out: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    for stage in STAGES:
+        for path in sorted((root / stage).glob("*/*/seed*.json")):
+            result = json.loads(path.read_text(encoding="utf-8"))
+            if result.get("experiment") != "evidence":
+                continue
+            out.setdefault(stage, {}).setdefault(result["env"], {}).setdefault(result["arm"], []).append(result)
+    for envs in out.values():
+        for arms in envs.values():
+            for runs in arms.values():
+                runs.sort(key=lambda r: int(r["seed"]))
+    return out
+
+
+def km_median(runs: list[dict[str, Any]]) -> float | None:
+    """Kaplan–Meier median of steps-to-threshold (right-censored at the budget); ``None`` if not reached."""
+    from scipy.stats import CensoredData, ecdf
+
+    reached = [float(r["steps_to_threshold"]) for r in runs if r["steps_to_threshold"] is not None]
+    censored = [float(r["steps"]) for r in runs if r["steps_to_threshold"] is None]
+    if not reached:
+        return None
+    sf = ecdf(CensoredData(uncensored=reached, right=censored)).sf
+    below = np.flatnonzero(sf.probabilities <= 0.5)
+    return float(sf.quantiles[below[0]]) if below.size else None
+
+
+def _ci(entry: dict[str, Any], digits: int) -> str:
+    return f"{entry['value']:.{digits}f} [{entry['ci_low']:.{digits}f}, {entry['ci_high']:.{digits}f}]"
+
+
+def env_table(env: str, arms: dict[str, list[dict[str, Any]]]) -> str:
+    """One environment's table."""
+    first = next(iter(arms.values()))[0]
+    metric, threshold = first["metric"], first["threshold"]
+    digits = 2 if metric == "eval_success" else 1
+    head = f"**{env}**: final {metric.replace('eval_', '')}"
+    if threshold is not None:
+        head += f", threshold {threshold:g}"
+    lines = [head, ""]
+    cols = ["arm", "seeds", "final IQM [95% CI]", "final mean [95% CI]"]
+    if threshold is not None:
+        cols += ["KM median steps to threshold", "reached"]
+    cols += [f"P(arm > {REFERENCE}) [95% CI]"]
+    lines += ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    ref = [r["final"] for r in arms.get(REFERENCE, [])]
+    for arm in sorted(arms, key=lambda a: (a != REFERENCE, a)):
+        runs = arms[arm]
+        finals = [float(r["final"]) for r in runs]
+        row = [f"`{arm}`", str(len(runs)),
+               _ci(stats.stratified_bootstrap_ci({env: finals}), digits),
+               _ci(stats.stratified_bootstrap_ci({env: finals}, statistic=np.mean), digits)]
+        if threshold is not None:
+            median = km_median(runs)
+            reached = sum(r["steps_to_threshold"] is not None for r in runs)
+            row += ["not reached" if median is None else f"{median:,.0f}", f"{reached}/{len(runs)}"]
+        if arm == REFERENCE or not ref:
+            row.append("—")
+        else:
+            row.append(_ci(stats.probability_of_improvement({env: finals}, {env: ref}), 2))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def tables(data: dict[str, Any]) -> str:
+    """Every stage's tables, or a line saying that no run is committed yet."""
+    parts = []
+    for stage in STAGES:
+        envs = data.get(stage)
+        if not envs:
+            parts.append(f"### {stage.capitalize()} runs\n\nNone committed yet.")
+            continue
+        budgets = sorted({r["budget"] for arms in envs.values() for runs in arms.values() for r in runs})
+        parts.append(f"### {stage.capitalize()} runs")
+        for env in sorted(envs):
+            parts.append(env_table(env, envs[env]))
+        if stage == "pilot":
+            parts.append("Pilot runs pick the best baseline of P1 and size the confirmatory seeds; they are never "
+                         f"part of a confirmatory comparison (budgets: {', '.join(f'{b:,}' for b in budgets)} steps).")
+    return "\n\n".join(parts)
+
+
+def splice(page: str, body: str) -> str:
+    """``page`` with the text between the markers replaced by ``body``."""
+    head, rest = page.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{body}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"rewrite the tables in {PAGE.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
+    body = tables(load())
+    if args.write:
+        PAGE.write_text(splice(PAGE.read_text(encoding="utf-8"), body), encoding="utf-8")
+    else:
+        print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
