@@ -162,7 +162,7 @@ class StoreStateMixin:
                 value = state[f"row.{name}"]
                 src = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
                 if src.shape[:1] != (rows.shape[0],):
-                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(torch.as_tensor(src)))
+                    raise DimensionMismatchError(f"row.{name}", f"{rows.shape[0]} rows", describe(src))
                 # One copy, straight from the (possibly memory-mapped, read-only) source into the rows
                 # (row storage is on the CPU, see RowStorageMixin).
                 dst = t.numpy()

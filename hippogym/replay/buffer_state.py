@@ -267,6 +267,9 @@ class BufferStateMixin:
         """``buffer.load_memory_from_hub(repo_id)``: replace this buffer's memory in place (seed semantics)."""
         device = self.device if device is None else device
         loaded = type(self)._load_buffer_from_hub(repo_id, device=device, **kwargs)
+        for part in (loaded.sampler, loaded.semantic_sampler, loaded.targets):  # the memory changes hands
+            if part is not None:
+                part.detach()
         self.replace_memory(loaded.memory)
         return self.memory
 

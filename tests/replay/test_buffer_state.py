@@ -68,8 +68,10 @@ def test_load_memory_from_hub_on_a_buffer_replaces_its_memory_in_place(tmp_path)
     batch = target.sample(32, query_state=torch.randn(3))
     assert batch.observations.shape == (32, 3) and batch.discounts is not None
     assert target.targets.store is memory and target.semantic_sampler.store is memory
-    # The old store no longer feeds the buffer's parts.
+    # The old store no longer feeds the buffer's parts, and the new one feeds only this buffer's.
     assert not old.listeners
+    assert all(getattr(part, "store", None) is memory for part in memory.listeners)
+    assert target.semantic_sampler in memory.listeners and len(memory.listeners) == 2  # + the returns table
 
 
 def test_replace_memory_refuses_a_memory_of_another_width():
