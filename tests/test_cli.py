@@ -359,3 +359,17 @@ def test_http_request_logs_only_with_vv(saved_memory, hub, tmp_path, capsys):
     assert "HTTP Request" in err and "placed alice/logs" in err
     code, _, err = _run(capsys, "pull", "alice/logs", str(tmp_path / "q"), *hub_args)
     assert code == 0 and "placed" not in err and "HTTP Request" not in err
+
+
+def test_the_readme_quotes_the_default_demo_run(tmp_path):
+    """README's figures of the demo are what the default run (seed 0) measures."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r"greedily after (\d+) batches instead of (\d+), and its values are within\s+0\.05 of "
+                       r"optimal after (\d+) instead of (\d+)", readme)
+    assert quoted, "README no longer quotes the demo's figures"
+    learn = run_demo(out=tmp_path / "m", plot=False)["learning"]
+    measured = (learn["episodic_first_success"], learn["td_first_success"],
+                learn["episodic_first_within_0.05"], learn["td_first_within_0.05"])
+    assert tuple(int(g) for g in quoted.groups()) == measured
