@@ -35,8 +35,9 @@ import torch
 logger = logging.getLogger("bench_consolidation")
 
 
-def _buffer(size: int, refresh: str, seed: int) -> Any:
-    from hippogym import Consolidator, DualEncoder, Episode, HippocampalReplayBuffer, MemoryStore
+def make_buffer(size: int, refresh: str, seed: int) -> Any:
+    """A buffer of ``size`` transitions (see :func:`fill`) whose consolidator refreshes keys by ``refresh``."""
+    from hippogym import Consolidator, DualEncoder, HippocampalReplayBuffer, MemoryStore
 
     torch.manual_seed(seed)
     encoder = DualEncoder(input_dim=8 + 2 + 1, embed_dim=128)
@@ -44,10 +45,24 @@ def _buffer(size: int, refresh: str, seed: int) -> Any:
         MemoryStore(embed_dim=128, capacity=size, seed=seed), encoder,
         consolidator=Consolidator(encoder, refresh=refresh, seed=seed), mixture_ratio=0.5, seed=seed,
     )
+    return fill(buffer, size, seed, walk=True)
+
+
+def fill(buffer: Any, size: int, seed: int, walk: bool = True) -> Any:
+    """Add ``size`` transitions in episodes of 100 steps (8-float observations, 2-float actions).
+
+    Observations are random walks from a random start (``walk``) or i.i.d. normal; keys are encoded
+    in groups of 1,000 episodes. Returns the buffer.
+    """
+    from hippogym import Episode
+
     rng = np.random.default_rng(seed)
     episodes = []
     for _ in range(size // 100):
-        obs = np.cumsum(rng.normal(0, 0.1, (101, 8)), 0).astype(np.float32) + rng.normal(0, 1, 8).astype(np.float32)
+        if walk:
+            obs = np.cumsum(rng.normal(0, 0.1, (101, 8)), 0).astype(np.float32) + rng.normal(0, 1, 8).astype(np.float32)
+        else:
+            obs = rng.normal(0, 1, (101, 8)).astype(np.float32)
         actions = rng.normal(0, 1, (100, 2)).astype(np.float32)
         rewards = rng.random(100).astype(np.float32)
         episodes.append(Episode(observations=torch.from_numpy(obs), actions=torch.from_numpy(actions),
@@ -62,7 +77,7 @@ def _buffer(size: int, refresh: str, seed: int) -> Any:
 
 def measure(size: int, refresh: str, repeats: int, seed: int) -> dict[str, Any]:
     """Median cost of ``consolidate(50, 64)`` and of the fresh-query sample after it."""
-    buffer = _buffer(size, refresh, seed)
+    buffer = make_buffer(size, refresh, seed)
     rng = np.random.default_rng(seed + 1)
     buffer.sample(256, query_state=rng.normal(0, 1, 8).astype(np.float32))  # the index is built before timing
     calls, after, refreshed, stale = [], [], [], []

@@ -26,10 +26,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_consolidation import fill  # noqa: E402 - the same data generator
 
 logger = logging.getLogger("bench_per")
 
@@ -37,24 +43,11 @@ BATCH = 256
 
 
 def _hippo(size: int, seed: int) -> Any:
-    from hippogym import Episode, HippocampalReplayBuffer, IdentityBackbone, MemoryStore  # noqa: F401
+    from hippogym import HippocampalReplayBuffer, MemoryStore
 
-    rng = np.random.default_rng(seed)
     buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=16, capacity=size, seed=seed), mixture_ratio=0.0,
                                      sampler="prioritized", seed=seed)
-    episodes = []
-    for _ in range(size // 100):
-        obs = rng.normal(0, 1, (101, 8)).astype(np.float32)
-        actions = rng.normal(0, 1, (100, 2)).astype(np.float32)
-        rewards = rng.random(100).astype(np.float32)
-        episodes.append(Episode(observations=torch.from_numpy(obs), actions=torch.from_numpy(actions),
-                                rewards=torch.from_numpy(rewards)))
-        if len(episodes) == 1000:
-            buffer.add_episodes(episodes)
-            episodes = []
-    if episodes:
-        buffer.add_episodes(episodes)
-    return buffer
+    return fill(buffer, size, seed, walk=False)
 
 
 def _cpprb(size: int, seed: int) -> Any:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
 import shutil
 import statistics
@@ -39,17 +38,10 @@ from safetensors.numpy import load_file, save_file
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_consolidation import _buffer  # noqa: E402 - the same memory as the consolidation benchmark
+from bench_consolidation import make_buffer  # noqa: E402 - the same memory as the consolidation benchmark
+from bench_format import _fsync  # noqa: E402 - the same fsync as the format benchmark
 
 logger = logging.getLogger("bench_persist")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def raw_read(directory: Path) -> dict[str, Any]:
@@ -97,7 +89,7 @@ def raw_write(directory: Path, data: dict[str, Any]) -> None:
 def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
     from hippogym import HippocampalReplayBuffer
 
-    buffer = _buffer(size, "auto", seed)
+    buffer = make_buffer(size, "auto", seed)
     ours_dir, raw_dir = work / "ours", work / "raw"
     buffer.save(ours_dir)
     data = raw_read(ours_dir)

@@ -36,6 +36,16 @@ def _out(env: Mapping[str, str], default: str, args: list[str], notes: list[str]
         args += ["--out", out]
 
 
+def _cons_every(env: Mapping[str, str], args: list[str], notes: list[str]) -> None:
+    """The corridor scripts' consolidation interval: the seed's CONS_EVERY counts episodes."""
+    if _get(env, "CONS_EVERY"):
+        args += ["--cons-every-episodes", env["CONS_EVERY"]]
+        notes.append(f"CONS_EVERY={env['CONS_EVERY']} counts episodes, as in the seed -> consolidate every "
+                     f"{env['CONS_EVERY']} training episodes (CONS_EVERY_STEPS counts transitions instead)")
+    else:
+        args += ["--cons-every", _get(env, "CONS_EVERY_STEPS") or "2000"]
+
+
 def _corridor_zn(env: Mapping[str, str]) -> Mapped:
     args: list[str] = ["--slip", "0"]
     notes: list[str] = []
@@ -55,12 +65,7 @@ def _corridor_zn(env: Mapping[str, str]) -> Mapped:
     if _get(env, "EPISODES"):
         args += ["--episodes", env["EPISODES"]]
         notes.append(f"EPISODES={env['EPISODES']} (as in the seed: training episodes per run) -> --episodes")
-    if _get(env, "CONS_EVERY"):
-        args += ["--cons-every-episodes", env["CONS_EVERY"]]
-        notes.append(f"CONS_EVERY={env['CONS_EVERY']} counts episodes, as in the seed -> consolidate every "
-                     f"{env['CONS_EVERY']} training episodes (CONS_EVERY_STEPS counts transitions instead)")
-    else:
-        args += ["--cons-every", _get(env, "CONS_EVERY_STEPS") or "2000"]
+    _cons_every(env, args, notes)
     args += ["--cons-steps", _get(env, "CONS_STEPS") or "50", "--arms", _get(env, "ARMS") or "uniform,hybrid",
              "--workers", _get(env, "WORKERS") or "2"]
     _out(env, "runs/rl/corridor_zn", args, notes)
@@ -125,12 +130,7 @@ def _corridor_curriculum(env: Mapping[str, str]) -> Mapped:
                      f"at most {cap} env steps")
     else:
         args += ["--steps", _get(env, "STEPS") or "60000"]
-    if _get(env, "CONS_EVERY"):
-        args += ["--cons-every-episodes", env["CONS_EVERY"]]
-        notes.append(f"CONS_EVERY={env['CONS_EVERY']} counts episodes, as in the seed -> consolidate every "
-                     f"{env['CONS_EVERY']} training episodes (CONS_EVERY_STEPS counts transitions instead)")
-    else:
-        args += ["--cons-every", _get(env, "CONS_EVERY_STEPS") or "2000"]
+    _cons_every(env, args, notes)
     args += ["--cons-steps", _get(env, "CONS_STEPS") or "50", "--workers", _get(env, "WORKERS") or "2"]
     if _get(env, "SUCCESS_WINDOW"):
         args += ["--window", env["SUCCESS_WINDOW"]]
