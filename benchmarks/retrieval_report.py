@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,12 +74,25 @@ def tables(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def splice_markers(page: str, body: str, begin: str, end: str) -> str:
+    """``page`` with the text between the lines ``begin`` and ``end`` replaced by ``body``.
+
+    Every generated table of the docs lives between such markers (this script's, and those of
+    ``speed_report.py`` and ``rl/evidence_report.py``). ``body`` is written as given, so it ends
+    with its own newline.
+
+    Raises:
+        ValueError: ``page`` does not hold both markers.
+    """
+    if begin not in page or end not in page.split(begin, 1)[1]:
+        raise ValueError(f"markers {begin} ... {end} not found")
+    head, rest = page.split(begin, 1)
+    return f"{head}{begin}\n{body}{end}{rest.split(end, 1)[1]}"
+
+
 def splice(page: str, body: str) -> str:
-    """``page`` with the text between the markers replaced by ``body``."""
-    pattern = re.compile(re.escape(BEGIN) + r"\n.*?" + re.escape(END), re.S)
-    if not pattern.search(page):
-        raise SystemExit(f"markers {BEGIN} ... {END} not found")
-    return pattern.sub(lambda _: f"{BEGIN}\n{body}{END}", page)
+    """``page`` with the retrieval tables replaced by ``body``."""
+    return splice_markers(page, body, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> None:

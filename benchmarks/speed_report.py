@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.retrieval_report import splice_markers  # noqa: E402 - the docs' one marker splice
 RUNS = ROOT / "docs" / "benchmarks"
 BEGIN, END = "<!-- speed-tables:begin -->", "<!-- speed-tables:end -->"
 
@@ -89,9 +94,7 @@ def tables(runs: dict[str, Any]) -> str:
 
 def splice(page: str, table: str) -> str:
     """``page`` with the text between the markers replaced by ``table``."""
-    head, rest = page.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+    return splice_markers(page, table + "\n", BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmarks.retrieval_report import splice_markers
 from benchmarks.rl import stats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,9 +129,7 @@ def tables(data: dict[str, Any]) -> str:
 
 def splice(page: str, body: str) -> str:
     """``page`` with the text between the markers replaced by ``body``."""
-    head, rest = page.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body}\n{END}{tail}"
+    return splice_markers(page, body + "\n", BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:
