@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.retrieval_report import splice_markers  # noqa: E402 - the docs' one marker splice
+
 RUNS = ROOT / "docs" / "benchmarks"
 BEGIN, END = "<!-- speed-tables:begin -->", "<!-- speed-tables:end -->"
 

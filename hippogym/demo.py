@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hippogym.envs._validation import check_int
 from hippogym.errors import ValidationError, describe
 
 __all__ = ["ENV_ID", "format_demo", "run_demo"]
@@ -51,12 +52,6 @@ logger = logging.getLogger(__name__)
 
 ENV_ID = "hippogym/SparseCorridor-v0"
 _QUALITY_KEYS = ("reward_alignment", "success_precision", "success_base_rate", "effective_rank")
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValidationError(name, f"an int >= {low}", describe(value))
-    return int(value)
 
 
 def _retrieval(buffer: Any, query: np.ndarray, top_k: int) -> dict[str, Any]:
@@ -245,12 +240,12 @@ def run_demo(
     from hippogym.replay.settings import SemanticConfig
     from hippogym.wrappers import RecordEpisodes
 
-    steps = _check_int("steps", steps, 1)
-    seed = _check_int("seed", seed, 0)
-    length = _check_int("length", length, 3)
-    consolidate_steps = _check_int("consolidate_steps", consolidate_steps, 0)
-    top_k = _check_int("top_k", top_k, 1)
-    updates = _check_int("updates", updates, 1)
+    steps = check_int("steps", steps, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    length = check_int("length", length, minimum=3)
+    consolidate_steps = check_int("consolidate_steps", consolidate_steps, minimum=0)
+    top_k = check_int("top_k", top_k, minimum=1)
+    updates = check_int("updates", updates, minimum=1)
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < float(gamma) < 1.0:
         raise ValidationError("gamma", "a float in (0, 1)", describe(gamma))
     if not 0.0 <= float(p_right) <= 1.0:

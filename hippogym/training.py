@@ -35,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 
+from hippogym.envs._validation import check_int
 from hippogym.errors import ValidationError, describe
 from hippogym.progress import progress_bar
 from hippogym.replay.buffer import HippocampalReplayBuffer
@@ -69,7 +70,7 @@ class SleepSchedule:
     def __init__(self, every: int, steps: int, schedule: str = "periodic") -> None:
         if schedule not in SCHEDULES:
             raise ValidationError("schedule", f"one of {list(SCHEDULES)}", repr(schedule))
-        self.every, self.steps = _positive_int("every", every, 0), _positive_int("steps", steps)
+        self.every, self.steps = check_int("every", every, minimum=0), check_int("steps", steps, minimum=1)
         self.schedule = schedule
         self.since = 0
         self._alignment: list[float] = []
@@ -143,12 +144,6 @@ class TrainingLog:
     update_metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _positive_int(name: str, value: Any, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValidationError(name, f"an int >= {low}", describe(value))
-    return value
-
-
 class WakeSleepTrainer:
     """Alternate acting and learning (wake) with consolidation of the memory (sleep).
 
@@ -199,13 +194,13 @@ class WakeSleepTrainer:
         if schedule not in SCHEDULES:
             raise ValidationError("schedule", f"one of {list(SCHEDULES)}", repr(schedule))
         self.agent, self.buffer, self.segmenter = agent, buffer, segmenter
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.learning_starts = _positive_int("learning_starts", learning_starts, 0)
-        self.train_every = _positive_int("train_every", train_every)
-        self.gradient_steps = _positive_int("gradient_steps", gradient_steps)
-        self.consolidate_every = _positive_int("consolidate_every", consolidate_every, 0)
-        self.consolidate_steps = _positive_int("consolidate_steps", consolidate_steps)
-        self.consolidate_batch = _positive_int("consolidate_batch", consolidate_batch, 2)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.learning_starts = check_int("learning_starts", learning_starts, minimum=0)
+        self.train_every = check_int("train_every", train_every, minimum=1)
+        self.gradient_steps = check_int("gradient_steps", gradient_steps, minimum=1)
+        self.consolidate_every = check_int("consolidate_every", consolidate_every, minimum=0)
+        self.consolidate_steps = check_int("consolidate_steps", consolidate_steps, minimum=1)
+        self.consolidate_batch = check_int("consolidate_batch", consolidate_batch, minimum=2)
         self.schedule, self.background, self.query = schedule, bool(background), bool(query)
         self.tb_writer = tb_writer
         self.sleep_schedule = SleepSchedule(self.consolidate_every, self.consolidate_steps, schedule)
@@ -243,7 +238,7 @@ class WakeSleepTrainer:
             A :class:`TrainingLog`. A background consolidation still running at the end is
             waited for and applied, so the buffer's encoder is final when this returns.
         """
-        _positive_int("total_steps", total_steps)
+        check_int("total_steps", total_steps, minimum=1)
         recorder = env if isinstance(env, RecordEpisodes) and env.buffer is self.buffer else (
             RecordEpisodes(env, self.buffer, segmenter=self.segmenter)
         )
