@@ -36,6 +36,13 @@ def _out(env: Mapping[str, str], default: str, args: list[str], notes: list[str]
         args += ["--out", out]
 
 
+def _take(env: Mapping[str, str], args: list[str], notes: list[str], var: str, flag: str, meaning: str) -> None:
+    """A variable that maps straight to one option: ``flag <value>``, with its note."""
+    if _get(env, var):
+        args += [flag, env[var]]
+        notes.append(f"{var}={env[var]} ({meaning}) -> {flag} {env[var]}")
+
+
 def _cons_every(env: Mapping[str, str], args: list[str], notes: list[str]) -> None:
     """The corridor scripts' consolidation interval: the seed's CONS_EVERY counts episodes."""
     if _get(env, "CONS_EVERY"):
@@ -62,9 +69,7 @@ def _corridor_zn(env: Mapping[str, str]) -> Mapped:
         lengths = "30,50,100"
     args += ["--seeds", _get(env, "SEEDS") or "5", "--lengths", lengths,
              "--steps", _get(env, "STEPS") or "30000,50000,80000"]
-    if _get(env, "EPISODES"):
-        args += ["--episodes", env["EPISODES"]]
-        notes.append(f"EPISODES={env['EPISODES']} (as in the seed: training episodes per run) -> --episodes")
+    _take(env, args, notes, "EPISODES", "--episodes", "as in the seed: training episodes per run")
     _cons_every(env, args, notes)
     args += ["--cons-steps", _get(env, "CONS_STEPS") or "50", "--arms", _get(env, "ARMS") or "uniform,hybrid",
              "--workers", _get(env, "WORKERS") or "2"]
@@ -81,12 +86,8 @@ def _quick_cartpole(env: Mapping[str, str]) -> Mapped:
         notes.append(f"CONS_INTERVAL={every} (seed: env steps between consolidations) -> --cons-every {every}")
     args += ["--cons-every", every or "5000", "--cons-steps", _get(env, "CONS_STEPS") or "50",
              "--workers", _get(env, "WORKERS") or "2"]
-    if _get(env, "BATCH"):
-        args += ["--batch-size", env["BATCH"]]
-        notes.append(f"BATCH={env['BATCH']} (seed) -> --batch-size {env['BATCH']} (every arm)")
-    if _get(env, "SCHEDULE"):
-        args += ["--cons-schedule", env["SCHEDULE"]]
-        notes.append(f"SCHEDULE={env['SCHEDULE']} (seed: consolidation schedule) -> --cons-schedule {env['SCHEDULE']}")
+    _take(env, args, notes, "BATCH", "--batch-size", "seed: the batch size, of every arm")
+    _take(env, args, notes, "SCHEDULE", "--cons-schedule", "seed: consolidation schedule")
     ramp = [_get(env, v) for v in ("SCHED_START", "SCHED_END", "WARMUP")]
     if any(ramp):
         start, end, warmup = ramp[0] or "0.0", ramp[1] or "0.5", ramp[2] or "8000"
@@ -98,13 +99,8 @@ def _quick_cartpole(env: Mapping[str, str]) -> Mapped:
     elif _get(env, "MIXTURE_RATIO"):
         args += ["--mixture", env["MIXTURE_RATIO"]]
         notes.append(f"MIXTURE_RATIO={env['MIXTURE_RATIO']} (seed) -> --mixture {env['MIXTURE_RATIO']}")
-    if _get(env, "EVAL_EPS"):
-        args += ["--eval-episodes", env["EVAL_EPS"]]
-        notes.append(f"EVAL_EPS={env['EVAL_EPS']} (seed) -> --eval-episodes {env['EVAL_EPS']}")
-    if _get(env, "LOG_INTERVAL"):
-        args += ["--eval-every", env["LOG_INTERVAL"]]
-        notes.append(f"LOG_INTERVAL={env['LOG_INTERVAL']} (seed: progress lines) -> an evaluation row every "
-                     f"{env['LOG_INTERVAL']} steps (--eval-every)")
+    _take(env, args, notes, "EVAL_EPS", "--eval-episodes", "seed: evaluation episodes")
+    _take(env, args, notes, "LOG_INTERVAL", "--eval-every", "seed: progress lines; here an evaluation row")
     _out(env, "runs/rl/cartpole", args, notes)
     return args, notes
 
@@ -132,12 +128,8 @@ def _corridor_curriculum(env: Mapping[str, str]) -> Mapped:
         args += ["--steps", _get(env, "STEPS") or "60000"]
     _cons_every(env, args, notes)
     args += ["--cons-steps", _get(env, "CONS_STEPS") or "50", "--workers", _get(env, "WORKERS") or "2"]
-    if _get(env, "SUCCESS_WINDOW"):
-        args += ["--window", env["SUCCESS_WINDOW"]]
-        notes.append(f"SUCCESS_WINDOW={env['SUCCESS_WINDOW']} (seed: episodes judged for promotion) -> --window")
-    if _get(env, "SUCCESS_THRESHOLD"):
-        args += ["--promote-at", env["SUCCESS_THRESHOLD"]]
-        notes.append(f"SUCCESS_THRESHOLD={env['SUCCESS_THRESHOLD']} (seed: promotion threshold) -> --promote-at")
+    _take(env, args, notes, "SUCCESS_WINDOW", "--window", "seed: episodes judged for promotion")
+    _take(env, args, notes, "SUCCESS_THRESHOLD", "--promote-at", "seed: promotion threshold")
     _out(env, "runs/rl/curriculum", args, notes)
     return args, notes
 
