@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import platform
@@ -75,6 +76,26 @@ def fill(buffer: Any, size: int, seed: int, walk: bool = True) -> Any:
     return buffer
 
 
+def start() -> None:
+    """What every benchmark here sets first: progress logged on stderr, one torch thread."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    torch.set_num_threads(1)
+
+
+def report(benchmark: str, script: str, rows: list[dict[str, Any]], argv: list[str] | None,
+           distributions: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """Print (and return) a run as JSON: its rows, ``extra`` figures, the command and the versions."""
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    versions.update({dist: importlib.metadata.version(dist) for dist in distributions})
+    out = {
+        "benchmark": benchmark, "rows": rows, **extra,
+        "command": f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "versions": versions,
+    }
+    print(json.dumps(out, indent=2))
+    return out
+
+
 def measure(size: int, refresh: str, repeats: int, seed: int) -> dict[str, Any]:
     """Median cost of ``consolidate(50, 64)`` and of the fresh-query sample after it."""
     buffer = make_buffer(size, refresh, seed)
@@ -109,8 +130,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    torch.set_num_threads(1)
+    start()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         for refresh in args.refresh.split(","):
@@ -122,13 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         str(size): round(by[(size, "full")]["total_s"] / by[(size, "auto")]["total_s"], 2)
         for size in {r["size"] for r in rows} if (size, "full") in by and (size, "auto") in by
     }
-    out = {
-        "benchmark": "consolidation", "rows": rows, "full_over_auto_total": ratios,
-        "command": "python benchmarks/bench_consolidation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
-    }
-    print(json.dumps(out, indent=2))
-    return out
+    return report("consolidation", "bench_consolidation.py", rows, argv, full_over_auto_total=ratios)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +33,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_consolidation import fill  # noqa: E402 - the same data generator
+from bench_consolidation import fill, report, start  # noqa: E402 - the same data and report
 
 logger = logging.getLogger("bench_per")
 
@@ -127,23 +125,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    torch.set_num_threads(1)
+    start()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args.calls, args.repeats, args.seed)
         logger.info("%s", row)
         rows.append(row)
-    import cpprb
-
-    out = {
-        "benchmark": "prioritized", "rows": rows,
-        "command": "python benchmarks/bench_per.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "cpprb": getattr(cpprb, "__version__", "11.0.0")},
-    }
-    print(json.dumps(out, indent=2))
-    return out
+    return report("prioritized", "bench_per.py", rows, argv, distributions=("cpprb",))
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import shutil
 import statistics
 import sys
@@ -30,15 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import torch
 from safetensors.numpy import load_file, save_file
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_consolidation import make_buffer  # noqa: E402 - the same memory as the consolidation benchmark
+from bench_consolidation import make_buffer, report, start  # noqa: E402 - the same memory and report
 from bench_format import _fsync  # noqa: E402 - the same fsync as the format benchmark
 
 logger = logging.getLogger("bench_persist")
@@ -132,22 +128,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    torch.set_num_threads(1)
+    start()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-persist-") as tmp:
             row = measure(size, args.repeats, args.seed, Path(tmp))
         logger.info("%s", row)
         rows.append(row)
-    out = {
-        "benchmark": "persist", "rows": rows,
-        "command": "python benchmarks/bench_persist.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "pyarrow": pa.__version__},
-    }
-    print(json.dumps(out, indent=2))
-    return out
+    return report("persist", "bench_persist.py", rows, argv, distributions=("pyarrow",))
 
 
 if __name__ == "__main__":
