@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_consolidation import fill, report, start  # noqa: E402 - the same data and report
+from bench_memory import interleaved  # noqa: E402 - the memory benchmark's interleaved timing
 
 logger = logging.getLogger("bench_per")
 
@@ -75,20 +73,6 @@ def _sb3(size: int, seed: int) -> Any:
     return rb
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], calls: int, repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, blocks interleaved and the order flipped each repeat."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for rep in range(repeats):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            fn = fns[name]
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[name].append((time.perf_counter() - t0) / calls)
-    return {name: statistics.median(v) for name, v in times.items()}
-
-
 def measure(size: int, calls: int, repeats: int, seed: int) -> dict[str, Any]:
     hippo, cp, sb3 = _hippo(size, seed), _cpprb(size, seed), _sb3(size, seed)
     td = [torch.from_numpy(np.abs(np.random.default_rng(seed + i).normal(0, 1, BATCH)).astype(np.float32))
@@ -109,7 +93,8 @@ def measure(size: int, calls: int, repeats: int, seed: int) -> dict[str, Any]:
     for fn in (ours, theirs):  # warm up (first calls build caches)
         for _ in range(50):
             fn()
-    res = interleaved({"hippogym": ours, "cpprb": theirs, "sb3_uniform": lambda: sb3.sample(BATCH)}, calls, repeats)
+    timed = interleaved({"hippogym": ours, "cpprb": theirs, "sb3_uniform": lambda: sb3.sample(BATCH)}, calls, repeats)
+    res = {name: t["median"] for name, t in timed.items()}
     return {
         "size": size, "calls": calls, "repeats": repeats,
         **{f"{k}_us": round(v * 1e6, 1) for k, v in res.items()},
