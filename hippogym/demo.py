@@ -82,20 +82,14 @@ def _retrieval(buffer: Any, query: np.ndarray, top_k: int) -> dict[str, Any]:
 
 def _retrieval_by_cell(buffer: Any, length: int, k: int) -> dict[str, list[float | None]]:
     """Per cell: the share of the ``k`` units retrieved for it that reached the goal, and among all units."""
-    outcomes = {}
-    for ep in buffer.memory.episodes():
-        outcomes[ep.episode_id if ep.episode_id is not None else id(ep)] = ep.success
-    known = [bool(v) for v in outcomes.values() if v is not None]
-    base = sum(known) / len(known) if known else None
-    retrieved: list[float | None] = []
-    for cell in range(length - 1):  # the last cell is the goal: never an observation the agent acts from
-        query = np.zeros(length, dtype=np.float32)
-        query[cell] = 1.0
-        res = buffer.retrieve(torch.from_numpy(query), top_k=k, record_hits=False)
-        flags = [buffer.episode(int(u)).success for u in res.episode_ids[0].tolist() if u >= 0]
-        flags = [bool(f) for f in flags if f is not None]
-        retrieved.append(sum(flags) / len(flags) if flags else None)
-    return {"retrieved": retrieved, "uniform": [base] * (length - 1)}
+    cells = length - 1  # the last cell is the goal: never an observation the agent acts from
+    queries = torch.eye(length)[:cells]  # one query per cell, retrieved in one call
+    res = buffer.retrieve(queries, top_k=k, record_hits=False)
+    outcome = buffer.memory.unit_success[res.slots.clamp(min=0)]  # 1 success, 0 failure, -1 unknown
+    counted = (res.slots >= 0) & (outcome >= 0)
+    wins, seen = ((outcome == 1) & counted).sum(1), counted.sum(1)
+    retrieved = [float(w) / float(n) if n else None for w, n in zip(wins.tolist(), seen.tolist())]
+    return {"retrieved": retrieved, "uniform": [buffer.stats()["success_rate"]] * cells}
 
 
 def _greedy_success(q: np.ndarray, env: Any) -> bool:
