@@ -83,10 +83,13 @@ def _retrieval(buffer: Any, query: np.ndarray, top_k: int) -> dict[str, Any]:
 def _retrieval_by_cell(buffer: Any, length: int, k: int) -> dict[str, list[float | None]]:
     """Per cell: the share of the ``k`` units retrieved for it that reached the goal, and among all units."""
     cells = length - 1  # the last cell is the goal: never an observation the agent acts from
-    queries = torch.eye(length)[:cells]  # one query per cell, retrieved in one call
-    res = buffer.retrieve(queries, top_k=k, record_hits=False)
-    outcome = buffer.memory.unit_success[res.slots.clamp(min=0)]  # 1 success, 0 failure, -1 unknown
-    counted = (res.slots >= 0) & (outcome >= 0)
+    # One query per cell, each on its own: a cell's stored keys are all equal, so the ranking is the
+    # tie rule (most recent first), which a batched matrix product could perturb at rounding level.
+    slots = torch.cat([
+        buffer.retrieve(torch.eye(length)[cell], top_k=k, record_hits=False).slots for cell in range(cells)
+    ])
+    outcome = buffer.memory.unit_success[slots.clamp(min=0)]  # 1 success, 0 failure, -1 unknown
+    counted = (slots >= 0) & (outcome >= 0)
     wins, seen = ((outcome == 1) & counted).sum(1), counted.sum(1)
     retrieved = [float(w) / float(n) if n else None for w, n in zip(wins.tolist(), seen.tolist())]
     return {"retrieved": retrieved, "uniform": [buffer.stats()["success_rate"]] * cells}
@@ -281,7 +284,11 @@ def run_demo(
         t0 = time.perf_counter()
         consolidation: dict[str, Any] = {"steps": consolidate_steps}
         if consolidate_steps and len(buffer) >= 2:
-            buffer.consolidator = build_default_consolidator(buffer.encoder, seed, buffer.consolidator_kwargs, temperature=0.05)
+            # Every key re-encoded: with the default incremental refresh a memory above 16,384
+            # transitions would mix two encoders' keys, and retrieval would then rank by key age.
+            buffer.consolidator = build_default_consolidator(
+                buffer.encoder, seed, buffer.consolidator_kwargs, temperature=0.05, refresh="full"
+            )
             metrics = buffer.consolidate(steps=consolidate_steps, batch_size=128, report_quality=True)
             consolidation.update(
                 before={k: metrics.get(f"before_{k}") for k in _QUALITY_KEYS},
