@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hippogym.consolidation.quality import memory_quality
+from hippogym.consolidation.quality import key_staleness, memory_quality
 from hippogym.encoders.dual import DualEncoder
 from hippogym.encoders.features import TransitionFeaturizer
 from hippogym.errors import EmptyMemoryError, ValidationError, describe
@@ -319,7 +319,7 @@ class Consolidator:
             steps=steps,
             steps_per_s=steps / train_s if train_s > 0 else math.inf,
             refresh_s=t2 - t1, refresh_share=(t2 - t1) / max(t2 - t1 + train_s, 1e-12), keys_refreshed=refreshed,
-            stale_fraction=self.stale_fraction(store),
+            stale_fraction=key_staleness(store, int(self.encoder.version))["stale_fraction"],
         )
         if report_quality:
             metrics.update(memory_quality(store, int(self.encoder.version)))
@@ -330,15 +330,6 @@ class Consolidator:
                     tb_writer.add_scalar(f"hippo/consolidation/{key}", float(value), self.steps_done)
         logger.info("consolidated %d steps: loss %.4f -> %.4f", steps, trained["loss_first"], trained["loss_last"])
         return metrics
-
-    def stale_fraction(self, store: "MemoryStore") -> float:
-        """Share of stored transitions whose key an older encoder version wrote."""
-        high = int(store.high_water)
-        if high == 0 or store.num_transitions == 0:
-            return 0.0
-        live = store.row_slot[:high] >= 0
-        stale = (store.key_version[:high] < int(self.encoder.version)) & live
-        return float(stale.sum()) / float(live.sum())
 
     @torch.no_grad()
     def refresh_keys(self, store: "MemoryStore", featurizer: TransitionFeaturizer, chunk: int = 16384) -> int:

@@ -10,7 +10,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
 
-__all__ = ["memory_quality"]
+__all__ = ["key_staleness", "memory_quality"]
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -92,9 +92,24 @@ def memory_quality(
     if m > 1:
         total = keys.sum(0)
         out["mean_cosine"] = float((total @ total - (keys * keys).sum()) / (m * (m - 1)))
-    live, _ = store.rows_of(store.live_slots())
-    stale = encoder_version - store.key_version[live]
-    out["staleness_mean"] = float(stale.double().mean())
-    out["staleness_max"] = float(stale.max())
-    out["stale_fraction"] = float((stale > 0).double().mean())
+    out.update(key_staleness(store, encoder_version))
     return out
+
+
+def key_staleness(store: "MemoryStore", encoder_version: int) -> dict[str, float]:
+    """How many encoder updates ago each stored key was written, over every stored transition.
+
+    Returns:
+        ``staleness_mean``, ``staleness_max`` and ``stale_fraction`` (the share of keys an older
+        encoder version wrote); zeros for an empty memory.
+    """
+    high = int(store.high_water)
+    live = store.row_slot[:high] >= 0 if high else None
+    if live is None or not bool(live.any()):
+        return {"staleness_mean": 0.0, "staleness_max": 0.0, "stale_fraction": 0.0}
+    stale = encoder_version - store.key_version[:high][live]
+    return {
+        "staleness_mean": float(stale.double().mean()),
+        "staleness_max": float(stale.max()),
+        "stale_fraction": float((stale > 0).double().mean()),
+    }
