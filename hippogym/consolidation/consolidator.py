@@ -48,7 +48,7 @@ from hippogym.returns import discounted_returns
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
 
-__all__ = ["Consolidator", "reward_targets"]
+__all__ = ["Consolidator", "reencode", "reward_targets"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,36 @@ def reward_targets(returns: Tensor, mode: str = "rank", bandwidth: float | None 
         raise ValidationError("reward_mode", "'rank' or 'raw'", repr(mode))
     kernel = torch.exp(-(z.unsqueeze(0) - z.unsqueeze(1)).abs() / h)
     return (kernel / kernel.sum(1, keepdim=True)).float()
+
+
+@torch.no_grad()
+def reencode(
+    store: "MemoryStore",
+    encoder: DualEncoder,
+    featurizer: TransitionFeaturizer,
+    slots: Tensor,
+    whole: bool = True,
+    chunk: int = 16384,
+) -> int:
+    """Re-encode the keys of units ``slots`` with ``encoder``'s key encoder, then their geometry.
+
+    Args:
+        store: The memory.
+        encoder: The encoder whose key part writes the new keys (its version is recorded).
+        featurizer: The buffer's featurizer.
+        slots: Units to re-encode.
+        whole: ``slots`` are every unit: rebuild the whole retrieval index (else re-file those units).
+        chunk: Transitions per encoder pass.
+
+    Returns:
+        Number of transitions re-encoded.
+    """
+    rows, _ = store.rows_of(slots)
+    version = int(encoder.version)
+    for part in rows.split(chunk):
+        store.rekey(part, encoder.encode_keys(store.features(part, featurizer)), version)
+    store.update_geometry(slots, rebuild_index=whole)
+    return int(rows.numel())
 
 
 class Consolidator:
@@ -353,12 +383,7 @@ class Consolidator:
             n = min(int(torch.searchsorted(lengths, self.refresh_rows)) + 1, order.numel())
             self._cursor = int((self._cursor + n) % slots.numel())
             slots = order[:n]
-        rows, _ = store.rows_of(slots)
-        version = int(self.encoder.version)
-        for part in rows.split(chunk):
-            store.rekey(part, self.encoder.encode_keys(store.features(part, featurizer)), version)
-        store.update_geometry(slots, rebuild_index=full)
-        return int(rows.numel())
+        return reencode(store, self.encoder, featurizer, slots, whole=full, chunk=chunk)
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:

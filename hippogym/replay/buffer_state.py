@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from hippogym.consolidation.consolidator import Consolidator
+from hippogym.consolidation.consolidator import Consolidator, reencode
 from hippogym.encoders.dual import DualEncoder
 from hippogym.errors import ValidationError, describe
 from hippogym.memory.store import MemoryStore
@@ -254,12 +254,7 @@ class BufferStateMixin:
             t = self.targets
             self.use_value_targets(gamma=t.gamma, n_steps=t.n_steps, returns=t.table is not None, relabeler=t.relabeler)
         if memory.num_transitions:
-            with torch.no_grad():
-                rows, _ = memory.rows_of(memory.live_slots())
-                version = int(self.encoder.version)
-                for part in rows.split(16384):
-                    memory.rekey(part, self.encoder.encode_keys(memory.features(part, self.featurizer)), version)
-            memory.refresh_geometry()
+            reencode(memory, self.encoder, self.featurizer, memory.live_slots())
 
     def _load_memory_from_hub(
         self, repo_id: str, *, device: str | torch.device | None = None, **kwargs: Any
