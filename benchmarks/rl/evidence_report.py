@@ -42,6 +42,21 @@ BEGIN, END = "<!-- evidence-tables:begin -->", "<!-- evidence-tables:end -->"
 STAGES = ("pilot", "confirmatory")
 REFERENCE = "uniform"
 
+#: The plan's primary comparisons: id -> (metric kind, hippogym arm per env, fixed baseline per env or None
+#: when the pilot picks the best baseline, and the effect size ``delta`` the seed count is sized for).
+PRIMARY: dict[str, dict[str, Any]] = {
+    "P1": {"kind": "steps", "arms": {"doorkey5": "hippo-value", "bitflip15": "hippo-her"}, "baseline": None,
+           "delta": float(np.log(2.0))},
+    "P2": {"kind": "final", "arms": {"memoryS7": "hippo-history", "repeatfirst": "hippo-history"},
+           "baseline": "framestack", "delta": 0.1},
+    "P3": {"kind": "final", "arms": {"cartpole": "hippo-replay"}, "baseline": "uniform", "delta": 0.1},
+    "P4": {"kind": "steps", "arms": {"mountaincar": "hippo-value"}, "baseline": "nstep",
+           "delta": float(np.log(1.25))},
+}
+#: Arms that are hippogym's own, never a baseline.
+HIPPO_ARMS = ("hippo-replay", "hippo-value", "hippo-her", "hippo-history")
+SEEDS_MIN, SEEDS_MAX = 10, 30
+
 
 def load(root: Path = RUNS) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:
     """``{stage: {env: {arm: [per-seed results, by seed]}}}`` from the committed files."""
@@ -124,7 +139,89 @@ def tables(data: dict[str, Any]) -> str:
         if stage == "pilot":
             parts.append("Pilot runs pick the best baseline of P1 and size the confirmatory seeds; they are never "
                          f"part of a confirmatory comparison (budgets: {', '.join(f'{b:,}' for b in budgets)} steps).")
+            parts.append(seed_table(seed_plan(envs)))
     return "\n\n".join(parts)
+
+
+def best_baseline(arms: dict[str, list[dict[str, Any]]]) -> str:
+    """The baseline arm that reached the threshold soonest in the pilot.
+
+    Ranked by Kaplan–Meier median steps (not reached ranks last), then by how many runs reached
+    the threshold, then by the mean area under the curve.
+    """
+    def rank(arm: str) -> tuple[float, int, float]:
+        runs = arms[arm]
+        median = km_median(runs)
+        reached = sum(r["steps_to_threshold"] is not None for r in runs)
+        return (np.inf if median is None else median, -reached, -float(np.mean([r["auc"] for r in runs])))
+
+    baselines = [a for a in arms if a not in HIPPO_ARMS]
+    if not baselines:
+        raise ValueError(f"Expected a baseline arm among {sorted(arms)}, got none")
+    return min(sorted(baselines), key=rank)
+
+
+def _log_steps(runs: list[dict[str, Any]]) -> np.ndarray:
+    """log steps-to-threshold, a censored run entering at its budget (so its spread is a lower bound)."""
+    return np.log([float(r["steps_to_threshold"] if r["steps_to_threshold"] is not None else r["steps"])
+                   for r in runs])
+
+
+def seed_count(
+    a: np.ndarray, b: np.ndarray, delta: float, alpha: float = 0.05 / 4, power: float = 0.8
+) -> dict[str, Any]:
+    """The plan's per-arm seed count ``ceil(2 (z_{1-alpha/2} + z_power)^2 sigma^2 / delta^2)``, clipped to 10..30.
+
+    ``sigma`` is the pooled standard deviation of the two pilot samples.
+    """
+    from scipy import stats as sps
+
+    pooled = ((a.size - 1) * np.var(a, ddof=1) + (b.size - 1) * np.var(b, ddof=1)) / max(a.size + b.size - 2, 1)
+    sigma = float(np.sqrt(pooled))
+    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
+    raw = int(np.ceil(2 * z * z * sigma * sigma / (delta * delta))) if sigma > 0 else 0
+    return {"sigma": sigma, "raw": raw, "seeds": int(min(max(raw, SEEDS_MIN), SEEDS_MAX)),
+            "underpowered": raw > SEEDS_MAX}
+
+
+def seed_plan(pilot: dict[str, dict[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Per primary comparison and environment with a pilot: the baseline, sigma and the confirmatory seed count."""
+    rows = []
+    for pid, spec in PRIMARY.items():
+        for env, arm in spec["arms"].items():
+            arms = pilot.get(env, {})
+            baseline = spec["baseline"] or (best_baseline(arms) if arms else None)
+            if arm not in arms or baseline not in arms:
+                rows.append({"id": pid, "env": env, "arm": arm, "baseline": baseline, "pilot": False})
+                continue
+            if spec["kind"] == "steps":
+                a, b, delta = _log_steps(arms[arm]), _log_steps(arms[baseline]), spec["delta"]
+            else:
+                a = np.array([r["final"] for r in arms[arm]], dtype=np.float64)
+                b = np.array([r["final"] for r in arms[baseline]], dtype=np.float64)
+                delta = spec["delta"] * abs(float(stats.iqm(b)))
+            rows.append({"id": pid, "env": env, "arm": arm, "baseline": baseline, "pilot": True, "delta": delta,
+                         **seed_count(a, b, delta)})
+    return rows
+
+
+def seed_table(rows: list[dict[str, Any]]) -> str:
+    """The confirmatory seed counts the pilot gives, as a markdown table."""
+    lines = ["### Confirmatory seed counts (from the pilot)", "",
+             "Per arm, `ceil(2 (z(1 - 0.05/8) + z(0.8))² σ² / δ²)`, at least 10 and at most 30 (plan, "
+             "\"Seeds\"). For steps-to-threshold σ is the pooled SD of log steps, a censored run entering at its "
+             "budget.", "",
+             "| comparison | env | arm | baseline | pilot σ | δ | formula | seeds per arm |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if not r["pilot"]:
+            lines.append(f"| {r['id']} | {r['env']} | `{r['arm']}` | `{r['baseline'] or 'best baseline'}` | "
+                         "no pilot yet | | | |")
+            continue
+        seeds = f"{r['seeds']}" + (" (underpowered)" if r["underpowered"] else "")
+        lines.append(f"| {r['id']} | {r['env']} | `{r['arm']}` | `{r['baseline']}` | {r['sigma']:.3f} | "
+                     f"{r['delta']:.3g} | {r['raw']} | {seeds} |")
+    return "\n".join(lines)
 
 
 def splice(page: str, body: str) -> str:

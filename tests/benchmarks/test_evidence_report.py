@@ -42,3 +42,29 @@ def test_tables_read_the_files_and_compare_with_uniform(tmp_path):
     assert "Confirmatory runs\n\nNone committed yet." in text
     with pytest.raises(ValueError):
         evidence_report.splice("no markers", text)
+
+
+def test_best_baseline_ranks_by_km_median_then_runs_reached_and_skips_hippo_arms():
+    def runs(arm, reached):
+        return [{**_run(arm, i, 1.0 if r else 0.0, r), "auc": 0.5} for i, r in enumerate(reached)]
+
+    arms = {"uniform": runs("uniform", (None, None, None)), "nstep": runs("nstep", (300, None, None)),
+            "per": runs("per", (None, None, None)), "hippo-value": runs("hippo-value", (100, 100, 100))}
+    assert evidence_report.best_baseline(arms) == "nstep"  # no median anywhere; nstep reached once
+    arms["per"] = runs("per", (200, 250, None))
+    assert evidence_report.best_baseline(arms) == "per"  # a median beats none
+    with pytest.raises(ValueError):
+        evidence_report.best_baseline({"hippo-value": arms["hippo-value"]})
+
+
+def test_seed_count_follows_the_plans_formula_and_its_bounds():
+    import numpy as np
+
+    # sigma = 1, delta = 1: 2 * (2.4977 + 0.8416)^2 = 22.3 -> 23 seeds.
+    a, b = np.array([-1.0, 0.0, 1.0]), np.array([1.0, 2.0, 3.0])
+    out = evidence_report.seed_count(a, b, delta=1.0)
+    assert out["sigma"] == pytest.approx(1.0) and out["raw"] == 23 and out["seeds"] == 23
+    assert evidence_report.seed_count(a, b, delta=10.0)["seeds"] == 10  # at least 10
+    big = evidence_report.seed_count(a * 10, b * 10, delta=1.0)
+    assert big["seeds"] == 30 and big["underpowered"]
+    assert evidence_report.seed_count(np.zeros(3), np.ones(3), delta=1.0)["seeds"] == 10  # no spread
