@@ -21,7 +21,15 @@ every gradient step (prioritised replay); ``priority="self_imitation"`` feeds
 replayed more, and those already learnt fade (self-imitation learning's prioritisation). Either
 turns the buffer's prioritised base draws on; with
 ``hippo_kwargs=dict(semantic=SemanticConfig(rows="priority"))`` in the buffer kwargs the semantic
-draws also pick rows inside a retrieved episode by the same priorities. The buffer must be a
+draws also pick rows inside a retrieved episode by the same priorities.
+
+**Importance sampling.** Prioritised draws bias the updates towards what they prefer. With
+``priority`` set, each sample's loss is scaled by its importance weight ``(N P(i)) ** -beta``,
+normalised by the batch's largest (Schaul et al., 2016), and ``beta`` is annealed linearly from the
+buffer's value at the first update to ``beta_final`` at the end of ``learn``. ``importance_weights=False``
+turns the correction off (prioritised replay without it, what some implementations do).
+
+The buffer must be a
 :class:`~hippogym.integrations.sb3.HippoReplayBuffer`, whose samples carry ``returns``,
 ``return_discounts`` and ``tail_observations``; its ``gamma`` must equal the algorithm's.
 """
@@ -53,6 +61,10 @@ class HippoDQN(DQN):
         episodic_weight: Weight of the episodic term (``0`` = plain DQN).
         priority: ``None`` (default: the buffer's draws as configured), ``"td"`` or
             ``"self_imitation"``: the priorities fed back to a prioritised memory (see above).
+        importance_weights: Scale each sample's loss by its importance weight when ``priority``
+            is set (default ``True``).
+        beta_final: The importance-weight exponent at the end of training; ``beta`` rises
+            linearly to it from the buffer's ``beta`` (``0.4`` for prioritised draws).
         **kwargs: Everything :class:`stable_baselines3.DQN` takes. ``replay_buffer_class`` defaults
             to :class:`~hippogym.integrations.sb3.HippoReplayBuffer`, with ``gamma`` passed on.
 
@@ -61,7 +73,15 @@ class HippoDQN(DQN):
     """
 
     def __init__(
-        self, policy: Any, env: Any, *, episodic_weight: float = 0.5, priority: str | None = None, **kwargs: Any
+        self,
+        policy: Any,
+        env: Any,
+        *,
+        episodic_weight: float = 0.5,
+        priority: str | None = None,
+        importance_weights: bool = True,
+        beta_final: float = 1.0,
+        **kwargs: Any,
     ) -> None:
         if isinstance(episodic_weight, bool) or not isinstance(episodic_weight, (int, float)) or not (
             np.isfinite(episodic_weight) and episodic_weight >= 0
@@ -71,6 +91,11 @@ class HippoDQN(DQN):
         if priority not in (None, "td", "self_imitation"):
             raise ValidationError("priority", "None, 'td' or 'self_imitation'", repr(priority))
         self.priority = priority
+        if not isinstance(beta_final, (int, float)) or isinstance(beta_final, bool) or not 0 <= beta_final <= 1:
+            raise ValidationError("beta_final", "a float in [0, 1]", describe(beta_final))
+        self.importance_weights = bool(importance_weights)
+        self.beta_final = float(beta_final)
+        self._beta_start: float | None = None
         if kwargs.get("replay_buffer_class") is None:
             from hippogym.integrations.sb3 import HippoReplayBuffer
 
@@ -97,6 +122,9 @@ class HippoDQN(DQN):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         losses, episodic_losses, gaps = [], [], []
+        weighted = self.priority is not None and self.importance_weights
+        if weighted:
+            self._anneal_beta()
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             returns = getattr(data, "returns", None)
@@ -112,9 +140,10 @@ class HippoDQN(DQN):
                     tail_q = self.q_net_target(data.tail_observations).max(dim=1).values.reshape(-1, 1)
                     episodic_target = returns + data.return_discounts * tail_q
             q = torch.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
-            td_loss = F.smooth_l1_loss(q, target)
+            weights = self._batch_weights(q) if weighted else None
+            td_loss = _weighted_mean(F.smooth_l1_loss(q, target, reduction="none"), weights)
             shortfall = torch.relu(episodic_target - q) if needs_returns else torch.zeros_like(q)
-            episodic_loss = (shortfall**2).mean()
+            episodic_loss = _weighted_mean(shortfall**2, weights)
             loss = td_loss + self.episodic_weight * episodic_loss
             if self.priority is not None:
                 fed = (q - target).abs() if self.priority == "td" else shortfall
@@ -131,4 +160,24 @@ class HippoDQN(DQN):
         self.logger.record("train/loss", float(np.mean(losses)))
         self.logger.record("train/episodic_loss", float(np.mean(episodic_losses)))
         self.logger.record("train/episodic_active_fraction", float(np.mean(gaps)))
+        if weighted:
+            self.logger.record("train/beta", float(self.replay_buffer.hippo.beta))  # type: ignore[union-attr]
         return None
+
+    def _anneal_beta(self) -> None:
+        """Set the buffer's ``beta`` for this point of training (linear from its start value)."""
+        hippo = self.replay_buffer.hippo  # type: ignore[union-attr]
+        if self._beta_start is None:
+            self._beta_start = float(hippo.beta)
+        progress = 1.0 - float(self._current_progress_remaining)
+        hippo.beta = self._beta_start + (self.beta_final - self._beta_start) * min(max(progress, 0.0), 1.0)
+
+    def _batch_weights(self, like: torch.Tensor) -> torch.Tensor:
+        """The last batch's importance weights, ``[B, 1]`` on ``like``'s device."""
+        batch = self.replay_buffer.adapter.last_batch  # type: ignore[union-attr]
+        return batch.weights.to(like.device, like.dtype).reshape(-1, 1)
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """``mean(weights * values)``, or the plain mean without weights."""
+    return values.mean() if weights is None else (weights * values).mean()

@@ -730,7 +730,8 @@ class HippoReplayBuffer(ReplayBuffer):
             draws) or ``callable(buffer) -> observations [Q, ...]``.
         prioritized: Prioritised base draws. SB3's algorithms neither update priorities nor use
             importance weights: this is for algorithms that call :meth:`update_priorities` with
-            the TD errors of the last batch (weights are in ``buffer.adapter.last_batch``).
+            the TD errors of the last batch (weights are in ``buffer.adapter.last_batch``), such as
+            :class:`~hippogym.integrations.episodic_dqn.HippoDQN` with ``priority="td"``.
         seed: Seed of the memory's sampling and encoder initialisation. Default: drawn from
             Python's ``random`` (seeded by SB3's ``seed``), so runs with a seed stay reproducible
             without perturbing SB3's numpy/torch random streams.

@@ -223,3 +223,29 @@ def test_hippodqn_priority_is_checked():
 
     with pytest.raises(ValidationError, match="priority"):
         HippoDQN("MlpPolicy", SparseCorridorEnv(length=4), priority="rank")
+
+
+def test_hippodqn_weights_its_loss_by_importance_and_anneals_beta_to_its_final_value():
+    from hippogym.envs import SparseCorridorEnv
+
+    def trained(importance_weights):
+        model = HippoDQN("MlpPolicy", SparseCorridorEnv(length=6), episodic_weight=0.0, priority="td",
+                         importance_weights=importance_weights, learning_starts=50, batch_size=32, seed=0,
+                         device="cpu", replay_buffer_kwargs=dict(embed_dim=16, mixture_ratio=0.0, query=None, seed=0))
+        start = model.replay_buffer.hippo.beta
+        model.learn(400)
+        return model, start
+
+    weighted, start = trained(True)
+    plain, _ = trained(False)
+    assert start == pytest.approx(0.4)
+    assert weighted.replay_buffer.hippo.beta > 0.95  # annealed towards 1 by the end of learn
+    assert plain.replay_buffer.hippo.beta == pytest.approx(0.4)  # untouched without the correction
+    batch = weighted.replay_buffer.adapter.last_batch
+    assert batch.weights.max() == pytest.approx(1.0) and batch.weights.min() < 1.0  # non-uniform weights
+    # Same seeds and settings: the loss weighting is the only difference, and the networks differ.
+    a = torch.nn.utils.parameters_to_vector(weighted.q_net.parameters())
+    b = torch.nn.utils.parameters_to_vector(plain.q_net.parameters())
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValidationError, match="beta_final"):
+        HippoDQN("MlpPolicy", SparseCorridorEnv(length=4), priority="td", beta_final=1.5)
