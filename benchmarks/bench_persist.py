@@ -1,7 +1,8 @@
 """Saving and loading a whole buffer, against the raw safetensors + Arrow writers and readers.
 
 What a user calls: ``buffer.save(path)`` and ``HippocampalReplayBuffer.load(path)`` (default
-``verify="full"``: every file's SHA-256 checked before anything is decoded). The peer is what a user
+``verify="full"``: every file's digest checked before anything is decoded, XXH3-128 where the
+manifest records one, as this library's saves do). The peer is what a user
 would write by hand for the same data: the same tables and tensors with ``pyarrow.ipc`` and
 ``safetensors`` (write, then fsync each file and the directory; read everything back into numpy
 arrays), with no checksums. Both sides handle exactly the same arrays: the raw peer reads and writes

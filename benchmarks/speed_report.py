@@ -75,7 +75,7 @@ def tables(runs: dict[str, Any]) -> str:
     for row in runs["persist"]["rows"]:
         size = _size(row["size"])
         lines.append(
-            f"| `HippocampalReplayBuffer.load` (SHA-256 of every file) | {size} | {row['load_s']:.2f} s "
+            f"| `HippocampalReplayBuffer.load` (XXH3-128 of every file) | {size} | {row['load_s']:.2f} s "
             f"| {row['raw_read_s']:.2f} s (raw readers) | {row['load_ratio']:.2f} | ≥ 0.7 "
             f"| {_met(row['load_ratio'] >= 0.7)} |"
         )
@@ -84,7 +84,7 @@ def tables(runs: dict[str, Any]) -> str:
             f"| {row['raw_read_s']:.2f} s (raw readers) | {row['load_size_ratio']:.2f} | — | — |"
         )
         lines.append(
-            f"| `buffer.save` (SHA-256, fsync) | {size} | {row['save_s']:.2f} s "
+            f"| `buffer.save` (SHA-256 + XXH3-128, fsync) | {size} | {row['save_s']:.2f} s "
             f"| {row['raw_write_s']:.2f} s (raw writers, fsync) | {row['save_ratio']:.2f} | ≥ 0.7 "
             f"| {_met(row['save_ratio'] >= 0.7)} |"
         )

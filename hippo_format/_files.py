@@ -25,6 +25,8 @@ import threading
 import weakref
 from pathlib import Path
 
+import xxhash
+
 from hippo_format.errors import (
     CorruptFileError,
     FormatError,
@@ -107,7 +109,11 @@ class FileHandle:
 
     def sha256(self) -> tuple[str, int]:
         """Stream the file through SHA-256; return ``(hex digest, bytes read)``."""
-        digest = hashlib.sha256()
+        return self.digest("sha256")
+
+    def digest(self, algorithm: str) -> tuple[str, int]:
+        """Stream the file through ``algorithm`` (``"sha256"`` or ``"xxh3_128"``); return ``(hex, bytes read)``."""
+        digest = hashlib.sha256() if algorithm == "sha256" else xxhash.xxh3_128()
         buf = bytearray(_READ_CHUNK)
         view = memoryview(buf)
         offset = 0

@@ -8,12 +8,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 _READ_CHUNK = 8 * 1024 * 1024
 _CHUNK = 4 * 1024 * 1024
 
 
 class HashingFile:
-    """A write-only file that computes its SHA-256 from the bytes it is given, never re-reading them.
+    """A write-only file that digests the bytes it is given (SHA-256 and XXH3-128), never re-reading them.
 
     Each file is hashed on its own background thread (``hashlib`` releases the
     GIL for large buffers), so hashing overlaps with the writes and the
@@ -33,7 +35,9 @@ class HashingFile:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
         self._hash = hashlib.sha256()
+        self._fast = xxhash.xxh3_128()
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hippo-sha256")
+        self._fast_hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hippo-xxh3")
         self._nbytes = 0
         self.closed = False
 
@@ -58,6 +62,7 @@ class HashingFile:
             while done < len(chunk):
                 done += os.write(self._fd, chunk[done:])
             self._hasher.submit(self._hash.update, chunk)
+            self._fast_hasher.submit(self._fast.update, chunk)
         self._nbytes += total
         return total
 
@@ -82,17 +87,21 @@ class HashingFile:
         meanwhile; :meth:`PendingFile.result` waits for them.
 
         Returns:
-            The pending ``(sha256 hex, size)``.
+            The pending manifest entry ``{"sha256", "bytes", "xxh3_128"}``.
         """
         self.closed = True
         fd = self._fd
         nbytes = self._nbytes
-        digest = self._hash
+        digest, fast = self._hash, self._fast
         syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hippo-fsync")
         synced = syncer.submit(_fsync_close, fd)
         syncer.shutdown(wait=False)
-        hashed = self._hasher.submit(lambda: (digest.hexdigest(), nbytes))
-        self._hasher.shutdown(wait=False)  # the queued updates still run; the thread then exits
+        fast_done = self._fast_hasher.submit(fast.hexdigest)
+        self._fast_hasher.shutdown(wait=False)
+        hashed = self._hasher.submit(
+            lambda: {"sha256": digest.hexdigest(), "bytes": nbytes, "xxh3_128": fast_done.result()}
+        )
+        self._hasher.shutdown(wait=False)  # the queued updates still run; the threads then exit
         return PendingFile(synced, hashed)
 
     def abort(self) -> None:
@@ -100,6 +109,7 @@ class HashingFile:
         if not self.closed:
             self.closed = True
             self._hasher.shutdown(wait=False, cancel_futures=True)
+            self._fast_hasher.shutdown(wait=False, cancel_futures=True)
             try:
                 os.close(self._fd)
             except OSError:  # pragma: no cover - best effort on error path
@@ -116,13 +126,15 @@ def _fsync_close(fd: int) -> None:
 class PendingFile:
     """A file whose fsync and digest are still running in the background."""
 
-    def __init__(self, synced: Future[None], hashed: Future[tuple[str, int]]) -> None:
+    def __init__(self, synced: Future[None], hashed: Future[dict[str, Any]]) -> None:
         """Wrap the two background jobs."""
         self._synced = synced
         self._hashed = hashed
 
-    def result(self) -> tuple[str, int]:
-        """Wait until the file is durable and hashed; return ``(sha256 hex, size)``.
+    def result(self) -> dict[str, Any]:
+        """Wait until the file is durable and hashed; return its manifest entry.
+
+        The entry is ``{"sha256": hex, "bytes": size, "xxh3_128": hex}`` (SPEC M7).
 
         Raises:
             OSError: If the fsync failed.

@@ -23,6 +23,7 @@ from hippo_format._schema import (
     SAFETENSORS_SUFFIX,
     TRANSITIONS_FILE,
     is_sha256_hex,
+    is_xxh3_128_hex,
 )
 from hippo_format.errors import (
     ChecksumMismatchError,
@@ -226,7 +227,7 @@ def check_self_digest(raw: bytes, doc: Mapping[str, Any]) -> None:
 
 
 def validate_files_section(doc: Mapping[str, Any], limits: LoadLimits = DEFAULT_LIMITS) -> dict[str, dict[str, Any]]:
-    """Validate ``files``: relative names mapping to ``{"sha256": hex, "bytes": int}``.
+    """Validate ``files``: relative names mapping to ``{"sha256": hex, "bytes": int}`` (+ optional ``xxh3_128``).
 
     Returns:
         The section.
@@ -261,6 +262,11 @@ def validate_files_section(doc: Mapping[str, Any], limits: LoadLimits = DEFAULT_
             raise ManifestError(
                 f"{MANIFEST_FILE}: files[{name!r}].sha256 must be 64 lowercase hex digits, "
                 f"found {entry.get('sha256')!r:.80}"
+            )
+        if "xxh3_128" in entry and not is_xxh3_128_hex(entry["xxh3_128"]):
+            raise ManifestError(
+                f"{MANIFEST_FILE}: files[{name!r}].xxh3_128 must be 32 lowercase hex digits, "
+                f"found {entry['xxh3_128']!r:.80}"
             )
         size = entry.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:

@@ -342,13 +342,15 @@ class MemoryReader:
         return data
 
     # ------------------------------------------------------------------ whole-memory operations
-    def verify(self, full: bool = True) -> None:
+    def verify(self, full: bool = True, *, sha256: bool = False) -> None:
         """Check the memory thoroughly; raise on the first problem.
 
         Always: every listed file still has its recorded size; every column
         decodes, float columns hold no NaN/inf, each transition's ``episode_id``
-        matches its episode row. With ``full``: SHA-256 of every file and of the
-        manifest itself. Everything is read from the files opened with the memory.
+        matches its episode row. With ``full``: the digest of every file (XXH3-128
+        where the manifest records one, SHA-256 otherwise or with ``sha256=True``)
+        and the manifest's own SHA-256. Everything is read from the files opened
+        with the memory.
 
         Raises:
             FormatError: The matching subclass for the first problem found.
@@ -357,7 +359,7 @@ class MemoryReader:
         handles = {name: self._handles[name] for name in files}
         check_sizes(handles, files, current=True)
         if full:
-            check_digests(handles, files)
+            check_digests(handles, files, prefer_fast=not sha256)
             if self.format_version_on_disk == FORMAT_VERSION and self._raw_manifest is not None:
                 check_self_digest(self._raw_manifest, parse_manifest(self._raw_manifest, self.limits))
         for name in self.column_names:

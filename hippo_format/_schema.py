@@ -76,6 +76,7 @@ ALLOWED_COLUMN_DTYPES = tuple(
 _TENSOR_EXTENSION = "arrow.fixed_shape_tensor"
 _STEM_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
+_HEX32_RE = re.compile(r"[0-9a-f]{32}\Z")
 
 
 def is_obs_column(name: str) -> bool:
@@ -91,6 +92,11 @@ def is_next_obs_column(name: str) -> bool:
 def is_sha256_hex(value: object) -> bool:
     """Return True when ``value`` is 64 lowercase hexadecimal characters."""
     return isinstance(value, str) and _HEX64_RE.match(value) is not None
+
+
+def is_xxh3_128_hex(value: object) -> bool:
+    """Return True when ``value`` is 32 lowercase hexadecimal characters (an XXH3-128 digest)."""
+    return isinstance(value, str) and _HEX32_RE.match(value) is not None
 
 
 def check_stem(stem: object, what: str) -> str:

@@ -48,6 +48,7 @@ from hippo_format._schema import (
     check_transition_columns,
     column_info_from_arrow,
     is_sha256_hex,
+    is_xxh3_128_hex,
 )
 from hippo_format.errors import FormatError, LimitExceededError, MissingFileError, UnsafePathError
 from hippo_format.limits import DEFAULT_LIMITS, LoadLimits, json_depth
@@ -213,6 +214,12 @@ def _check_files(
             report.add("M7", f"files[{name!r}].bytes is {entry['bytes']} but the file has {size}")
         if digest != entry["sha256"]:
             report.add("M7", f"files[{name!r}].sha256 is {entry['sha256']} but the file digests to {digest}")
+        if "xxh3_128" in entry:
+            fast = entry["xxh3_128"]
+            if not is_xxh3_128_hex(fast):
+                report.add("M7", f"files[{name!r}].xxh3_128 must be 32 lowercase hex digits, found {fast!r:.80}")
+            elif (actual := handle.digest("xxh3_128")[0]) != fast:
+                report.add("M7", f"files[{name!r}].xxh3_128 is {fast} but the file digests to {actual}")
         handles[name] = handle
     for required in (TRANSITIONS_FILE, EPISODES_FILE):
         if required not in files:

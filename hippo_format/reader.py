@@ -53,8 +53,8 @@ __all__ = ["MemoryReader", "VerifyMode", "open_memory", "recover_memory"]
 
 logger = logging.getLogger(__name__)
 
-VerifyMode = Literal["size", "full", "none"]
-_VERIFY_MODES = ("size", "full", "none")
+VerifyMode = Literal["size", "full", "sha256", "none"]
+_VERIFY_MODES = ("size", "full", "sha256", "none")
 #: Attempts to open a memory whose directory keeps being replaced by concurrent saves.
 _OPEN_ATTEMPTS = 8
 #: Attempts (with short sleeps, about 0.1 s in all) to open a path that is missing while saves happen beside it.
@@ -74,7 +74,7 @@ def _open(
         raw = read_manifest_from(snapshot, limits)
         doc = parse_manifest(raw, limits)
         version = detect_version(doc)
-        if version == FORMAT_VERSION and verify == "full":
+        if version == FORMAT_VERSION and verify in ("full", "sha256"):
             check_self_digest(raw, doc)
         files = validate_files_section(doc, limits)
         handles = open_files(snapshot, files, verify)
@@ -231,8 +231,11 @@ def open_memory(
     Args:
         path: The memory directory.
         verify: ``"size"`` (default) compares each file's size with the
-            manifest; ``"full"`` also checks SHA-256 digests (of the manifest
-            too); ``"none"`` only checks that the files exist.
+            manifest; ``"full"`` also checks every file's digest (XXH3-128 where
+            the manifest records one, else SHA-256) and the manifest's own
+            SHA-256; ``"sha256"`` is ``"full"`` with SHA-256 for every file (for
+            digests compared against a trusted source); ``"none"`` only checks
+            that the files exist.
         migrate: Upgrade older format versions in memory; if False, they raise.
         limits: Resource limits (default :data:`hippo_format.limits.DEFAULT_LIMITS`);
             raise them to open a larger memory from a source you trust.

@@ -346,8 +346,7 @@ def write_memory(
             raise
         files = {}
         for name in sorted(pending):
-            digest, size = pending[name].result()
-            files[name] = {"sha256": digest, "bytes": size}
+            files[name] = pending[name].result()
         doc["files"] = files
         raw = dump_manifest(doc)
         fd = os.open(tmp / MANIFEST_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -172,10 +172,12 @@ def verify_mode(verify: bool | str) -> str:
         return "full"
     if verify is False:
         return "size"
-    if verify in ("full", "size", "none"):
+    if verify in ("full", "sha256", "size", "none"):
         return str(verify)
     raise ValidationError(
-        "verify", "True (SHA-256 of every file), False (sizes only), 'full', 'size' or 'none'", describe(verify)
+        "verify",
+        "True (every file's digest), False (sizes only), 'full', 'sha256', 'size' or 'none'",
+        describe(verify),
     )
 
 

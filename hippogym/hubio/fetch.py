@@ -300,7 +300,7 @@ def download_memory(
                     bar.update((tmp / name).stat().st_size)
             for sub in {(tmp / n).parent for n in names} - {tmp}:
                 fsync_dir(sub)
-            with hippo_format.open_memory(tmp, verify="full"):
+            with hippo_format.open_memory(tmp, verify="sha256"):
                 pass
 
         atomic_replace_dir(target, build)

@@ -30,7 +30,8 @@ from hippogym.checks import MISSING, get_field, manifest_int, manifest_name, man
 from hippogym.errors import ValidationError
 
 __all__ = [
-    "check_rows", "check_store_allocation", "load_store", "memory_state", "save_store", "store_config", "store_payload",
+    "check_rows", "check_store_allocation", "key_row_alignment", "load_store", "memory_state", "save_store",
+    "store_config", "store_payload",
 ]
 
 _EVICTIONS = frozenset({"fifo", "utility"})
@@ -94,8 +95,16 @@ def store_payload(mem_state: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]
         "key_version": to_numpy(mem_state["row.key_version"]).astype(np.int64),
         "row": to_numpy(mem_state["rows"]).astype(np.int64),
     }
+    if "centroid" in mem_state and "theta" in mem_state:  # derived from the keys; saved so loads skip the pass
+        keys["unit_centroid"] = to_numpy(mem_state["centroid"]).astype(np.float32)
+        keys["unit_theta"] = to_numpy(mem_state["theta"]).astype(np.float32)
     store_section = {"config": config, "scalars": mem_state["scalars"]}
     return transitions, episodes, keys, store_section
+
+
+def key_row_alignment(keys: Mapping[str, Any]) -> dict[str, str]:
+    """``row_aligned`` of ``keys.safetensors`` (SPEC M8): ``unit_*`` tensors per episode, the rest per transition."""
+    return {name: "episodes" if name.startswith("unit_") else "transitions" for name in keys}
 
 
 def _empty_payload(mem_state: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]:
@@ -167,6 +176,10 @@ def memory_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, 
     starts = np.array(ep["start"], dtype=np.int64)
     if len(starts):
         state["unit_start"] = state["rows"][torch.from_numpy(starts)]
+    names = set(reader.tensor_names("keys"))
+    if {"unit_centroid", "unit_theta"} <= names:  # memories saved before these were added recompute them
+        state["centroid"] = reader.tensor("keys", "unit_centroid")
+        state["theta"] = reader.tensor("keys", "unit_theta")
     state["generator"] = torch.from_numpy(np.array(reader.tensor("state", "generator.store")))
     return state
 
@@ -181,6 +194,10 @@ def _empty_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, 
     state["unit_success"] = torch.zeros(0, dtype=torch.int8)
     for key, (_, dtype) in _UNIT_COLUMNS.items():
         state[key] = torch.from_numpy(np.zeros(0, dtype))
+    names = set(reader.tensor_names("keys"))
+    if {"unit_centroid", "unit_theta"} <= names:  # memories saved before these were added recompute them
+        state["centroid"] = reader.tensor("keys", "unit_centroid")
+        state["theta"] = reader.tensor("keys", "unit_theta")
     state["generator"] = torch.from_numpy(np.array(reader.tensor("state", "generator.store")))
     return state
 
@@ -275,7 +292,7 @@ def save_store(store: Any, path: str | os.PathLike[str], *, compression: str | N
     return hippo_format.write_memory(
         path, manifest={"embed_dim": store.embed_dim, "store": store_section}, transitions=transitions,
         episodes=episodes, tensors={"keys": keys, "state": {"generator.store": to_numpy(state["generator"])}},
-        row_aligned={"keys": {name: "transitions" for name in keys}}, compression=compression,
+        row_aligned={"keys": key_row_alignment(keys)}, compression=compression,
         producer=producer(),
     )
 

@@ -8,6 +8,7 @@ its unit-table and ring helpers.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -109,7 +110,7 @@ class StoreStateMixin:
                 # Rows in one run (the ring has not wrapped since the oldest unit): views, no copy.
                 state[f"row.{name}"] = t[span[0] : span[1]] if span is not None else t.index_select(0, rows)
         for name in self._UNIT_FIELDS:
-            if name in ("unit_alive", "centroid", "theta"):
+            if name == "unit_alive":
                 continue
             state[name] = getattr(self, name).index_select(0, slots)
         state["unit_slot"] = slots
@@ -136,7 +137,9 @@ class StoreStateMixin:
                 f"embed_dim={config['embed_dim']}, capacity={config['capacity']}",
             )
         self.layout = None
-        self._init_units(64)
+        # The unit table at its final size at once (it doubles from 64 as units are added).
+        need = max(int(state["scalars"]["num_slots"]), 1)
+        self._init_units(64 << max(0, (need - 1) // 64).bit_length())
         self._reset_ring()
         if config.get("layout") is not None:
             info_fields = {
@@ -184,7 +187,7 @@ class StoreStateMixin:
         if self.allocated and slots.numel():
             rows_, seg = self.rows_of(slots)
             self.row_slot[rows_] = slots[seg]
-        self.order = deque(int(s) for s in slots)
+        self.order = deque(slots.tolist())
         self.tail, self.num_slots = int(scalars["tail"]), int(scalars["num_slots"])
         self.high_water, self.next_unit_id = int(scalars["high_water"]), int(scalars["next_unit_id"])
         self.inserts, self.total_added = int(scalars["inserts"]), int(scalars["total_added"])
@@ -195,11 +198,37 @@ class StoreStateMixin:
         self.generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
         self._dead[:] = np.where(self._v_alive, np.float32(0.0), np.float32(-np.inf))
         self.mutations += 1
-        if self.allocated:
+        if self.allocated and not self._restore_geometry(state, slots):
             self._update_geometry(slots)
         self.index.rebuild(self)
         for listener in self.listeners:
             listener.on_reset()
+
+    def _restore_geometry(self, state: Mapping[str, Any], slots: torch.Tensor) -> bool:
+        """Take the units' centroids and angular radii from ``state`` when it holds valid ones.
+
+        They are derived from the keys (see ``_update_geometry``); a saved memory carries them so
+        that loading does not recompute them unit by unit. Returns ``False`` (recompute) when they
+        are missing, of the wrong shape, or not finite and in range.
+        """
+        centroid, theta = state.get("centroid"), state.get("theta")
+        if centroid is None or theta is None:
+            return False
+        # Copies: the sources may be read-only views of a memory-mapped file.
+        centroid, theta = _float32_copy(centroid), _float32_copy(theta)
+        n = slots.numel()
+        if tuple(centroid.shape) != (n, self.embed_dim) or tuple(theta.shape) != (n,):
+            return False
+        if n and not (
+            bool(torch.isfinite(centroid).all())
+            and bool(((theta >= 0) & (theta <= math.pi + 0.01)).all())
+            and bool((((norms := centroid.norm(dim=1)) - 1).abs() < 1e-3).logical_or(norms < 1e-6).all())
+        ):
+            return False
+        self.centroid[slots] = centroid
+        self.theta[slots] = theta
+        self.mutations += 1
+        return True
 
     def save(self, path: str | os.PathLike[str], *, compression: str | None = None) -> Path:
         """Save the store (episodes, keys, bookkeeping; no encoder) atomically with ``hippo_format``."""
@@ -213,6 +242,13 @@ class StoreStateMixin:
         from hippogym.memory.persist import load_store
 
         return load_store(cls, path, verify=verify)
+
+
+def _float32_copy(value: Any) -> torch.Tensor:
+    """A float32 tensor owning a copy of ``value`` (a tensor or a possibly read-only array)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(torch.float32, copy=True)
+    return torch.from_numpy(np.array(value, dtype=np.float32))
 
 
 def _contiguous(rows: torch.Tensor) -> tuple[int, int] | None:

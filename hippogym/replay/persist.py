@@ -34,7 +34,14 @@ from hippogym.checks import (
     to_numpy,
 )
 from hippogym.errors import ValidationError
-from hippogym.memory.persist import check_rows, check_store_allocation, memory_state, store_config, store_payload
+from hippogym.memory.persist import (
+    check_rows,
+    check_store_allocation,
+    key_row_alignment,
+    memory_state,
+    store_config,
+    store_payload,
+)
 from hippogym.progress import progress_bar
 from hippogym.returns import RETURNS_GAMMA, return_columns
 
@@ -175,7 +182,7 @@ def save_buffer(
             "sampler_max_priority": None if sampler is None else float(sampler["max_priority"]),
         },
     }
-    row_aligned = {"keys": {name: "transitions" for name in keys}}
+    row_aligned = {"keys": key_row_alignment(keys)}
     bar.update(1)
     bar.set_postfix_str("write and sync")
     with bar:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 from hippo_format._manifest import dump_manifest
 
@@ -144,7 +145,8 @@ def rewrite_manifest(path: Path, mutate: Callable[[dict], None] | None = None, *
             file = path / name
             if file.is_file():
                 data = file.read_bytes()
-                doc["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                doc["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                      "xxh3_128": xxhash.xxh3_128(data).hexdigest()}
     if mutate is not None:
         mutate(doc)
     doc.pop("manifest_sha256", None)

@@ -67,7 +67,13 @@ def test_detects_wrong_checksum_and_size(mem):
     path = mem / "index.faiss"
     path.write_bytes(path.read_bytes()[::-1] + b"x")
     problems = check_conformance(mem)
-    assert _codes(problems) == {"M7"} and len(problems) == 2
+    assert _codes(problems) == {"M7"} and len(problems) == 3  # bytes, sha256, xxh3_128
+
+
+def test_detects_a_wrong_fast_digest_alone(mem):
+    rewrite_manifest(mem, lambda d: d["files"]["index.faiss"].__setitem__("xxh3_128", "0" * 32))
+    problems = check_conformance(mem)
+    assert _codes(problems) == {"M7"} and len(problems) == 1 and "xxh3_128" in str(problems[0])
 
 
 def test_detects_manifest_digest_problems(mem):

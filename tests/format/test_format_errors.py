@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+import xxhash
 
 import hippo_format
 from hippo_format import errors, open_memory, write_memory
@@ -80,11 +82,39 @@ def test_bit_flip_is_caught_by_full_verification_only(mem):
     data[-3] ^= 0x40
     path.write_bytes(bytes(data))
     open_memory(mem)  # same size: the cheap check passes by design
-    with pytest.raises(errors.ChecksumMismatchError, match=r"keys\.safetensors: SHA-256 is [0-9a-f]{64}.*records") as info:
+    with pytest.raises(errors.ChecksumMismatchError, match=r"keys\.safetensors: XXH3-128 is [0-9a-f]{32}.*records") as info:
         open_memory(mem, verify="full")
     assert "restore it or re-save" in str(info.value)
+    with pytest.raises(errors.ChecksumMismatchError, match=r"keys\.safetensors: SHA-256 is [0-9a-f]{64}.*records"):
+        open_memory(mem, verify="sha256")
     with pytest.raises(errors.ChecksumMismatchError):
         open_memory(mem).verify(full=True)
+    with pytest.raises(errors.ChecksumMismatchError, match="SHA-256"):
+        open_memory(mem).verify(full=True, sha256=True)
+
+
+def test_manifests_record_both_digests_and_a_manifest_without_the_fast_one_is_checked_by_sha256(mem):
+    files = json.loads((mem / "manifest.json").read_text())["files"]
+    for name, entry in files.items():
+        data = (mem / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["xxh3_128"] == xxhash.xxh3_128(data).hexdigest()
+    # A version-1 manifest written before XXH3 was recorded: full verification falls back to SHA-256.
+    rewrite_manifest(mem, lambda d: [entry.pop("xxh3_128") for entry in d["files"].values()])
+    open_memory(mem, verify="full")
+    path = mem / "keys.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(errors.ChecksumMismatchError, match="SHA-256"):
+        open_memory(mem, verify="full")
+
+
+@pytest.mark.parametrize("bad", ["ABC", "0" * 31, "g" * 32, 7])
+def test_a_malformed_fast_digest_is_a_manifest_error(mem, bad):
+    rewrite_manifest(mem, lambda d: d["files"]["keys.safetensors"].__setitem__("xxh3_128", bad))
+    with pytest.raises(errors.ManifestError, match=r"files\['keys.safetensors'\]\.xxh3_128 must be 32 lowercase hex"):
+        open_memory(mem)
 
 
 def test_manifest_edit_is_caught_by_full_verification(mem):

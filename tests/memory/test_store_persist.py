@@ -65,3 +65,33 @@ def test_an_empty_store_saves_and_loads_and_takes_its_layout_from_the_first_epis
     whole.save(tmp_path / "whole")
     loaded = HippocampalReplayBuffer.load(tmp_path / "whole")
     assert len(loaded) == 0 and loaded.encoder.input_dim == 5
+
+
+def test_unit_geometry_is_saved_and_restored_and_recomputed_when_missing_or_invalid(tmp_path, monkeypatch):
+    import hippo_format
+
+    store = _store()
+    save_store(store, tmp_path / "m")
+    with hippo_format.open_memory(tmp_path / "m") as reader:
+        assert {"unit_centroid", "unit_theta"} <= set(reader.tensor_names("keys"))
+        assert reader.manifest["row_aligned"]["keys"]["unit_theta"] == "episodes"
+
+    calls = []
+    original = MemoryStore._update_geometry
+    monkeypatch.setattr(MemoryStore, "_update_geometry", lambda self, slots: (calls.append(1), original(self, slots)))
+    loaded = load_store(MemoryStore, tmp_path / "m")
+    assert calls == []  # taken from the file, not recomputed
+    slots = torch.nonzero(store.unit_alive).flatten()
+    assert torch.allclose(loaded.centroid[slots], store.centroid[slots])
+    assert torch.allclose(loaded.theta[slots], store.theta[slots])
+
+    # An invalid saved geometry (not unit length) is not trusted: it is recomputed from the keys.
+    state = store.state_dict()
+    state["centroid"] = state["centroid"] * 3
+    fresh = MemoryStore(capacity=50, embed_dim=4)
+    fresh.load_state_dict(state)
+    assert calls == [1] and torch.allclose(fresh.centroid[slots], store.centroid[slots])
+    # A state without it (memories saved before it was stored) recomputes it too.
+    state.pop("centroid")
+    MemoryStore(capacity=50, embed_dim=4).load_state_dict(state)
+    assert calls == [1, 1]
