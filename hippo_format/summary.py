@@ -26,7 +26,7 @@ def summarize(path_or_reader: str | os.PathLike[str] | MemoryReader, *, verify: 
 
     Args:
         path_or_reader: A memory directory or an open :class:`MemoryReader`.
-        verify: Run a full verification (SHA-256 of every file, every column
+        verify: Run a full verification (XXH3-128 or SHA-256 of every file, every column
             decoded) and report the outcome in ``checksums_ok``.
 
     Returns:

@@ -171,7 +171,7 @@ def _health(path: Path, manifest: dict[str, Any], summary: dict[str, Any], verif
     if not verified:
         rows.append(("checksums", "not verified (--no-verify)"))
     elif summary.get("checksums_ok"):
-        rows.append(("checksums", "OK (SHA-256 of every file)"))
+        rows.append(("checksums", "OK (digest of every file)"))
     else:
         rows.append(("checksums", f"FAILED: {summary.get('verify_error') or 'checksum mismatch'}"))
     store = manifest.get("store") if isinstance(manifest.get("store"), dict) else {}

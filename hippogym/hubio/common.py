@@ -168,8 +168,8 @@ def local_path(ref: Any) -> Path | None:
 
 def verify_mode(verify: bool | str) -> str:
     """Map ``verify`` (``True``/``False`` or a mode name) to a :func:`hippo_format.open_memory` mode."""
-    if verify is True:
-        return "full"
+    if verify is True:  # what comes from a Hub is checked against the SHA-256 it was published with
+        return "sha256"
     if verify is False:
         return "size"
     if verify in ("full", "sha256", "size", "none"):

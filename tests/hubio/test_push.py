@@ -70,7 +70,7 @@ def test_any_saveable_object_is_pushed_and_fetched_back(tmp_path, monkeypatch, d
             endpoint=hub.endpoint,
             cache_dir=tmp_path / "cache",
         )
-    assert seen == ["full"]
+    assert seen == ["sha256"]  # verify=True: a Hub download is checked against its SHA-256
     assert len(loaded) == len(part.store) == 12 and loaded.num_units == 2
 
 
