@@ -16,7 +16,8 @@ Per arm:
 Usage::
 
     python benchmarks/rl/evidence_report.py            # prints the tables
-    python benchmarks/rl/evidence_report.py --write    # rewrites them in docs/evidence/results.md
+    python benchmarks/rl/evidence_report.py --write    # rewrites them in docs/evidence/results.md and the
+                                                       # README's "When to use it" table
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from benchmarks.rl import stats
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "docs" / "evidence" / "runs" / "evidence"
 PAGE = ROOT / "docs" / "evidence" / "results.md"
+README = ROOT / "README.md"
 BEGIN, END = "<!-- evidence-tables:begin -->", "<!-- evidence-tables:end -->"
+USE_BEGIN, USE_END = "<!-- when-to-use:begin -->", "<!-- when-to-use:end -->"
 STAGES = ("pilot", "confirmatory")
 REFERENCE = "uniform"
 
@@ -74,12 +77,30 @@ def load(root: Path = RUNS) -> dict[str, dict[str, dict[str, list[dict[str, Any]
     return out
 
 
+def reached_at(run: dict[str, Any]) -> int | None:
+    """Steps-to-threshold as the plan defines it, from the run's learning curve.
+
+    The first evaluation whose metric reaches the threshold while the next evaluation also does
+    (the last evaluation, having no next, does not count). ``None`` if that never happens.
+    The runner's own ``steps_to_threshold`` is stricter (held at every later evaluation); the
+    tables report it as "held to the end". Runs without a stored curve fall back to it.
+    """
+    curve = run.get("curve")
+    if not isinstance(curve, list) or run.get("threshold") is None:
+        return run.get("steps_to_threshold")
+    key, threshold = run["metric"], float(run["threshold"])
+    for row, following in zip(curve, curve[1:]):
+        if row.get(key, -np.inf) >= threshold and following.get(key, -np.inf) >= threshold:
+            return int(row["step"])
+    return None
+
+
 def km_median(runs: list[dict[str, Any]]) -> float | None:
     """Kaplan–Meier median of steps-to-threshold (right-censored at the budget); ``None`` if not reached."""
     from scipy.stats import CensoredData, ecdf
 
-    reached = [float(r["steps_to_threshold"]) for r in runs if r["steps_to_threshold"] is not None]
-    censored = [float(r["steps"]) for r in runs if r["steps_to_threshold"] is None]
+    reached = [float(reached_at(r)) for r in runs if reached_at(r) is not None]
+    censored = [float(r["steps"]) for r in runs if reached_at(r) is None]
     if not reached:
         return None
     sf = ecdf(CensoredData(uncensored=reached, right=censored)).sf
@@ -102,7 +123,7 @@ def env_table(env: str, arms: dict[str, list[dict[str, Any]]]) -> str:
     lines = [head, ""]
     cols = ["arm", "seeds", "final IQM [95% CI]", "final mean [95% CI]"]
     if threshold is not None:
-        cols += ["KM median steps to threshold", "reached"]
+        cols += ["KM median steps to threshold", "reached", "held to the end"]
     cols += [f"P(arm > {REFERENCE}) [95% CI]"]
     lines += ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     ref = [r["final"] for r in arms.get(REFERENCE, [])]
@@ -114,8 +135,10 @@ def env_table(env: str, arms: dict[str, list[dict[str, Any]]]) -> str:
                _ci(stats.stratified_bootstrap_ci({env: finals}, statistic=np.mean), digits)]
         if threshold is not None:
             median = km_median(runs)
-            reached = sum(r["steps_to_threshold"] is not None for r in runs)
-            row += ["not reached" if median is None else f"{median:,.0f}", f"{reached}/{len(runs)}"]
+            reached = sum(reached_at(r) is not None for r in runs)
+            held = sum(r["steps_to_threshold"] is not None for r in runs)
+            row += ["not reached" if median is None else f"{median:,.0f}", f"{reached}/{len(runs)}",
+                    f"{held}/{len(runs)}"]
         if arm == REFERENCE or not ref:
             row.append("—")
         else:
@@ -140,6 +163,8 @@ def tables(data: dict[str, Any]) -> str:
             parts.append("Pilot runs pick the best baseline of P1 and size the confirmatory seeds; they are never "
                          f"part of a confirmatory comparison (budgets: {', '.join(f'{b:,}' for b in budgets)} steps).")
             parts.append(seed_table(seed_plan(envs)))
+        if stage == "confirmatory":
+            parts.append(primary_table(primary_results(data)))
     return "\n\n".join(parts)
 
 
@@ -152,7 +177,7 @@ def best_baseline(arms: dict[str, list[dict[str, Any]]]) -> str:
     def rank(arm: str) -> tuple[float, int, float]:
         runs = arms[arm]
         median = km_median(runs)
-        reached = sum(r["steps_to_threshold"] is not None for r in runs)
+        reached = sum(reached_at(r) is not None for r in runs)
         return (np.inf if median is None else median, -reached, -float(np.mean([r["auc"] for r in runs])))
 
     baselines = [a for a in arms if a not in HIPPO_ARMS]
@@ -163,8 +188,7 @@ def best_baseline(arms: dict[str, list[dict[str, Any]]]) -> str:
 
 def _log_steps(runs: list[dict[str, Any]]) -> np.ndarray:
     """log steps-to-threshold, a censored run entering at its budget (so its spread is a lower bound)."""
-    return np.log([float(r["steps_to_threshold"] if r["steps_to_threshold"] is not None else r["steps"])
-                   for r in runs])
+    return np.log([float(reached_at(r) if reached_at(r) is not None else r["steps"]) for r in runs])
 
 
 def seed_count(
@@ -224,6 +248,199 @@ def seed_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _km_or_inf(runs: list[dict[str, Any]]) -> float:
+    median = km_median(runs)
+    return np.inf if median is None else median
+
+
+def median_ratio(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], n_boot: int = 2_000, seed: int = 0
+) -> dict[str, Any]:
+    """Ratio of Kaplan–Meier medians ``a / b`` with a 95% bootstrap interval (seeds resampled within arm).
+
+    A resample whose median is never reached counts as infinite; a resample where neither arm
+    reaches it has no ratio and is left out (``undefined`` counts them).
+    """
+    from scipy.stats import CensoredData, logrank
+
+    def censored(runs: list[dict[str, Any]]) -> CensoredData:
+        return CensoredData(uncensored=[float(reached_at(r)) for r in runs if reached_at(r) is not None],
+                            right=[float(r["steps"]) for r in runs if reached_at(r) is None])
+
+    def times(runs: list[dict[str, Any]]) -> np.ndarray:
+        return np.array([np.inf if reached_at(r) is None else float(reached_at(r)) for r in runs])
+
+    ta, tb = times(a), times(b)
+    # Every censored run stops at its budget, after every event: the Kaplan–Meier median is then the
+    # plain median with censored runs at +inf (smallest t whose ECDF reaches 0.5), which numpy
+    # computes for all resamples at once. Checked against scipy's estimate on the data.
+    for runs, t in ((a, ta), (b, tb)):
+        if np.isfinite(t).any() and any(reached_at(r) is None and r["steps"] < t[np.isfinite(t)].max() for r in runs):
+            raise ValueError("a run was censored before another reached the threshold; use km_median per resample")
+        assert np.quantile(t, 0.5, method="inverted_cdf") == _km_or_inf(runs)
+    rng = np.random.default_rng(seed)
+    ma = np.quantile(ta[rng.integers(0, ta.size, (n_boot, ta.size))], 0.5, axis=1, method="inverted_cdf")
+    mb = np.quantile(tb[rng.integers(0, tb.size, (n_boot, tb.size))], 0.5, axis=1, method="inverted_cdf")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(np.float64(_km_or_inf(a)) / np.float64(_km_or_inf(b)))
+        boots = ma / mb
+    defined = boots[~np.isnan(boots)]
+    lo, hi = (np.quantile(defined, [0.025, 0.975], method="inverted_cdf") if defined.size else (np.nan, np.nan))
+    try:
+        p_value = float(logrank(censored(a), censored(b)).pvalue)
+    except ValueError:  # no event in either arm
+        p_value = 1.0
+    if not np.isfinite(p_value):  # identical event times in both arms: no evidence of a difference
+        p_value = 1.0
+    return {"value": value, "ci_low": float(lo), "ci_high": float(hi), "p": p_value,
+            "undefined": int(n_boot - defined.size), "a": _km_or_inf(a), "b": _km_or_inf(b)}
+
+
+def final_difference(a: list[dict[str, Any]], b: list[dict[str, Any]], n_boot: int = 2_000, seed: int = 0
+                     ) -> dict[str, Any]:
+    """IQM(a) − IQM(b) of the final metric with a 95% bootstrap interval, and a Mann–Whitney p-value."""
+    from scipy.stats import mannwhitneyu
+
+    x = np.array([float(r["final"]) for r in a])
+    y = np.array([float(r["final"]) for r in b])
+    rng = np.random.default_rng(seed)
+    boots = np.array([stats.iqm(x[rng.integers(0, x.size, x.size)]) - stats.iqm(y[rng.integers(0, y.size, y.size)])
+                      for _ in range(n_boot)])
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    p_value = 1.0 if np.array_equal(np.sort(x), np.sort(y)) else float(mannwhitneyu(x, y).pvalue)
+    return {"value": float(stats.iqm(x) - stats.iqm(y)), "ci_low": float(lo), "ci_high": float(hi), "p": p_value,
+            "a": float(stats.iqm(x)), "b": float(stats.iqm(y))}
+
+
+def holm(p_values: dict[str, float], family: int) -> dict[str, float]:
+    """Holm's step-down adjusted p-values; comparisons of the family without data count as p = 1."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    adjusted, running = {}, 0.0
+    for rank, key in enumerate(order):
+        running = max(running, min(1.0, (family - rank) * p_values[key]))
+        adjusted[key] = running
+    return adjusted
+
+
+def primary_results(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every primary comparison with confirmatory runs: its estimate, CI, p-value and criterion."""
+    confirmatory, pilot = data.get("confirmatory", {}), data.get("pilot", {})
+    rows = []
+    for pid, spec in PRIMARY.items():
+        for env, arm in spec["arms"].items():
+            arms = confirmatory.get(env, {})
+            baseline = spec["baseline"] or (best_baseline(pilot[env]) if env in pilot else None)
+            if arm not in arms or baseline not in arms:
+                continue
+            if spec["kind"] == "steps":
+                est = median_ratio(arms[arm], arms[baseline])
+                bar = 0.5 if pid == "P1" else None
+                met = est["ci_high"] < 1 and (bar is None or est["value"] <= bar)
+            else:
+                est = final_difference(arms[arm], arms[baseline])
+                margin = spec["delta"] * abs(est["b"])
+                met = (est["ci_low"] > -margin) if pid == "P2" else (
+                    est["ci_low"] <= 0 <= est["ci_high"] and -margin <= est["ci_low"] and est["ci_high"] <= margin)
+            rows.append({"id": pid, "env": env, "arm": arm, "baseline": baseline, "kind": spec["kind"],
+                         "n": (len(arms[arm]), len(arms[baseline])), "met": bool(met), **est})
+    # One p-value per comparison of the family (P1 spans two environments: the larger of theirs).
+    per_id: dict[str, float] = {}
+    for r in rows:
+        per_id[r["id"]] = max(per_id.get(r["id"], 0.0), r["p"])
+    adjusted = holm(per_id, family=len(PRIMARY))
+    for r in rows:
+        r["p_holm"] = adjusted[r["id"]]
+    return rows
+
+
+def _fmt_steps(x: float) -> str:
+    return "not reached" if not np.isfinite(x) else f"{x:,.0f} steps"
+
+
+def _fmt_ratio(x: float) -> str:
+    return "∞" if x == np.inf else ("nan" if np.isnan(x) else f"{x:.2f}")
+
+
+def primary_table(rows: list[dict[str, Any]]) -> str:
+    """The confirmatory primary comparisons as markdown (or a line saying none has run)."""
+    head = ["### Primary comparisons (confirmatory runs)", ""]
+    if not rows:
+        return "\n".join(head + ["None has confirmatory runs yet."])
+    lines = head + [
+        "Steps: ratio of Kaplan–Meier medians (hippogym / baseline, below 1 = hippogym faster), 95% bootstrap "
+        "CI over seeds, log-rank p. Final: IQM difference, 95% bootstrap CI, Mann–Whitney p. Holm over the "
+        f"{len(PRIMARY)} registered comparisons (those without confirmatory runs count as p = 1).", "",
+        "| comparison | env | arm vs baseline | seeds | hippogym | baseline | estimate [95% CI] | p | Holm p "
+        "| criterion met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if r["kind"] == "steps":
+            cells = [_fmt_steps(r["a"]), _fmt_steps(r["b"]),
+                     f"{_fmt_ratio(r['value'])} [{_fmt_ratio(r['ci_low'])}, {_fmt_ratio(r['ci_high'])}]"]
+        else:
+            cells = [f"{r['a']:.2f}", f"{r['b']:.2f}", f"{r['value']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"]
+        lines.append(f"| {r['id']} | {r['env']} | `{r['arm']}` vs `{r['baseline']}` | {r['n'][0]} / {r['n'][1]} | "
+                     + " | ".join(cells) + f" | {r['p']:.3g} | {r['p_holm']:.3g} | {'yes' if r['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+#: The README's "When to use it" rows: (situation, env, hippogym arm, baseline arm, kind).
+USE_CASES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("Sparse reward, several sub-goals (MiniGrid `DoorKey-5x5`)", "doorkey5", "hippo-value", "nstep", "steps"),
+    ("… against plain uniform replay (`DoorKey-5x5`)", "doorkey5", "hippo-value", "uniform", "steps"),
+    ("Sparse reward, one long corridor (built-in, length 30)", "corridor30", "hippo-value", "nstep", "steps"),
+    ("Goal-conditioned, sparse (`BitFlippingEnv`, 15 bits)", "bitflip15", "hippo-her", "her", "steps"),
+    ("Goal-conditioned, sparse (`BitFlippingEnv`, 10 bits)", "bitflip10", "hippo-her", "her", "steps"),
+    ("Dense reward (`CartPole-v1`), replay through the memory", "cartpole", "hippo-replay", "uniform", "final"),
+    ("Dense reward (`CartPole-v1`), value term", "cartpole", "hippo-value", "uniform", "final"),
+    ("Semantic replay alone, no value term (`DoorKey-5x5`)", "doorkey5", "hippo-replay", "uniform", "final"),
+    ("Semantic replay alone, no value term (corridor 30)", "corridor30", "hippo-replay", "uniform", "final"),
+)
+#: Registered environments without runs yet, named in the README table as not measured.
+NOT_RUN = (("Partial observability (MiniGrid `MemoryS7`, popgym `RepeatFirstEasy`)", "hippo-history",
+            "framestack, RecurrentPPO"), ("Delayed reward (`MountainCar-v0`)", "hippo-value", "nstep"))
+
+
+def _verdict(kind: str, est: dict[str, Any], baseline: str) -> str:
+    if kind == "steps":
+        if est["ci_high"] < 1:
+            return "**Yes**: reaches the threshold sooner"
+        if est["ci_low"] > 1:
+            return f"**No**: `{baseline}` reaches it sooner"
+        return "No difference detected"
+    if est["ci_low"] > 0:
+        return "**Yes**: higher final score"
+    if est["ci_high"] < 0:
+        return f"**No**: `{baseline}` scores higher"
+    return "No difference detected"
+
+
+def when_to_use(data: dict[str, Any]) -> str:
+    """The README's "When to use it" table, from the confirmatory runs where they exist, else the pilot."""
+    lines = ["| situation | hippogym arm vs baseline | runs | hippogym | baseline | estimate [95% CI] | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for situation, env, arm, baseline, kind in USE_CASES:
+        stage = next((st for st in ("confirmatory", "pilot")
+                      if arm in data.get(st, {}).get(env, {}) and baseline in data.get(st, {}).get(env, {})), None)
+        if stage is None:
+            continue
+        a, b = data[stage][env][arm], data[stage][env][baseline]
+        est = median_ratio(a, b) if kind == "steps" else final_difference(a, b)
+        if kind == "steps":
+            cells = [_fmt_steps(est["a"]), _fmt_steps(est["b"]),
+                     f"ratio {_fmt_ratio(est['value'])} [{_fmt_ratio(est['ci_low'])}, {_fmt_ratio(est['ci_high'])}]"]
+        else:
+            digits = 2 if a[0]["metric"] == "eval_success" else 0
+            cells = [f"{est['a']:.{digits}f}", f"{est['b']:.{digits}f}",
+                     f"Δ {est['value']:+.{digits}f} [{est['ci_low']:+.{digits}f}, {est['ci_high']:+.{digits}f}]"]
+        runs = f"{len(a)} / {len(b)}, {stage}" + (" (exploratory)" if stage == "pilot" else "")
+        lines.append(f"| {situation} | `{arm}` vs `{baseline}` | {runs} | " + " | ".join(cells)
+                     + f" | {_verdict(kind, est, baseline)} |")
+    for situation, arm, baseline in NOT_RUN:
+        lines.append(f"| {situation} | `{arm}` vs {baseline} | not run yet | | | | not measured |")
+    return "\n".join(lines)
+
+
 def splice(page: str, body: str) -> str:
     """``page`` with the text between the markers replaced by ``body``."""
     return splice_markers(page, body + "\n", BEGIN, END)
@@ -233,11 +450,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"rewrite the tables in {PAGE.relative_to(ROOT)}")
     args = parser.parse_args(argv)
-    body = tables(load())
+    data = load()
+    body, use = tables(data), when_to_use(data)
     if args.write:
         PAGE.write_text(splice(PAGE.read_text(encoding="utf-8"), body), encoding="utf-8")
+        README.write_text(splice_markers(README.read_text(encoding="utf-8"), use + "\n", USE_BEGIN, USE_END),
+                          encoding="utf-8")
     else:
-        print(body)
+        print(body + "\n\n" + use)
     return 0
 
 

@@ -138,9 +138,13 @@ def stratified_bootstrap_ci(
         raise ValueError("Expected every task in `scores` to have at least one run")
     rng = np.random.default_rng(seed)
     value = float(statistic(np.concatenate(arrays)))
-    boots = np.empty(n_boot)
-    for i in range(n_boot):
-        boots[i] = statistic(np.concatenate([a[rng.integers(0, a.size, a.size)] for a in arrays]))
+    # The resamples are drawn in the same order as one concatenation per resample would draw them,
+    # then the statistic runs once over all rows (``axis=1``) when it takes an axis.
+    resamples = np.stack([np.concatenate([a[rng.integers(0, a.size, a.size)] for a in arrays]) for _ in range(n_boot)])
+    try:
+        boots = np.asarray(statistic(resamples, axis=1), dtype=np.float64)  # type: ignore[call-arg]
+    except TypeError:
+        boots = np.array([statistic(row) for row in resamples], dtype=np.float64)
     lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
     return {"value": value, "ci_low": float(lo), "ci_high": float(hi), "tasks": len(arrays),
             "runs": [int(a.size) for a in arrays], "level": level}

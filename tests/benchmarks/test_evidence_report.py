@@ -9,9 +9,15 @@ import pytest
 from benchmarks.rl import evidence_report
 
 
-def test_the_results_page_equals_what_the_report_prints_from_the_committed_runs():
+def test_the_results_page_and_readme_table_equal_what_the_report_prints_from_the_committed_runs():
+    from benchmarks.retrieval_report import splice_markers
+
+    data = evidence_report.load()
     page = evidence_report.PAGE.read_text(encoding="utf-8")
-    assert evidence_report.splice(page, evidence_report.tables(evidence_report.load())) == page
+    assert evidence_report.splice(page, evidence_report.tables(data)) == page
+    readme = evidence_report.README.read_text(encoding="utf-8")
+    use = evidence_report.when_to_use(data)
+    assert splice_markers(readme, use + "\n", evidence_report.USE_BEGIN, evidence_report.USE_END) == readme
 
 
 def _run(arm, seed, final, reached, steps=1000, env="corridor30"):
@@ -68,3 +74,37 @@ def test_seed_count_follows_the_plans_formula_and_its_bounds():
     big = evidence_report.seed_count(a * 10, b * 10, delta=1.0)
     assert big["seeds"] == 30 and big["underpowered"]
     assert evidence_report.seed_count(np.zeros(3), np.ones(3), delta=1.0)["seeds"] == 10  # no spread
+
+
+def _curve_run(values, threshold=0.8, every=100, arm="a", seed=0):
+    curve = [{"step": i * every, "eval_success": v} for i, v in enumerate(values)]
+    return {"experiment": "evidence", "env": "e", "arm": arm, "seed": seed, "metric": "eval_success",
+            "threshold": threshold, "steps": every * (len(values) - 1), "curve": curve,
+            "steps_to_threshold": None, "final": values[-1]}
+
+
+def test_reached_at_is_the_plans_definition_reached_and_held_at_the_next_evaluation():
+    assert evidence_report.reached_at(_curve_run([0, 0.9, 0.2, 0.9, 0.85, 0.1])) == 300  # 100 is not held
+    assert evidence_report.reached_at(_curve_run([0, 0.5, 0.9])) is None  # the last evaluation has no next
+    assert evidence_report.reached_at({"steps_to_threshold": 700, "threshold": 0.9}) == 700  # no curve: runner's
+
+
+def test_median_ratio_uses_censored_medians_and_a_log_rank_test():
+    fast = [_curve_run([0, 1, 1, 1, 1], arm="h", seed=i) for i in range(6)]  # reached at 100
+    slow = [_curve_run([0, 0, 0, 1, 1], arm="b", seed=i) for i in range(6)]  # reached at 300
+    out = evidence_report.median_ratio(fast, slow)
+    assert out["value"] == pytest.approx(1 / 3) and out["ci_high"] == pytest.approx(1 / 3) and out["p"] < 0.01
+    never = [_curve_run([0, 0, 0, 0, 0], arm="b", seed=i) for i in range(6)]
+    out = evidence_report.median_ratio(fast, never)
+    assert out["value"] == 0.0 and out["b"] == float("inf")
+    same = evidence_report.median_ratio(slow, slow)
+    assert same["value"] == 1.0 and same["ci_low"] <= 1.0 <= same["ci_high"] and same["p"] > 0.5
+
+
+def test_final_difference_and_holm():
+    a = [{"final": v} for v in (1.0, 0.9, 1.0, 0.95)]
+    b = [{"final": v} for v in (0.1, 0.0, 0.2, 0.1)]
+    out = evidence_report.final_difference(a, b)
+    assert out["value"] > 0.8 and out["ci_low"] > 0.5 and out["p"] < 0.05
+    # Holm with a family of 4 and two observed p-values: 4 * 0.01, then max(0.04, 3 * 0.02).
+    assert evidence_report.holm({"P1": 0.01, "P3": 0.02}, family=4) == pytest.approx({"P1": 0.04, "P3": 0.06})
