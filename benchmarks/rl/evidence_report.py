@@ -441,6 +441,71 @@ def when_to_use(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+PLOTS = ROOT / "docs" / "evidence" / "plots"
+
+
+def _curve_band(runs: list[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluation steps, the mean over runs and its 95% bootstrap band (runs resampled), per step."""
+    length = min(len(r["curve"]) for r in runs)
+    steps = np.array([row["step"] for row in runs[0]["curve"][:length]], dtype=np.float64)
+    values = np.array([[row.get(metric, np.nan) for row in r["curve"][:length]] for r in runs], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    boots = values[rng.integers(0, len(runs), (1_000, len(runs)))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
+    return steps, values.mean(axis=0), lo, hi
+
+
+def plot(data: dict[str, Any], out: Path = PLOTS) -> list[Path]:
+    """Per stage and environment: learning curves with 95% bands, Kaplan–Meier curves of steps to the
+    threshold (where there is one) and the performance profile of the final metric. Returns the files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.stats import CensoredData, ecdf
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stage, envs in data.items():
+        for env, arms in sorted(envs.items()):
+            first = next(iter(arms.values()))[0]
+            metric, threshold = first["metric"], first["threshold"]
+            panels = 3 if threshold is not None else 2
+            fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
+            for arm in sorted(arms):
+                runs = [r for r in arms[arm] if isinstance(r.get("curve"), list) and r["curve"]]
+                if not runs:
+                    continue
+                steps, mean, lo, hi = _curve_band(runs, metric)
+                (line,) = axes[0].plot(steps, mean, label=f"{arm} (n={len(runs)})")
+                axes[0].fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
+                finals = np.sort([float(r["final"]) for r in runs])
+                grid = np.linspace(min(finals.min(), 0.0), max(finals.max(), 1e-9), 200)
+                axes[1].plot(grid, [(finals > t).mean() for t in grid], color=line.get_color())
+                if threshold is not None:
+                    reached = [float(reached_at(r)) for r in runs if reached_at(r) is not None]
+                    if reached:
+                        censored = [float(r["steps"]) for r in runs if reached_at(r) is None]
+                        sf = ecdf(CensoredData(uncensored=reached, right=censored)).sf
+                        axes[2].step(np.r_[0.0, sf.quantiles], np.r_[1.0, sf.probabilities], where="post",
+                                     color=line.get_color())
+                    else:
+                        axes[2].plot([0, first["budget"]], [1, 1], color=line.get_color(), linestyle=":")
+            label = metric.replace("eval_", "")
+            axes[0].set(title=f"{env} ({stage}): mean {label}, 95% band", xlabel="env steps", ylabel=label)
+            axes[1].set(title="performance profile", xlabel=f"final {label} τ", ylabel="fraction of runs > τ")
+            if threshold is not None:
+                axes[2].set(title=f"runs not yet at {threshold:g} (Kaplan–Meier)", xlabel="env steps",
+                            ylabel="fraction")
+            axes[0].legend(fontsize=7)
+            fig.tight_layout()
+            path = out / f"{stage}_{env}.png"
+            fig.savefig(path, dpi=90, metadata={"Software": None})
+            plt.close(fig)
+            written.append(path)
+    return written
+
+
 def splice(page: str, body: str) -> str:
     """``page`` with the text between the markers replaced by ``body``."""
     return splice_markers(page, body + "\n", BEGIN, END)
@@ -449,8 +514,11 @@ def splice(page: str, body: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"rewrite the tables in {PAGE.relative_to(ROOT)}")
+    parser.add_argument("--plots", action="store_true", help=f"draw the plots into {PLOTS.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     data = load()
+    if args.plots:
+        plot(data)
     body, use = tables(data), when_to_use(data)
     if args.write:
         PAGE.write_text(splice(PAGE.read_text(encoding="utf-8"), body), encoding="utf-8")

@@ -108,3 +108,15 @@ def test_final_difference_and_holm():
     assert out["value"] > 0.8 and out["ci_low"] > 0.5 and out["p"] < 0.05
     # Holm with a family of 4 and two observed p-values: 4 * 0.01, then max(0.04, 3 * 0.02).
     assert evidence_report.holm({"P1": 0.01, "P3": 0.02}, family=4) == pytest.approx({"P1": 0.04, "P3": 0.06})
+
+
+def test_plots_draw_curves_profiles_and_survival_per_stage_and_env(tmp_path):
+    pytest.importorskip("matplotlib")
+    runs = {"h": [_curve_run([0, 1, 1, 1], arm="h", seed=i) for i in range(3)],
+            "b": [_curve_run([0, 0, 0, 0], arm="b", seed=i) for i in range(3)]}
+    for arm_runs in runs.values():
+        for r in arm_runs:
+            r.update(budget=300, auc=0.5)
+    written = evidence_report.plot({"pilot": {"e": runs}}, out=tmp_path)
+    assert [p.name for p in written] == ["pilot_e.png"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[0].stat().st_size > 10_000
