@@ -304,7 +304,8 @@ def load_store(cls: type[Any], path: str | os.PathLike[str], *, verify: str = "f
         cls: The store class to build (``MemoryStore``; passed in so that this module never
             imports the store, which imports it).
         path: Memory directory.
-        verify: ``"full"`` (default), ``"size"`` or ``"none"``.
+        verify: ``"full"`` (default: every file's digest), ``"sha256"``, ``"size"`` or ``"none"``
+            (see :func:`hippo_format.open_memory`).
 
     Returns:
         The store.

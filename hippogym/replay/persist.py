@@ -206,8 +206,8 @@ def load_buffer(
         cls: The buffer class to build (``HippocampalReplayBuffer``; passed in so that this module
             never imports the buffer, which imports it).
         path: Memory directory.
-        verify: ``"full"`` (default: every file's sha256 is checked before anything is used),
-            ``"size"`` or ``"none"``.
+        verify: ``"full"`` (default: every file's digest is checked before anything is used,
+            XXH3-128 where recorded), ``"sha256"`` (SHA-256 of every file), ``"size"`` or ``"none"``.
         device: Device of the batches the loaded buffer returns.
         progress: Show a bar over the stages (open and verify, read tables, restore); ``None``
             (default) shows it for memories of at least :data:`LARGE_MEMORY` transitions.
@@ -303,7 +303,7 @@ def load_saved_memory(
     Args:
         cls: The buffer class to build.
         path: Memory directory.
-        verify: ``"full"``, ``"size"`` or ``"none"`` (see :func:`load_buffer`).
+        verify: ``"full"``, ``"sha256"``, ``"size"`` or ``"none"`` (see :func:`load_buffer`).
         device: Device of the batches the buffer returns.
 
     Returns:
