@@ -369,7 +369,8 @@ def primary_table(rows: list[dict[str, Any]]) -> str:
     lines = head + [
         "Steps: ratio of Kaplan–Meier medians (hippogym / baseline, below 1 = hippogym faster), 95% bootstrap "
         "CI over seeds, log-rank p. Final: IQM difference, 95% bootstrap CI, Mann–Whitney p. Holm over the "
-        f"{len(PRIMARY)} registered comparisons (those without confirmatory runs count as p = 1).", "",
+        f"{len(PRIMARY)} registered comparisons (those without confirmatory runs count as p = 1; a comparison "
+        "over two environments takes the larger of their p-values, since both must hold).", "",
         "| comparison | env | arm vs baseline | seeds | hippogym | baseline | estimate [95% CI] | p | Holm p "
         "| criterion met |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
