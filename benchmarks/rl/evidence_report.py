@@ -124,10 +124,12 @@ def env_table(env: str, arms: dict[str, list[dict[str, Any]]]) -> str:
     cols = ["arm", "seeds", "final IQM [95% CI]", "final mean [95% CI]"]
     if threshold is not None:
         cols += ["KM median steps to threshold", "reached", "held to the end"]
-    cols += [f"P(arm > {REFERENCE}) [95% CI]"]
+    # The reference of P(improvement): uniform replay, or the baseline when a stage ran without it.
+    reference = REFERENCE if REFERENCE in arms else next((a for a in sorted(arms) if a not in HIPPO_ARMS), None)
+    cols += [f"P(arm > {reference}) [95% CI]"]
     lines += ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
-    ref = [r["final"] for r in arms.get(REFERENCE, [])]
-    for arm in sorted(arms, key=lambda a: (a != REFERENCE, a)):
+    ref = [r["final"] for r in arms.get(reference, [])] if reference else []
+    for arm in sorted(arms, key=lambda a: (a != reference, a)):
         runs = arms[arm]
         finals = [float(r["final"]) for r in runs]
         row = [f"`{arm}`", str(len(runs)),
@@ -139,7 +141,7 @@ def env_table(env: str, arms: dict[str, list[dict[str, Any]]]) -> str:
             held = sum(r["steps_to_threshold"] is not None for r in runs)
             row += ["not reached" if median is None else f"{median:,.0f}", f"{reached}/{len(runs)}",
                     f"{held}/{len(runs)}"]
-        if arm == REFERENCE or not ref:
+        if arm == reference or not ref:
             row.append("—")
         else:
             row.append(_ci(stats.probability_of_improvement({env: finals}, {env: ref}), 2))
