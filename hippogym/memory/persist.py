@@ -194,10 +194,6 @@ def _empty_state(reader: hippo_format.MemoryReader, store_section: Mapping[str, 
     state["unit_success"] = torch.zeros(0, dtype=torch.int8)
     for key, (_, dtype) in _UNIT_COLUMNS.items():
         state[key] = torch.from_numpy(np.zeros(0, dtype))
-    names = set(reader.tensor_names("keys"))
-    if {"unit_centroid", "unit_theta"} <= names:  # memories saved before these were added recompute them
-        state["centroid"] = reader.tensor("keys", "unit_centroid")
-        state["theta"] = reader.tensor("keys", "unit_theta")
     state["generator"] = torch.from_numpy(np.array(reader.tensor("state", "generator.store")))
     return state
 
