@@ -95,15 +95,22 @@ def reached_at(run: dict[str, Any]) -> int | None:
     return None
 
 
+def censored_steps(runs: list[dict[str, Any]]) -> Any:
+    """Steps-to-threshold as scipy ``CensoredData``: runs that never reach it are right-censored at their steps."""
+    from scipy.stats import CensoredData
+
+    reached = [reached_at(r) for r in runs]
+    return CensoredData(uncensored=[float(t) for t in reached if t is not None],
+                        right=[float(r["steps"]) for r, t in zip(runs, reached) if t is None])
+
+
 def km_median(runs: list[dict[str, Any]]) -> float | None:
     """Kaplan–Meier median of steps-to-threshold (right-censored at the budget); ``None`` if not reached."""
-    from scipy.stats import CensoredData, ecdf
+    from scipy.stats import ecdf
 
-    reached = [float(reached_at(r)) for r in runs if reached_at(r) is not None]
-    censored = [float(r["steps"]) for r in runs if reached_at(r) is None]
-    if not reached:
+    if all(reached_at(r) is None for r in runs):
         return None
-    sf = ecdf(CensoredData(uncensored=reached, right=censored)).sf
+    sf = ecdf(censored_steps(runs)).sf
     below = np.flatnonzero(sf.probabilities <= 0.5)
     return float(sf.quantiles[below[0]]) if below.size else None
 
@@ -263,11 +270,7 @@ def median_ratio(
     A resample whose median is never reached counts as infinite; a resample where neither arm
     reaches it has no ratio and is left out (``undefined`` counts them).
     """
-    from scipy.stats import CensoredData, logrank
-
-    def censored(runs: list[dict[str, Any]]) -> CensoredData:
-        return CensoredData(uncensored=[float(reached_at(r)) for r in runs if reached_at(r) is not None],
-                            right=[float(r["steps"]) for r in runs if reached_at(r) is None])
+    from scipy.stats import logrank
 
     def times(runs: list[dict[str, Any]]) -> np.ndarray:
         return np.array([np.inf if reached_at(r) is None else float(reached_at(r)) for r in runs])
@@ -289,7 +292,7 @@ def median_ratio(
     defined = boots[~np.isnan(boots)]
     lo, hi = (np.quantile(defined, [0.025, 0.975], method="inverted_cdf") if defined.size else (np.nan, np.nan))
     try:
-        p_value = float(logrank(censored(a), censored(b)).pvalue)
+        p_value = float(logrank(censored_steps(a), censored_steps(b)).pvalue)
     except ValueError:  # no event in either arm
         p_value = 1.0
     if not np.isfinite(p_value):  # identical event times in both arms: no evidence of a difference
@@ -306,8 +309,8 @@ def final_difference(a: list[dict[str, Any]], b: list[dict[str, Any]], n_boot: i
     x = np.array([float(r["final"]) for r in a])
     y = np.array([float(r["final"]) for r in b])
     rng = np.random.default_rng(seed)
-    boots = np.array([stats.iqm(x[rng.integers(0, x.size, x.size)]) - stats.iqm(y[rng.integers(0, y.size, y.size)])
-                      for _ in range(n_boot)])
+    boots = (stats.iqm(x[rng.integers(0, x.size, (n_boot, x.size))], axis=1)
+             - stats.iqm(y[rng.integers(0, y.size, (n_boot, y.size))], axis=1))
     lo, hi = np.percentile(boots, [2.5, 97.5])
     p_value = 1.0 if np.array_equal(np.sort(x), np.sort(y)) else float(mannwhitneyu(x, y).pvalue)
     return {"value": float(stats.iqm(x) - stats.iqm(y)), "ci_low": float(lo), "ci_high": float(hi), "p": p_value,
@@ -465,7 +468,7 @@ def plot(data: dict[str, Any], out: Path = PLOTS) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.stats import CensoredData, ecdf
+    from scipy.stats import ecdf
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -486,10 +489,8 @@ def plot(data: dict[str, Any], out: Path = PLOTS) -> list[Path]:
                 grid = np.linspace(min(finals.min(), 0.0), max(finals.max(), 1e-9), 200)
                 axes[1].plot(grid, [(finals > t).mean() for t in grid], color=line.get_color())
                 if threshold is not None:
-                    reached = [float(reached_at(r)) for r in runs if reached_at(r) is not None]
-                    if reached:
-                        censored = [float(r["steps"]) for r in runs if reached_at(r) is None]
-                        sf = ecdf(CensoredData(uncensored=reached, right=censored)).sf
+                    if any(reached_at(r) is not None for r in runs):
+                        sf = ecdf(censored_steps(runs)).sf
                         axes[2].step(np.r_[0.0, sf.quantiles], np.r_[1.0, sf.probabilities], where="post",
                                      color=line.get_color())
                     else:
