@@ -29,6 +29,8 @@ _EXPORTS = {
     "FaissIndex": "hippogym.memory.index",
     "TransitionIndex": "hippogym.memory.transition_index",
     "ObservationWindow": "hippogym.types",
+    "set_blas_threads": "hippogym.blas",
+    "get_blas_threads": "hippogym.blas",
     "Consolidator": "hippogym.consolidation.consolidator",
     "memory_quality": "hippogym.consolidation.quality",
     "pca_keys": "hippogym.memory.projection",

@@ -4,7 +4,7 @@ Layers, lowest first (each may import only itself and the layers below it)::
 
     0  hippo_format
     1  hippogym.errors, hippogym.types, hippogym.returns, hippogym.checks, hippogym.progress, hippogym.observations,
-       hippogym.episode_checks, hippogym.hubio (the Hub transport of hippo_format directories)
+       hippogym.blas, hippogym.episode_checks, hippogym.hubio (the Hub transport of hippo_format directories)
     2  hippogym.episode
     3  hippogym.segmentation | hippogym.encoders | hippogym.memory   (siblings: never each other)
     4  hippogym.consolidation
@@ -38,6 +38,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "hippogym.progress": (1, "base"),
     "hippogym.observations": (1, "base"),
     "hippogym.hubio": (1, "base"),
+    "hippogym.blas": (1, "base"),
     "hippogym.episode_checks": (1, "base"),  # the Episode's field checks: below hippogym.episode
     "hippogym.episode": (2, "episode"),
     "hippogym.segmentation": (3, "segmentation"),

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hippogym.blas import blas_limited
 from hippogym.types import ObservationLayout, StepFeaturizer
 from hippogym.episode import Episode
 from hippogym.errors import CapacityError, DimensionMismatchError, EmptyMemoryError, ValidationError, describe
@@ -147,6 +148,7 @@ class MemoryStore(RowStorageMixin, UnitTableMixin, StoreStateMixin):
                 "Raise `capacity` or cut long episodes with a FixedWindowSegmenter."
             )
 
+    @blas_limited
     def add(self, episode: Episode, keys: Tensor, key_version: int = 0) -> int:
         """Store one unit and its per-transition keys.
 
@@ -347,6 +349,7 @@ class MemoryStore(RowStorageMixin, UnitTableMixin, StoreStateMixin):
     def __len__(self) -> int:
         return self.num_transitions
 
+    @blas_limited
     def search(self, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:
         """Top-``k`` units for each query embedding.
 
@@ -365,6 +368,7 @@ class MemoryStore(RowStorageMixin, UnitTableMixin, StoreStateMixin):
             raise DimensionMismatchError("queries", f"shape [Q, {self.embed_dim}]", describe(queries))
         return self.index.search(self, queries.float(), min(int(k), self.num_units), exact)
 
+    @blas_limited
     def search_np(self, queries: np.ndarray, k: int, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search` on numpy arrays (the hybrid sampler's path): ``(scores, slots)``, ``[Q, k']``."""
         if self.num_units == 0:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hippogym.blas import blas_limited
 from hippogym.consolidation.consolidator import Consolidator
 from hippogym.encoders.dual import DualEncoder
 from hippogym.encoders.features import TransitionFeaturizer
@@ -286,6 +287,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         """Units (episodes/segments) in memory."""
         return self.memory.num_units
 
+    @blas_limited
     def embed_queries(self, query_state: Any) -> Tensor:
         """Key-space embeddings ``[Q, embed_dim]`` of queries (encoder inputs or observations).
 
@@ -321,6 +323,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         """Whether no transition is stored yet."""
         return self.featurizer is None or self.memory.num_transitions == 0
 
+    @blas_limited
     def retrieve(
         self, query_state: Any, top_k: int | None = None, exact: bool = True, record_hits: bool = True
     ) -> RetrievalResult:
@@ -342,6 +345,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
             self.memory.record_hits(slots[slots >= 0])
         return RetrievalResult(scores, self.memory.unit_id[slots.clamp(min=0)].masked_fill(slots < 0, -1), slots)
 
+    @blas_limited
     def sample(
         self,
         batch_size: int,
@@ -458,6 +462,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         self.targets = ValueTargets(self.memory, gamma=gamma, n_steps=n_steps, returns=returns, relabeler=relabeler)
         return self.targets
 
+    @blas_limited
     def episodic_values(
         self, query_state: Any, k: int = 8, *, mode: str = "max", actions: Any = None, gamma: float | None = None
     ) -> EpisodicValues:
@@ -516,6 +521,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         """The sum tree semantic draws weight rows by (``semantic.rows == "priority"``), else ``None``."""
         return self.sampler.tree if self.semantic_rows == "priority" and self.sampler is not None else None
 
+    @blas_limited
     def update_priorities(self, indices: Tensor, priorities: Tensor) -> None:
         """Set priorities (e.g. ``|TD error|``) of sampled transitions (``batch.indices``).
 
@@ -541,6 +547,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         return self.memory.unit_episode(int(hits[0]))
 
     # ------------------------------------------------------------------ consolidation
+    @blas_limited
     def consolidate(
         self,
         steps: int = 50,
@@ -614,6 +621,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         """Sizes, units, returns and outcomes of the memory (see :func:`hippogym.replay.stats.buffer_stats`)."""
         return buffer_stats(self)
 
+    @blas_limited
     def sample_windows(self, batch_size: int, length: int, *, strict: bool = True) -> WindowBatch:
         """Windows of ``length`` consecutive steps inside units (see :func:`hippogym.replay.windows.sample_windows`)."""
         return sample_windows(self.memory, batch_size, length, generator=self.generator, strict=strict)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
+from hippogym.blas import blas_limited
 from hippogym.encoders.dual import DualEncoder
 from hippogym.encoders.features import ObservationLayout, TransitionFeaturizer
 from hippogym.episode import Episode
@@ -56,6 +57,7 @@ class BufferWriteMixin:
             raise EmptyMemoryError("The buffer is empty: add episodes first (add_episode).")
 
     # ------------------------------------------------------------------ write
+    @blas_limited
     def add_episode(self, episode: Episode) -> int:
         """Encode and store one unit (a whole episode or a segment).
 
@@ -74,6 +76,7 @@ class BufferWriteMixin:
         keys = self.encoder.encode_keys(feats)
         return self.memory.add(episode, keys, int(self.encoder.version))
 
+    @blas_limited
     def add_episodes(self, episodes: Sequence[Episode]) -> list[int]:
         """Store several units, in order; returns their ids.
 

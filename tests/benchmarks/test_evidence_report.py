@@ -120,3 +120,25 @@ def test_plots_draw_curves_profiles_and_survival_per_stage_and_env(tmp_path):
     written = evidence_report.plot({"pilot": {"e": runs}}, out=tmp_path)
     assert [p.name for p in written] == ["pilot_e.png"]
     assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[0].stat().st_size > 10_000
+
+
+def test_a_comparison_over_two_environments_with_one_run_enters_holm_as_p_one():
+    def final_runs(env, arm, finals):
+        return [{**_run(arm, i, v, None, env=env), "metric": "final_return"} for i, v in enumerate(finals)]
+
+    good, base = (1.0, 0.9, 1.0, 0.95, 1.0), (0.1, 0.0, 0.2, 0.1, 0.0)
+    data = {"confirmatory": {"repeatfirst": {"hippo-history": final_runs("repeatfirst", "hippo-history", good),
+                                             "framestack": final_runs("repeatfirst", "framestack", base)}}}
+    (row,) = evidence_report.primary_results(data)
+    assert row["id"] == "P2" and row["met"] and row["p"] < 0.05
+    assert row["incomplete"] == ["memoryS7"] and row["p_holm"] == 1.0
+    assert "memoryS7 not run" in evidence_report.primary_table([row])
+    data["confirmatory"]["memoryS7"] = {"hippo-history": final_runs("memoryS7", "hippo-history", good),
+                                        "framestack": final_runs("memoryS7", "framestack", base)}
+    rows = evidence_report.primary_results(data)
+    assert len(rows) == 2 and all("incomplete" not in r and r["p_holm"] < 0.05 for r in rows)
+
+
+def test_when_to_use_names_comparisons_without_runs():
+    table = evidence_report.when_to_use({})
+    assert table.count("not run yet") == len(evidence_report.USE_CASES) + len(evidence_report.NOT_RUN)
