@@ -348,10 +348,18 @@ def primary_results(data: dict[str, Any]) -> list[dict[str, Any]]:
                     est["ci_low"] <= 0 <= est["ci_high"] and -margin <= est["ci_low"] and est["ci_high"] <= margin)
             rows.append({"id": pid, "env": env, "arm": arm, "baseline": baseline, "kind": spec["kind"],
                          "n": (len(arms[arm]), len(arms[baseline])), "met": bool(met), **est})
-    # One p-value per comparison of the family (P1 spans two environments: the larger of theirs).
+    # One p-value per comparison of the family (P1 and P2 span two environments: the larger of theirs;
+    # while one of them has no confirmatory runs, the comparison is incomplete and enters as p = 1).
     per_id: dict[str, float] = {}
     for r in rows:
         per_id[r["id"]] = max(per_id.get(r["id"], 0.0), r["p"])
+    for pid, spec in PRIMARY.items():
+        done = {r["env"] for r in rows if r["id"] == pid}
+        if done and done != set(spec["arms"]):
+            per_id[pid] = 1.0
+            for r in rows:
+                if r["id"] == pid:
+                    r["incomplete"] = sorted(set(spec["arms"]) - done)
     adjusted = holm(per_id, family=len(PRIMARY))
     for r in rows:
         r["p_holm"] = adjusted[r["id"]]
@@ -385,8 +393,11 @@ def primary_table(rows: list[dict[str, Any]]) -> str:
                      f"{_fmt_ratio(r['value'])} [{_fmt_ratio(r['ci_low'])}, {_fmt_ratio(r['ci_high'])}]"]
         else:
             cells = [f"{r['a']:.2f}", f"{r['b']:.2f}", f"{r['value']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"]
+        met = "yes" if r["met"] else "**no**"
+        if r.get("incomplete"):
+            met += f" (this env; {', '.join(r['incomplete'])} not run, so Holm counts it as p = 1)"
         lines.append(f"| {r['id']} | {r['env']} | `{r['arm']}` vs `{r['baseline']}` | {r['n'][0]} / {r['n'][1]} | "
-                     + " | ".join(cells) + f" | {r['p']:.3g} | {r['p_holm']:.3g} | {'yes' if r['met'] else '**no**'} |")
+                     + " | ".join(cells) + f" | {r['p']:.3g} | {r['p_holm']:.3g} | {met} |")
     return "\n".join(lines)
 
 
@@ -401,10 +412,15 @@ USE_CASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("Dense reward (`CartPole-v1`), value term", "cartpole", "hippo-value", "uniform", "final"),
     ("Semantic replay alone, no value term (`DoorKey-5x5`)", "doorkey5", "hippo-replay", "uniform", "final"),
     ("Semantic replay alone, no value term (corridor 30)", "corridor30", "hippo-replay", "uniform", "final"),
+    ("Partial observability, recall of the first cue (popgym `RepeatFirstEasy`)", "repeatfirst", "hippo-history",
+     "framestack", "final"),
+    ("Partial observability, a cue seen at the start (MiniGrid `MemoryS7`)", "memoryS7", "hippo-history",
+     "framestack", "final"),
+    ("Delayed reward, no goal to relabel (`MountainCar-v0`)", "mountaincar", "hippo-value", "nstep", "steps"),
 )
-#: Registered environments without runs yet, named in the README table as not measured.
-NOT_RUN = (("Partial observability (MiniGrid `MemoryS7`, popgym `RepeatFirstEasy`)", "hippo-history",
-            "framestack, RecurrentPPO"), ("Delayed reward (`MountainCar-v0`)", "hippo-value", "nstep"))
+#: Registered comparisons without runs yet, named in the README table as not measured.
+NOT_RUN = (("Partial observability, against a recurrent policy (`MemoryS7`, `RepeatFirstEasy`)", "hippo-history",
+            "RecurrentPPO"),)
 
 
 def _verdict(kind: str, est: dict[str, Any], baseline: str) -> str:
@@ -429,6 +445,7 @@ def when_to_use(data: dict[str, Any]) -> str:
         stage = next((st for st in ("confirmatory", "pilot")
                       if arm in data.get(st, {}).get(env, {}) and baseline in data.get(st, {}).get(env, {})), None)
         if stage is None:
+            lines.append(f"| {situation} | `{arm}` vs `{baseline}` | not run yet | | | | not measured |")
             continue
         a, b = data[stage][env][arm], data[stage][env][baseline]
         est = median_ratio(a, b) if kind == "steps" else final_difference(a, b)
@@ -436,7 +453,8 @@ def when_to_use(data: dict[str, Any]) -> str:
             cells = [_fmt_steps(est["a"]), _fmt_steps(est["b"]),
                      f"ratio {_fmt_ratio(est['value'])} [{_fmt_ratio(est['ci_low'])}, {_fmt_ratio(est['ci_high'])}]"]
         else:
-            digits = 2 if a[0]["metric"] == "eval_success" else 0
+            # Success rates and small returns (popgym's lie in [-1, 1]) with 2 decimals, larger returns whole.
+            digits = 2 if a[0]["metric"] == "eval_success" or max(abs(est["a"]), abs(est["b"])) < 10 else 0
             cells = [f"{est['a']:.{digits}f}", f"{est['b']:.{digits}f}",
                      f"Δ {est['value']:+.{digits}f} [{est['ci_low']:+.{digits}f}, {est['ci_high']:+.{digits}f}]"]
         runs = f"{len(a)} / {len(b)}, {stage}" + (" (exploratory)" if stage == "pilot" else "")
