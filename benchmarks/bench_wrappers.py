@@ -288,6 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-dqn", action="store_true", help="only the recording wrappers")
+    parser.add_argument("--dqn-only", action="store_true", help="only the SB3 DQN figures (no recording, no per-call)")
     parser.add_argument(
         "--compare-blas", action="store_true",
         help="also run SB3-default DQN with numpy's BLAS threads not limited (hippogym.set_blas_threads(None))",
@@ -305,13 +306,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
-    logger.info("recording wrappers: single env, %d steps", wrapper_steps)
-    result["record_single"] = bench_record(wrapper_steps, 1, repeats)
-    logger.info("recording wrappers: 8-env SyncVectorEnv, %d steps", vector_steps)
-    result["record_vector"] = bench_record(vector_steps, 8, repeats)
+    if not args.dqn_only:
+        logger.info("recording wrappers: single env, %d steps", wrapper_steps)
+        result["record_single"] = bench_record(wrapper_steps, 1, repeats)
+        logger.info("recording wrappers: 8-env SyncVectorEnv, %d steps", vector_steps)
+        result["record_vector"] = bench_record(vector_steps, 8, repeats)
     if not args.skip_dqn:
         logger.info("SB3 DQN CartPole: %d steps, SB3 ReplayBuffer then HippoReplayBuffer", dqn_steps)
-        result["buffer_calls"] = bench_buffer_calls(1_000 if quick else 5_000, 500 if quick else 2_000)
+        if not args.dqn_only:
+            result["buffer_calls"] = bench_buffer_calls(1_000 if quick else 5_000, 500 if quick else 2_000)
         for settings, key in (("sb3-defaults", "sb3_dqn_defaults"), ("rl-zoo", "sb3_dqn")):
             logger.info("SB3 DQN CartPole with %s settings", settings)
             result[key] = bench_dqn(dqn_steps, args.seed, 3 if quick else 10, args.profile, 1 if quick else 2, settings)

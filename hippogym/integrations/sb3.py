@@ -82,6 +82,7 @@ from hippogym.replay.settings import (
     legacy_sampler_spec,
     pop_legacy,
 )
+from hippogym.segmentation import Segmenter
 from hippogym.types import ObservationWindow
 
 try:
@@ -444,7 +445,15 @@ class SB3ReplayBufferWrapper:
         segmenter = self.segmenter
         batched = getattr(segmenter, "add_batch", None)
         if batched is not None and self._segmenter_pending is not None:  # one vectorised call (hippogym's Segmenter)
-            segments = batched(obs, action, reward, terminated, truncated, next_obs, infos=infos, streams=self._streams)
+            if self._trusted_layout(obs, next_obs, action):
+                # Arrays already checked above, in the layout the segmenter stores: no second round of checks.
+                segments = segmenter.add_batch_trusted(
+                    obs, action, reward.astype(np.float64), terminated, truncated, next_obs, infos, self._streams
+                )
+            else:
+                segments = batched(
+                    obs, action, reward, terminated, truncated, next_obs, infos=infos, streams=self._streams
+                )
             self.pending += 1
             if segments:
                 self._store(segments)
@@ -471,6 +480,27 @@ class SB3ReplayBufferWrapper:
         self.num_received += n
         if self.consolidate_every and self.num_received >= self._next_consolidation:
             self._maybe_consolidate()
+
+    def _trusted_layout(self, obs: NumpyObs, next_obs: NumpyObs, action: np.ndarray) -> bool:
+        """Whether this step may skip the segmenter's input checks (:meth:`Segmenter.add_batch_trusted`).
+
+        True when the segmenter is hippogym's own (``add_batch`` not overridden), every env already
+        has a stream, and the step's arrays are plain, C-ordered arrays with exactly the stored
+        per-step shapes and dtypes. ``add`` has then already checked what ``add_batch`` would: row
+        counts, finite observations and rewards, one info dict per env.
+        """
+        segmenter = self.segmenter
+        if type(obs) is not np.ndarray or type(next_obs) is not np.ndarray:
+            return False
+        if type(segmenter).add_batch is not Segmenter.add_batch or segmenter.num_streams < self.n_envs:
+            return False
+        layout = segmenter.plain_layout
+        return (
+            layout is not None
+            and layout == (obs.shape[1:], obs.dtype, action.shape[1:], action.dtype)
+            and next_obs.shape == obs.shape
+            and next_obs.dtype == obs.dtype
+        )
 
     def _store(self, segments: Sequence[Episode], stream: int | None = None, partial: bool = False) -> None:
         """Add completed segments to the memory and update the per-stream pending counts."""

@@ -299,7 +299,7 @@ class Segmenter(SegmentStorage, CutHooks):
         terminated: np.ndarray,
         truncated: np.ndarray,
         next_obs: np.ndarray,
-        infos: Mapping[str, Any] | None,
+        infos: Sequence[Mapping[str, Any] | None] | Mapping[str, Any] | None,
         streams: np.ndarray,
     ) -> list[Episode]:
         """:meth:`add_batch` for a caller that has checked the layout once (a recording wrapper).
@@ -307,8 +307,8 @@ class Segmenter(SegmentStorage, CutHooks):
         The caller guarantees what ``add_batch`` would otherwise check every step: plain-array
         ``obs``/``next_obs`` and ``actions`` with the stored per-step shapes and dtypes, float64
         ``rewards`` and bool flags ``[B]``, distinct int64 ``streams`` that all exist already, and
-        ``infos`` None or a vector info dict. Capacity still grows as needed; info values and the
-        cut hook are handled exactly as in ``add_batch``.
+        ``infos`` None, a vector info dict or a list of ``B`` dicts. Capacity still grows as needed;
+        info values and the cut hook are handled exactly as in ``add_batch``.
         """
         pos = self._length[streams]
         top = int(pos.max())

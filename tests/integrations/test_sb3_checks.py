@@ -62,3 +62,46 @@ def test_observations_of_another_kind_are_refused():
     assert buf.num_received == 0
     buf.add(np.full((1, 3), 7, np.int64), np.zeros((1, 3), np.uint8), np.zeros((1, 1)), np.zeros(1), np.ones(1), [{}])
     assert len(buf) == 1  # int64 -> uint8 is the same kind: accepted, as SB3 does
+
+
+def _fill(buf, steps=40, n=2, seed=0):  # 80 transitions: below the capacity of 100
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    for t in range(steps):
+        nxt = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+        done = rng.random(n) < 0.15
+        infos = [{"is_success": bool(d and rng.random() < 0.5), "TimeLimit.truncated": bool(d and t % 2)} for d in done]
+        buf.add(obs, nxt, rng.integers(0, 2, (n, 1)), rng.normal(size=n).astype(np.float32), done, infos)
+        obs = nxt
+
+
+def test_checked_once_steps_skip_the_segmenters_checks_and_store_the_same(monkeypatch):
+    fast, slow = _buffer(n_envs=2), _buffer(n_envs=2)
+    calls = []
+    trusted = fast.adapter.segmenter.add_batch_trusted
+    monkeypatch.setattr(fast.adapter.segmenter, "add_batch_trusted", lambda *a: calls.append(1) or trusted(*a))
+    monkeypatch.setattr(slow.adapter, "_trusted_layout", lambda *a: False)
+    _fill(fast)
+    _fill(slow)
+    assert len(calls) == 39  # every step after the first, which fixes the layout
+    fast.flush(), slow.flush()
+    a, b = fast.hippo.memory, slow.hippo.memory
+    hw = a.high_water
+    assert hw == b.high_water == len(fast) > 0
+    for name in ("actions", "rewards", "terminated", "truncated", "row_slot"):
+        assert np.array_equal(getattr(a, name)[:hw], getattr(b, name)[:hw]), name
+    assert np.array_equal(a.obs["obs"][:hw], b.obs["obs"][:hw])
+    assert np.array_equal(a.next_obs["obs"][:hw], b.next_obs["obs"][:hw])
+    assert [(u.episode_id, u.outcome) for u in a.episodes()] == [(u.episode_id, u.outcome) for u in b.episodes()]
+    assert any(u.outcome for u in a.episodes())  # success flags came through the info dicts
+
+
+def test_a_step_outside_the_checked_layout_goes_through_the_checks():
+    buf = _buffer()
+    _step(buf, np.zeros((1, 3), np.float32), done=False)
+    with pytest.raises(ValidationError, match="obs"):
+        buf.add(np.zeros((1, 3), np.float64) + np.nan, np.zeros((1, 3), np.float32), np.zeros((1, 1)), np.zeros(1),
+                np.zeros(1, bool), [{}])
+    _step(buf, np.zeros((1, 3), np.float64), done=True)  # float64: cast to the space's float32, then stored
+    buf.flush()
+    assert len(buf) == 2 and buf.hippo.memory.obs["obs"].dtype.is_floating_point
