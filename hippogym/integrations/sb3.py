@@ -485,7 +485,7 @@ class SB3ReplayBufferWrapper:
         """Whether this step may skip the segmenter's input checks (:meth:`Segmenter.add_batch_trusted`).
 
         True when the segmenter is hippogym's own (``add_batch`` not overridden), every env already
-        has a stream, and the step's arrays are plain, C-ordered arrays with exactly the stored
+        has a stream, and the step's arrays are plain numpy arrays with exactly the stored
         per-step shapes and dtypes. ``add`` has then already checked what ``add_batch`` would: row
         counts, finite observations and rewards, one info dict per env.
         """
