@@ -123,7 +123,9 @@ def env_table(env: str, arms: dict[str, list[dict[str, Any]]]) -> str:
     """One environment's table."""
     first = next(iter(arms.values()))[0]
     metric, threshold = first["metric"], first["threshold"]
-    digits = 2 if metric == "eval_success" else 1
+    # Success rates and small returns (popgym's lie in [-1, 1], MiniGrid's in [0, 1]) with 2 decimals.
+    small = max(abs(float(r["final"])) for runs in arms.values() for r in runs) < 10
+    digits = 2 if metric == "eval_success" or small else 1
     head = f"**{env}**: final {metric.replace('eval_', '')}"
     if threshold is not None:
         head += f", threshold {threshold:g}"
