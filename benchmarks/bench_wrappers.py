@@ -5,6 +5,8 @@ Prints one JSON object:
 * ``record_single``: CartPole steps/s through ``RecordEpisodes`` (segmentation and memory
   ingestion included) vs the raw env, same actions; ``ratio`` = wrapped time / raw time
   (target <= 1.5).
+* ``record_single_drop``: the same with a sink that drops every unit (the wrapper and segmenter
+  alone: the floor of recording before any memory work).
 * ``record_vector``: the same for an 8-env ``SyncVectorEnv`` with ``RecordEpisodesVector``.
 * ``buffer_calls``: per-call cost of ``add`` and ``sample(64)`` of both buffers.
 * ``sb3_dqn``: SB3 DQN on CartPole-v1 (RL Zoo hyperparameters), wall time of ``learn`` with
@@ -65,8 +67,26 @@ def _loop_vector(env: Any, actions: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def bench_record(steps: int, n_envs: int, repeats: int) -> dict[str, Any]:
-    """Raw vs recorded CartPole (single env when ``n_envs == 1``, else a ``SyncVectorEnv``)."""
+class _DropUnits:
+    """A sink that takes finished units and keeps nothing: what recording costs before the memory."""
+
+    def __init__(self) -> None:
+        self.units = 0
+
+    def add_episode(self, episode: Any) -> int:
+        self.units += 1
+        return self.units - 1
+
+    def add_episodes(self, episodes: Any) -> list[int]:
+        return [self.add_episode(e) for e in episodes]
+
+
+def bench_record(steps: int, n_envs: int, repeats: int, sink: str = "memory") -> dict[str, Any]:
+    """Raw vs recorded CartPole (single env when ``n_envs == 1``, else a ``SyncVectorEnv``).
+
+    ``sink="drop"`` records into :class:`_DropUnits` instead of a memory: the wrapper's and the
+    segmenter's per-step cost alone, without key encoding and ``MemoryStore.add``.
+    """
     import gymnasium as gym
 
     from hippogym import HippocampalReplayBuffer, MemoryStore
@@ -96,7 +116,10 @@ def bench_record(steps: int, n_envs: int, repeats: int) -> dict[str, Any]:
             env.close()
 
     def wrapped() -> float:
-        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=128, capacity=steps * n_envs + 1, seed=0), seed=0)
+        if sink == "drop":
+            memory: Any = _DropUnits()
+        else:
+            memory = HippocampalReplayBuffer(MemoryStore(embed_dim=128, capacity=steps * n_envs + 1, seed=0), seed=0)
         env = (RecordEpisodesVector if vector else RecordEpisodes)(make(), memory)
         memories.append(memory)
         try:
@@ -115,8 +138,9 @@ def bench_record(steps: int, n_envs: int, repeats: int) -> dict[str, Any]:
         "wrapped_s": round(wrapped_s, 4),
         "ratio": round(wrapped_s / raw_s, 3),
         "target_ratio": 1.5,
-        "memory_transitions": len(memories[-1]),
-        "memory_units": memories[-1].num_episodes,
+        "sink": sink,
+        "memory_transitions": None if sink == "drop" else len(memories[-1]),
+        "memory_units": memories[-1].units if sink == "drop" else memories[-1].num_episodes,
     }
 
 
@@ -309,6 +333,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.dqn_only:
         logger.info("recording wrappers: single env, %d steps", wrapper_steps)
         result["record_single"] = bench_record(wrapper_steps, 1, repeats)
+        logger.info("recording wrappers: single env, %d steps, units dropped (no memory)", wrapper_steps)
+        result["record_single_drop"] = bench_record(wrapper_steps, 1, repeats, sink="drop")
         logger.info("recording wrappers: 8-env SyncVectorEnv, %d steps", vector_steps)
         result["record_vector"] = bench_record(vector_steps, 8, repeats)
     if not args.skip_dqn:
