@@ -6,8 +6,9 @@ cores, and its threads wait for work by spinning. During training the same cores
 learner's own threads (torch's intra-op pool, the environment), so every small product waits for
 threads that are not running. Measured on the 2-core machine of ``docs/benchmarks.md``: scoring
 5,000 keys took 8 ms with OpenBLAS's two threads while other processes held the cores, and 57 µs
-on one thread; SB3's DQN with its default settings spent 2.4x (torch on 1 thread) to 3.5x (torch
-on 2 threads) SB3's CPU time with the hippogym buffer, and 1.5x / 1.4x with one BLAS thread.
+on one thread; SB3's DQN with its default settings and torch on 2 threads took 2.33x SB3's wall
+time with BLAS left alone and 1.64x with the limit below (``benchmarks/bench_wrappers.py
+--compare-blas``).
 
 So the public entry points of the buffer and the memory (``sample``, ``retrieve``, ``add_episode``,
 ``consolidate``, ``MemoryStore.add``/``search``, ...) run under :func:`blas_limit`: numpy's BLAS
