@@ -9,6 +9,9 @@ arrays), with no checksums. Both sides handle exactly the same arrays: the raw p
 the files of the saved memory itself.
 
 Timings are interleaved (ours, raw, raw, ours, ...) and the median of ``--repeats`` is reported.
+Two parts of a save are also timed on their own: ``delete_s``, removing a memory directory of this
+size (a save that replaces a memory deletes the old one), and ``sha256_s``, SHA-256 of every saved
+file on one core (the save computes it on a second thread while it writes).
 **Ratio = raw time / hippogym time** (above 1: hippogym faster). Memories of ``--sizes``
 transitions: observations of 8 floats, actions of 2, episodes of 100 steps, 128-d float32 keys.
 
@@ -20,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import shutil
 import statistics
@@ -39,6 +43,15 @@ from bench_consolidation import make_buffer, report, start  # noqa: E402 - the s
 from bench_format import _fsync  # noqa: E402 - the same fsync as the format benchmark
 
 logger = logging.getLogger("bench_persist")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of one file, streamed in 8 MiB reads."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        for chunk in iter(lambda: f.read(8 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def raw_read(directory: Path) -> dict[str, Any]:
@@ -91,7 +104,9 @@ def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
     buffer.save(ours_dir)
     data = raw_read(ours_dir)
     nbytes = sum(p.stat().st_size for p in ours_dir.iterdir())
-    t = {"save": [], "raw_write": [], "load": [], "load_size": [], "raw_read": []}
+    t: dict[str, list[float]] = {
+        "save": [], "raw_write": [], "load": [], "load_size": [], "raw_read": [], "delete": [], "sha256": [],
+    }
     for rep in range(repeats):
         order = ("ours", "raw") if rep % 2 == 0 else ("raw", "ours")
         for who in order:
@@ -106,14 +121,23 @@ def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
                 HippocampalReplayBuffer.load(ours_dir, verify="size")
                 t["load_size"].append(time.perf_counter() - t0)
             else:
-                shutil.rmtree(raw_dir, ignore_errors=True)
+                if raw_dir.exists():  # what replacing a memory of this size deletes (a part of every save)
+                    t0 = time.perf_counter()
+                    shutil.rmtree(raw_dir)
+                    t["delete"].append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 raw_write(raw_dir, data)
                 t["raw_write"].append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 raw_read(raw_dir)
                 t["raw_read"].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in t.items()}
+        # SHA-256 of every saved file on one core (read back from the page cache): the digest that
+        # format version 1 requires, which a save computes on a second thread while it writes.
+        t0 = time.perf_counter()
+        for path in sorted(ours_dir.iterdir()):
+            sha256_file(path)
+        t["sha256"].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in t.items() if v}
     return {
         "size": size, "bytes": nbytes, "repeats": repeats,
         **{f"{k}_s": round(v, 4) for k, v in med.items()},

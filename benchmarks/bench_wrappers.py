@@ -7,6 +7,13 @@ Prints one JSON object:
   (target <= 1.5).
 * ``record_single_drop``: the same with a sink that drops every unit (the wrapper and segmenter
   alone: the floor of recording before any memory work).
+* ``record_single_batched``: ``RecordEpisodes(..., ingest_every=1024)``: units go to the memory
+  about 1024 transitions at a time, with one key-encoder pass each.
+* ``record_single_minimal``: the cheapest Python recorder (a bare ``gym.Wrapper`` writing each
+  transition into preallocated arrays) against the raw env.
+* ``record_floor``: per-transition cost of each part of recording into a memory (raw step, key
+  encoding per unit and in batches, ``MemoryStore.add``) and the ``floor_ratio`` they add up to
+  with a free segmenter: the lowest ratio reachable while keys are encoded during recording.
 * ``record_vector``: the same for an 8-env ``SyncVectorEnv`` with ``RecordEpisodesVector``.
 * ``buffer_calls``: per-call cost of ``add`` and ``sample(64)`` of both buffers.
 * ``sb3_dqn``: SB3 DQN on CartPole-v1 (RL Zoo hyperparameters), wall time of ``learn`` with
@@ -68,12 +75,18 @@ def _loop_vector(env: Any, actions: np.ndarray) -> float:
 
 
 class _DropUnits:
-    """A sink that takes finished units and keeps nothing: what recording costs before the memory."""
+    """A sink that takes finished units and keeps nothing: what recording costs before the memory.
 
-    def __init__(self) -> None:
+    With ``keep=True`` it keeps them (outside any timed loop: the floor breakdown re-uses them).
+    """
+
+    def __init__(self, keep: bool = False) -> None:
         self.units = 0
+        self.kept: list[Any] | None = [] if keep else None
 
     def add_episode(self, episode: Any) -> int:
+        if self.kept is not None:
+            self.kept.append(episode)
         self.units += 1
         return self.units - 1
 
@@ -81,12 +94,54 @@ class _DropUnits:
         return [self.add_episode(e) for e in episodes]
 
 
+def _minimal_recorder(env: Any, steps: int) -> Any:
+    """The cheapest Python recorder: a ``gym.Wrapper`` writing each transition into preallocated arrays.
+
+    No segmentation, no checks, no keys, no memory: any recorder written as a Gymnasium wrapper in
+    Python pays at least this (one more Python call per step and a few array writes).
+    """
+    import gymnasium as gym
+
+    class MinimalRecorder(gym.Wrapper):
+        def __init__(self, inner: Any) -> None:
+            super().__init__(inner)
+            shape = inner.observation_space.shape
+            self.obs = np.zeros((steps + 1, *shape), dtype=np.float32)
+            self.actions = np.zeros(steps, dtype=np.int64)
+            self.rewards = np.zeros(steps, dtype=np.float32)
+            self.done = np.zeros(steps, dtype=np.bool_)
+            self.row = 0
+
+        def step(self, action: Any) -> Any:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            row = self.row
+            self.obs[row] = obs
+            self.actions[row] = action
+            self.rewards[row] = reward
+            self.done[row] = terminated or truncated
+            self.row = row + 1
+            return obs, reward, terminated, truncated, info
+
+    return MinimalRecorder(env)
+
+
 def bench_record(steps: int, n_envs: int, repeats: int, sink: str = "memory") -> dict[str, Any]:
     """Raw vs recorded CartPole (single env when ``n_envs == 1``, else a ``SyncVectorEnv``).
 
-    ``sink="drop"`` records into :class:`_DropUnits` instead of a memory: the wrapper's and the
-    segmenter's per-step cost alone, without key encoding and ``MemoryStore.add``.
+    ``sink`` is one of:
+
+    * ``"memory"``: ``RecordEpisodes`` into a buffer, the defaults (each unit handed over, and its
+      keys encoded, when it ends);
+    * ``"memory-batched"``: the same with ``ingest_every=1024`` (units handed over about 1024
+      transitions at a time: one key-encoder pass per batch);
+    * ``"drop"``: ``RecordEpisodes`` into :class:`_DropUnits`: the wrapper's and the segmenter's
+      per-step cost alone, without key encoding and ``MemoryStore.add``;
+    * ``"minimal"`` (single env only): :func:`_minimal_recorder`, the floor of any Python recorder.
     """
+    if sink not in ("memory", "memory-batched", "drop", "minimal"):
+        raise ValueError(f"unknown sink {sink!r}")
+    if sink == "minimal" and n_envs > 1:
+        raise ValueError("the minimal recorder is single-env only")
     import gymnasium as gym
 
     from hippogym import HippocampalReplayBuffer, MemoryStore
@@ -116,12 +171,18 @@ def bench_record(steps: int, n_envs: int, repeats: int, sink: str = "memory") ->
             env.close()
 
     def wrapped() -> float:
-        if sink == "drop":
-            memory: Any = _DropUnits()
+        if sink == "minimal":
+            memories.append(None)
+            env: Any = _minimal_recorder(make(), steps)
         else:
-            memory = HippocampalReplayBuffer(MemoryStore(embed_dim=128, capacity=steps * n_envs + 1, seed=0), seed=0)
-        env = (RecordEpisodesVector if vector else RecordEpisodes)(make(), memory)
-        memories.append(memory)
+            if sink == "drop":
+                memory: Any = _DropUnits()
+            else:
+                store = MemoryStore(embed_dim=128, capacity=steps * n_envs + 1, seed=0)
+                memory = HippocampalReplayBuffer(store, seed=0)
+            every = 1024 if sink == "memory-batched" else 1
+            env = (RecordEpisodesVector if vector else RecordEpisodes)(make(), memory, ingest_every=every)
+            memories.append(memory)
         try:
             return loop(env, actions)
         finally:
@@ -139,8 +200,112 @@ def bench_record(steps: int, n_envs: int, repeats: int, sink: str = "memory") ->
         "ratio": round(wrapped_s / raw_s, 3),
         "target_ratio": 1.5,
         "sink": sink,
-        "memory_transitions": None if sink == "drop" else len(memories[-1]),
-        "memory_units": memories[-1].units if sink == "drop" else memories[-1].num_episodes,
+        "memory_transitions": len(memories[-1]) if sink.startswith("memory") else None,
+        "memory_units": (
+            memories[-1].units if sink == "drop" else memories[-1].num_episodes if sink.startswith("memory") else None
+        ),
+    }
+
+
+def bench_record_floor(steps: int, repeats: int) -> dict[str, Any]:
+    """What each part of recording into a memory costs per transition, against one raw env step.
+
+    The units of ``steps`` recorded CartPole steps are collected first (untimed). Then, each the
+    best of ``repeats``:
+
+    * ``raw_step_us``: one raw ``CartPole-v1`` step;
+    * ``minimal_recorder_ratio``: :func:`_minimal_recorder` against the raw env (the floor of any
+      Python recorder);
+    * ``keys_us_unit`` / ``keys_us_batch``: featurize and key-encode, per transition, one unit at a
+      time (the default hand-over) and about 1024 transitions at a time (``ingest_every=1024``);
+    * ``store_add_us``: ``MemoryStore.add`` per transition with the keys already computed.
+
+    ``floor_ratio`` = minimal recorder ratio + (keys in batches + store writes) / raw step: what
+    recording into a memory would cost with a free segmenter and keys encoded while recording.
+    """
+    import gymnasium as gym
+
+    from hippogym import HippocampalReplayBuffer, MemoryStore
+    from hippogym.wrappers import RecordEpisodes
+
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 2, size=steps)
+    sink = _DropUnits(keep=True)
+    env = RecordEpisodes(gym.make("CartPole-v1"), sink)
+    _loop_single(env, actions)
+    env.close()
+    units = list(sink.kept or [])
+    transitions = sum(len(u) for u in units)
+
+    def raw() -> float:
+        inner = gym.make("CartPole-v1")
+        try:
+            return _loop_single(inner, actions)
+        finally:
+            inner.close()
+
+    def minimal() -> float:
+        inner = _minimal_recorder(gym.make("CartPole-v1"), steps)
+        try:
+            return _loop_single(inner, actions)
+        finally:
+            inner.close()
+
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=128, capacity=transitions + 1, seed=0), seed=0)
+    buffer.add_episode(units[0])  # fixes the layout and builds the featurizer
+    featurizer, encoder = buffer.featurizer, buffer.encoder
+
+    def keys_per_unit() -> float:
+        start = time.perf_counter()
+        for unit in units:
+            encoder.encode_keys(featurizer.episode_features(unit.states, unit.actions, unit.rewards))
+        return time.perf_counter() - start
+
+    def keys_batched() -> float:
+        start = time.perf_counter()
+        group: list[Any] = []
+        rows = 0
+        for unit in [*units, None]:
+            if unit is not None:
+                group.append(unit)
+                rows += len(unit)
+                if rows < 1024:
+                    continue
+            if group:
+                feats = [featurizer.episode_features(u.states, u.actions, u.rewards) for u in group]
+                encoder.encode_keys(torch.cat(feats))
+            group, rows = [], 0
+        return time.perf_counter() - start
+
+    unit_keys = [
+        encoder.encode_keys(featurizer.episode_features(u.states, u.actions, u.rewards)) for u in units
+    ]
+
+    def store_add() -> float:
+        store = MemoryStore(embed_dim=128, capacity=transitions + 1, seed=0)
+        start = time.perf_counter()
+        for unit, keys in zip(units, unit_keys):
+            store.add(unit, keys)
+        return time.perf_counter() - start
+
+    raw_s = _best_of(repeats, raw)
+    minimal_s = _best_of(repeats, minimal)
+    per = 1e6 / transitions
+    raw_us = raw_s * 1e6 / steps
+    keys_unit_us = _best_of(repeats, keys_per_unit) * per
+    keys_batch_us = _best_of(repeats, keys_batched) * per
+    store_us = _best_of(repeats, store_add) * per
+    minimal_ratio = minimal_s / raw_s
+    return {
+        "steps": steps,
+        "units": len(units),
+        "raw_step_us": round(raw_us, 2),
+        "minimal_recorder_ratio": round(minimal_ratio, 3),
+        "keys_us_unit": round(keys_unit_us, 2),
+        "keys_us_batch": round(keys_batch_us, 2),
+        "store_add_us": round(store_us, 2),
+        "floor_ratio": round(minimal_ratio + (keys_batch_us + store_us) / raw_us, 3),
+        "target_ratio": 1.5,
     }
 
 
@@ -335,6 +500,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["record_single"] = bench_record(wrapper_steps, 1, repeats)
         logger.info("recording wrappers: single env, %d steps, units dropped (no memory)", wrapper_steps)
         result["record_single_drop"] = bench_record(wrapper_steps, 1, repeats, sink="drop")
+        logger.info("recording wrappers: single env, %d steps, ingest_every=1024", wrapper_steps)
+        result["record_single_batched"] = bench_record(wrapper_steps, 1, repeats, sink="memory-batched")
+        logger.info("recording: the cheapest Python recorder, %d steps", wrapper_steps)
+        result["record_single_minimal"] = bench_record(wrapper_steps, 1, repeats, sink="minimal")
+        logger.info("recording: the per-transition cost of each part, %d steps", wrapper_steps)
+        result["record_floor"] = bench_record_floor(wrapper_steps, repeats)
         logger.info("recording wrappers: 8-env SyncVectorEnv, %d steps", vector_steps)
         result["record_vector"] = bench_record(vector_steps, 8, repeats)
     if not args.skip_dqn:

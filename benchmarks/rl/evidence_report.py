@@ -329,9 +329,24 @@ def holm(p_values: dict[str, float], family: int) -> dict[str, float]:
     return adjusted
 
 
+def planned_seeds(pilot: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, int]:
+    """Per environment of a primary comparison with a pilot: the confirmatory seeds per arm it needs."""
+    return {r["env"]: int(r["seeds"]) for r in seed_plan(pilot) if r["pilot"]}
+
+
+def _short_of_plan(arms: dict[str, list[dict[str, Any]]], arm: str, baseline: str, planned: int | None) -> bool:
+    """Whether either arm has fewer confirmatory seeds than the plan asks for (its runs are still going)."""
+    return planned is not None and min(len(arms[arm]), len(arms[baseline])) < planned
+
+
 def primary_results(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every primary comparison with confirmatory runs: its estimate, CI, p-value and criterion."""
+    """Every primary comparison with confirmatory runs: its estimate, CI, p-value and criterion.
+
+    A comparison whose arms have fewer confirmatory seeds than the pilot's seed count asks for is
+    listed as ``pending`` (seeds run, seeds planned): it is not judged, and Holm counts it as p = 1.
+    """
     confirmatory, pilot = data.get("confirmatory", {}), data.get("pilot", {})
+    plans = planned_seeds(pilot)
     rows = []
     for pid, spec in PRIMARY.items():
         for env, arm in spec["arms"].items():
@@ -348,15 +363,21 @@ def primary_results(data: dict[str, Any]) -> list[dict[str, Any]]:
                 margin = spec["delta"] * abs(est["b"])
                 met = (est["ci_low"] > -margin) if pid == "P2" else (
                     est["ci_low"] <= 0 <= est["ci_high"] and -margin <= est["ci_low"] and est["ci_high"] <= margin)
-            rows.append({"id": pid, "env": env, "arm": arm, "baseline": baseline, "kind": spec["kind"],
-                         "n": (len(arms[arm]), len(arms[baseline])), "met": bool(met), **est})
+            row = {"id": pid, "env": env, "arm": arm, "baseline": baseline, "kind": spec["kind"],
+                   "n": (len(arms[arm]), len(arms[baseline])), "met": bool(met), **est}
+            if _short_of_plan(arms, arm, baseline, plans.get(env)):
+                row["met"] = False
+                row["pending"] = (min(row["n"]), plans[env])
+            rows.append(row)
     # One p-value per comparison of the family (P1 and P2 span two environments: the larger of theirs;
     # while one of them has no confirmatory runs, the comparison is incomplete and enters as p = 1).
     per_id: dict[str, float] = {}
     for r in rows:
         per_id[r["id"]] = max(per_id.get(r["id"], 0.0), r["p"])
     for pid, spec in PRIMARY.items():
-        done = {r["env"] for r in rows if r["id"] == pid}
+        done = {r["env"] for r in rows if r["id"] == pid and "pending" not in r}
+        if any(r["id"] == pid and "pending" in r for r in rows):
+            per_id[pid] = 1.0
         if done and done != set(spec["arms"]):
             per_id[pid] = 1.0
             for r in rows:
@@ -396,7 +417,9 @@ def primary_table(rows: list[dict[str, Any]]) -> str:
         else:
             cells = [f"{r['a']:.2f}", f"{r['b']:.2f}", f"{r['value']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"]
         met = "yes" if r["met"] else "**no**"
-        if r.get("incomplete"):
+        if r.get("pending"):
+            met = f"not judged yet: {r['pending'][0]} of {r['pending'][1]} planned seeds per arm have run (Holm p = 1)"
+        elif r.get("incomplete"):
             met += f" (this env; {', '.join(r['incomplete'])} not run, so Holm counts it as p = 1)"
         lines.append(f"| {r['id']} | {r['env']} | `{r['arm']}` vs `{r['baseline']}` | {r['n'][0]} / {r['n'][1]} | "
                      + " | ".join(cells) + f" | {r['p']:.3g} | {r['p_holm']:.3g} | {met} |")
@@ -443,9 +466,17 @@ def when_to_use(data: dict[str, Any]) -> str:
     """The README's "When to use it" table, from the confirmatory runs where they exist, else the pilot."""
     lines = ["| situation | hippogym arm vs baseline | runs | hippogym | baseline | estimate [95% CI] | verdict |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
+    plans = planned_seeds(data.get("pilot", {}))
+
+    def usable(stage: str, env: str, arm: str, baseline: str) -> bool:
+        arms = data.get(stage, {}).get(env, {})
+        if arm not in arms or baseline not in arms:
+            return False
+        # Confirmatory runs count once all the planned seeds have run; until then the pilot speaks.
+        return stage != "confirmatory" or not _short_of_plan(arms, arm, baseline, plans.get(env))
+
     for situation, env, arm, baseline, kind in USE_CASES:
-        stage = next((st for st in ("confirmatory", "pilot")
-                      if arm in data.get(st, {}).get(env, {}) and baseline in data.get(st, {}).get(env, {})), None)
+        stage = next((st for st in ("confirmatory", "pilot") if usable(st, env, arm, baseline)), None)
         if stage is None:
             lines.append(f"| {situation} | `{arm}` vs `{baseline}` | not run yet | | | | not measured |")
             continue

@@ -139,6 +139,31 @@ def test_a_comparison_over_two_environments_with_one_run_enters_holm_as_p_one():
     assert len(rows) == 2 and all("incomplete" not in r and r["p_holm"] < 0.05 for r in rows)
 
 
+def test_a_confirmatory_set_short_of_its_planned_seeds_is_not_judged():
+    def steps_runs(arm, reached, first=0):
+        return [{**_run(arm, first + i, -100.0, r, steps=120_000, env="mountaincar"), "metric": "eval_return",
+                 "threshold": -110.0} for i, r in enumerate(reached)]
+
+    # The pilot (3 seeds per arm, little spread) asks for the minimum, 10 confirmatory seeds per arm.
+    pilot = {"mountaincar": {"nstep": steps_runs("nstep", (36_000, 42_000, 36_000)),
+                             "hippo-value": steps_runs("hippo-value", (42_000, 36_000, 42_000))}}
+    assert evidence_report.planned_seeds(pilot) == {"mountaincar": 10}
+    fast, slow = [12_000] * 3, [60_000] * 3
+    data = {"pilot": pilot, "confirmatory": {"mountaincar": {"hippo-value": steps_runs("hippo-value", fast, 100),
+                                                             "nstep": steps_runs("nstep", slow, 100)}}}
+    (row,) = evidence_report.primary_results(data)
+    assert row["pending"] == (3, 10) and not row["met"] and row["p_holm"] == 1.0
+    assert "not judged yet: 3 of 10 planned seeds" in evidence_report.primary_table([row])
+    use = evidence_report.when_to_use(data)
+    assert "3 / 3, pilot (exploratory)" in use and "confirmatory" not in use.split("MountainCar")[1].split("\n")[0]
+    # With all ten seeds the same data is judged.
+    data["confirmatory"]["mountaincar"] = {"hippo-value": steps_runs("hippo-value", [12_000] * 10, 100),
+                                           "nstep": steps_runs("nstep", [60_000] * 10, 100)}
+    (row,) = evidence_report.primary_results(data)
+    assert "pending" not in row and row["met"] and row["p_holm"] < 0.05
+    assert "10 / 10, confirmatory" in evidence_report.when_to_use(data)
+
+
 def test_when_to_use_names_comparisons_without_runs():
     table = evidence_report.when_to_use({})
     assert table.count("not run yet") == len(evidence_report.USE_CASES) + len(evidence_report.NOT_RUN)
