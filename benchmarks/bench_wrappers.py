@@ -21,7 +21,10 @@ Prints one JSON object:
   <= 1.5), ``cpu_ratio`` (the same with process CPU time, robust to a loaded machine) and the
   mean return of 10 deterministic evaluation episodes for both.
 * ``sb3_dqn_defaults``: the same with SB3's default DQN settings (target <= 1.2): a sample of 32
-  every 4 env steps, so each sample brings a new query to retrieve for. With ``--compare-blas``,
+  every 4 env steps, so each sample brings a new query to retrieve for.
+* ``sb3_dqn_defaults_uniform``: the same with ``mixture_ratio=0``: no semantic draws, so no query
+  is embedded or searched. What is left is the buffer without retrieval (units, keys, uniform
+  draws); the gap to ``sb3_dqn_defaults`` is what retrieval costs. With ``--compare-blas``,
   ``sb3_dqn_defaults_blas_unlimited`` repeats it with numpy's BLAS threads left alone
   (``hippogym.set_blas_threads(None)``), which is how hippogym ran before ``hippogym.blas``.
 
@@ -334,7 +337,8 @@ DQN_SETTINGS: dict[str, tuple[dict[str, Any], float]] = {
 
 
 def _dqn_run(
-    hippo: bool, steps: int, seed: int, eval_episodes: int, profile: bool, settings: str = "rl-zoo"
+    hippo: bool, steps: int, seed: int, eval_episodes: int, profile: bool, settings: str = "rl-zoo",
+    mixture: float = 0.5,
 ) -> dict[str, Any]:
     from stable_baselines3 import DQN
     from stable_baselines3.common.env_util import make_vec_env
@@ -346,7 +350,7 @@ def _dqn_run(
     if steps < 5 * kwargs.get("learning_starts", 100):
         kwargs["learning_starts"] = max(100, steps // 5)
     if hippo:
-        kwargs.update(replay_buffer_class=HippoReplayBuffer, replay_buffer_kwargs=dict(mixture_ratio=0.5))
+        kwargs.update(replay_buffer_class=HippoReplayBuffer, replay_buffer_kwargs=dict(mixture_ratio=mixture))
     env = make_vec_env("CartPole-v1", n_envs=1, seed=seed)
     model = DQN("MlpPolicy", env, seed=seed, verbose=0, **kwargs)
     profiler = cProfile.Profile() if profile else None
@@ -432,12 +436,14 @@ def bench_buffer_calls(steps: int = 5_000, samples: int = 2_000) -> dict[str, An
 
 
 def bench_dqn(
-    steps: int, seed: int, eval_episodes: int, profile: bool, repeats: int = 1, settings: str = "rl-zoo"
+    steps: int, seed: int, eval_episodes: int, profile: bool, repeats: int = 1, settings: str = "rl-zoo",
+    mixture: float = 0.5,
 ) -> dict[str, Any]:
-    """SB3 DQN wall time and return: HippoReplayBuffer (mixture 0.5) vs SB3's ReplayBuffer.
+    """SB3 DQN wall time and return: HippoReplayBuffer (``mixture_ratio=mixture``) vs SB3's ReplayBuffer.
 
     ``settings`` picks the DQN hyperparameters (:data:`DQN_SETTINGS`): ``"sb3-defaults"`` or
-    ``"rl-zoo"``.
+    ``"rl-zoo"``. ``mixture=0`` draws no semantic rows: no query is embedded or searched, so the
+    figure is what the buffer costs without retrieval (recording units, keys, uniform draws).
 
     With ``repeats > 1`` the runs alternate (sb3, hippo, hippo, sb3, ...) and the fastest of each
     is reported, which filters out load from other processes; runs are seeded, so the returns
@@ -451,11 +457,11 @@ def bench_dqn(
     for r in range(repeats):
         for hippo in ((False, True) if r % 2 == 0 else (True, False)):
             runs[hippo].append(
-                _dqn_run(hippo, steps, seed, eval_episodes, profile and hippo and not runs[True], settings)
+                _dqn_run(hippo, steps, seed, eval_episodes, profile and hippo and not runs[True], settings, mixture)
             )
             logger.info("DQN %s run %d: %s", "hippogym" if hippo else "sb3", r, runs[hippo][-1]["wall_s"])
     hyper = "SB3 DQN defaults" if settings == "sb3-defaults" else "rl-zoo CartPole-v1 DQN"
-    result: dict[str, Any] = {"steps": steps, "hyperparameters": hyper, "repeats": repeats}
+    result: dict[str, Any] = {"steps": steps, "hyperparameters": hyper, "repeats": repeats, "mixture_ratio": mixture}
     for hippo, key in ((False, "sb3"), (True, "hippogym")):
         best = dict(runs[hippo][0])
         for field in ("wall_s", "cpu_s"):
@@ -515,6 +521,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for settings, key in (("sb3-defaults", "sb3_dqn_defaults"), ("rl-zoo", "sb3_dqn")):
             logger.info("SB3 DQN CartPole with %s settings", settings)
             result[key] = bench_dqn(dqn_steps, args.seed, 3 if quick else 10, args.profile, 1 if quick else 2, settings)
+        logger.info("SB3 DQN CartPole with SB3's defaults, mixture_ratio=0 (no retrieval)")
+        result["sb3_dqn_defaults_uniform"] = bench_dqn(
+            dqn_steps, args.seed, 3 if quick else 10, False, 1 if quick else 2, "sb3-defaults", mixture=0.0
+        )
         if args.compare_blas:
             from hippogym import set_blas_threads
 

@@ -54,3 +54,11 @@ def test_unknown_recording_sink_is_refused():
 def test_dqn_settings_name_sb3_defaults_and_the_rl_zoo():
     assert bench_wrappers.DQN_SETTINGS["sb3-defaults"] == ({}, 1.2)
     assert bench_wrappers.DQN_SETTINGS["rl-zoo"][0]["gradient_steps"] == 128
+
+
+def test_dqn_figure_without_retrieval_runs_both_buffers():
+    pytest.importorskip("stable_baselines3")
+    out = bench_wrappers.bench_dqn(600, 0, 1, False, 1, "sb3-defaults", mixture=0.0)
+    assert out["mixture_ratio"] == 0.0 and out["target_ratio"] == 1.2
+    assert out["hippogym"]["num_timesteps"] == out["sb3"]["num_timesteps"] == 600
+    assert out["hippogym"]["memory_transitions"] > 0 and out["ratio"] > 0
