@@ -442,10 +442,14 @@ USE_CASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("Partial observability, a cue seen at the start (MiniGrid `MemoryS7`)", "memoryS7", "hippo-history",
      "framestack", "final"),
     ("Delayed reward, no goal to relabel (`MountainCar-v0`)", "mountaincar", "hippo-value", "nstep", "steps"),
+    ("… against plain uniform replay (`MountainCar-v0`)", "mountaincar", "hippo-value", "uniform", "steps"),
+    ("Partial observability, against a recurrent policy (popgym `RepeatFirstEasy`)", "repeatfirst", "hippo-history",
+     "recurrent-ppo", "final"),
+    ("Partial observability, against a recurrent policy (MiniGrid `MemoryS7`)", "memoryS7", "hippo-history",
+     "recurrent-ppo", "final"),
 )
-#: Registered comparisons without runs yet, named in the README table as not measured.
-NOT_RUN = (("Partial observability, against a recurrent policy (`MemoryS7`, `RepeatFirstEasy`)", "hippo-history",
-            "RecurrentPPO"),)
+#: Registered comparisons that have no row in USE_CASES, named in the README table as not measured.
+NOT_RUN: tuple[tuple[str, str, str], ...] = ()
 
 
 def _verdict(kind: str, est: dict[str, Any], baseline: str) -> str:
