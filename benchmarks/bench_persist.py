@@ -148,6 +148,7 @@ def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
         # seconds (the same raw read took 0.44-2.24 s at 1M in one run); the minima show the calls
         # without the stalls, the medians what a user may see.
         "min_s": {k: round(min(v), 4) for k, v in t.items() if v},
+        "all_s": {k: [round(x, 4) for x in v] for k, v in t.items() if v},
         "load_ratio_min": round(min(t["raw_read"]) / min(t["load"]), 2),
         "save_ratio_min": round(min(t["raw_write"]) / min(t["save"]), 2),
     }
