@@ -448,8 +448,6 @@ USE_CASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("Partial observability, against a recurrent policy (MiniGrid `MemoryS7`)", "memoryS7", "hippo-history",
      "recurrent-ppo", "final"),
 )
-#: Registered comparisons that have no row in USE_CASES, named in the README table as not measured.
-NOT_RUN: tuple[tuple[str, str, str], ...] = ()
 
 
 def _verdict(kind: str, est: dict[str, Any], baseline: str) -> str:
@@ -497,8 +495,6 @@ def when_to_use(data: dict[str, Any]) -> str:
         runs = f"{len(a)} / {len(b)}, {stage}" + (" (exploratory)" if stage == "pilot" else "")
         lines.append(f"| {situation} | `{arm}` vs `{baseline}` | {runs} | " + " | ".join(cells)
                      + f" | {_verdict(kind, est, baseline)} |")
-    for situation, arm, baseline in NOT_RUN:
-        lines.append(f"| {situation} | `{arm}` vs {baseline} | not run yet | | | | not measured |")
     return "\n".join(lines)
 
 
