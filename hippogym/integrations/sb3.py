@@ -192,9 +192,12 @@ def _one_env(value: Any) -> Any:
     With ``n_envs == 1`` the seed's API took single-env arrays (``obs`` of shape ``obs_shape``); a
     leading axis that is already 1 is read as the batch axis, as SB3 passes it.
     """
-    if isinstance(value, Mapping):
+    if type(value) is np.ndarray:  # the common case first (isinstance on Mapping is slow)
+        arr = value
+    elif isinstance(value, Mapping):
         return {k: _one_env(v) for k, v in value.items()}
-    arr = value if isinstance(value, (np.ndarray, Tensor)) else np.asarray(value)
+    else:
+        arr = value if isinstance(value, Tensor) else np.asarray(value)
     if arr.ndim == 0 or arr.shape[0] != 1:
         return arr[None]
     return arr
@@ -202,7 +205,7 @@ def _one_env(value: Any) -> Any:
 
 def _check_finite(value: NumpyObs, name: str) -> None:
     """Refuse NaN/inf in float observations (before anything is stored)."""
-    if isinstance(value, Mapping):
+    if type(value) is not np.ndarray and isinstance(value, Mapping):
         for k, v in value.items():
             _check_finite(v, f"{name}[{k!r}]")
         return
@@ -384,6 +387,7 @@ class SB3ReplayBufferWrapper:
         self.pending = np.zeros(self.n_envs, dtype=np.int64)  # per stream: received, not yet in memory
         self._segmenter_pending = getattr(segmenter, "pending", None) if callable(getattr(segmenter, "pending", None)) else None
         self._streams = np.arange(self.n_envs, dtype=np.int64)
+        self._trusted: tuple[Any, ...] | None = None  # (segmenter, step layout) it trusts (_trusted_layout)
         self.num_received = 0
         self.num_units_stored = 0
         self.num_partial_flushes = 0
@@ -447,9 +451,17 @@ class SB3ReplayBufferWrapper:
         if batched is not None and self._segmenter_pending is not None:  # one vectorised call (hippogym's Segmenter)
             if self._trusted_layout(obs, next_obs, action):
                 # Arrays already checked above, in the layout the segmenter stores: no second round of checks.
-                segments = segmenter.add_batch_trusted(
-                    obs, action, reward.astype(np.float64), terminated, truncated, next_obs, infos, self._streams
-                )
+                info0 = infos[0]
+                if n == 1 and (info0 is None or type(info0) is dict):
+                    # One env: the single-stream path writes items instead of fancy-indexed rows.
+                    segments = segmenter.add_trusted(
+                        0, obs[0], action[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]),
+                        next_obs[0], info0,
+                    )
+                else:
+                    segments = segmenter.add_batch_trusted(
+                        obs, action, reward.astype(np.float64), terminated, truncated, next_obs, infos, self._streams
+                    )
             else:
                 segments = batched(
                     obs, action, reward, terminated, truncated, next_obs, infos=infos, streams=self._streams
@@ -466,7 +478,7 @@ class SB3ReplayBufferWrapper:
                 self.pending[i] += 1
                 if segments:
                     self._store(segments, stream=i)
-        if self.pending.max() >= self.max_unit_length:
+        if (self.pending[0] if n == 1 else self.pending.max()) >= self.max_unit_length:
             for i in np.flatnonzero(self.pending >= self.max_unit_length):
                 self._store(segmenter.flush(int(i)), stream=int(i), partial=True)
         self.last_obs = _copy_obs(next_obs)
@@ -482,25 +494,26 @@ class SB3ReplayBufferWrapper:
             self._maybe_consolidate()
 
     def _trusted_layout(self, obs: NumpyObs, next_obs: NumpyObs, action: np.ndarray) -> bool:
-        """Whether this step may skip the segmenter's input checks (:meth:`Segmenter.add_batch_trusted`).
+        """Whether this step may skip the segmenter's input checks (:meth:`Segmenter.trusted_layout`).
 
-        True when the segmenter is hippogym's own (``add_batch`` not overridden), every env already
-        has a stream, and the step's arrays are plain numpy arrays with exactly the stored
-        per-step shapes and dtypes. ``add`` has then already checked what ``add_batch`` would: row
-        counts, finite observations and rewards, one info dict per env.
+        True when the step's arrays are plain numpy arrays in one layout and the segmenter trusts
+        that layout for all ``n_envs`` streams. ``add`` has then already checked what the
+        segmenter would: row counts, finite observations and rewards, one info dict per env.
         """
-        segmenter = self.segmenter
         if type(obs) is not np.ndarray or type(next_obs) is not np.ndarray:
             return False
-        if type(segmenter).add_batch is not Segmenter.add_batch or segmenter.num_streams < self.n_envs:
+        if next_obs.shape != obs.shape or next_obs.dtype != obs.dtype:
             return False
-        layout = segmenter.plain_layout
-        return (
-            layout is not None
-            and layout == (obs.shape[1:], obs.dtype, action.shape[1:], action.dtype)
-            and next_obs.shape == obs.shape
-            and next_obs.dtype == obs.dtype
-        )
+        segmenter = self.segmenter
+        key = (segmenter, obs.shape, obs.dtype, action.shape, action.dtype)
+        if self._trusted == key:  # a "yes" holds for good: the stored layout never changes
+            return True
+        if not isinstance(segmenter, Segmenter):
+            return False
+        if segmenter.trusted_layout(obs.shape[1:], obs.dtype, action.shape[1:], action.dtype, streams=self.n_envs):
+            self._trusted = key
+            return True
+        return False
 
     def _store(self, segments: Sequence[Episode], stream: int | None = None, partial: bool = False) -> None:
         """Add completed segments to the memory and update the per-stream pending counts."""

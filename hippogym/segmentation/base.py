@@ -170,6 +170,44 @@ class Segmenter(SegmentStorage, CutHooks):
             streams=np.asarray([s], dtype=np.int64),
         )
 
+    def trusted_layout(
+        self,
+        obs_shape: tuple[int, ...],
+        obs_dtype: Any,
+        act_shape: tuple[int, ...],
+        act_dtype: Any,
+        streams: int = 1,
+    ) -> bool | None:
+        """Whether a caller's steps in this per-step layout may skip the input checks.
+
+        A recorder whose observation and action converters produce plain arrays of one fixed
+        layout asks this once, then calls :meth:`add_trusted` (one stream) or
+        :meth:`add_batch_trusted` (a vector step) instead of :meth:`add` / :meth:`add_batch`.
+
+        Args:
+            obs_shape: Per-step observation shape the caller passes (no batch axis).
+            obs_dtype: Observation dtype.
+            act_shape: Per-step action shape (``()`` for a Discrete action).
+            act_dtype: Action dtype.
+            streams: Streams the caller writes to (``0 .. streams - 1``); each must exist already.
+
+        Returns:
+            ``True``: this layout is the stored one and every stream exists, for good (the stored
+            layout never changes). ``False``: never, for this segmenter: a subclass overrides
+            :meth:`add` or :meth:`add_batch` (it must see every step), the observations are a
+            dict, or the stored layout differs. ``None``: not yet known (before the first step,
+            or a stream has not been recorded yet); ask again later.
+        """
+        cls = type(self)
+        if cls.add is not Segmenter.add or cls.add_batch is not Segmenter.add_batch:
+            return False
+        layout = self.plain_layout
+        if layout is None:
+            return False if self.layout_known else None
+        if layout != (tuple(obs_shape), np.dtype(obs_dtype), tuple(act_shape), np.dtype(act_dtype)):
+            return False
+        return True if self._num_streams >= streams else None
+
     def add_trusted(
         self,
         s: int,
@@ -184,7 +222,8 @@ class Segmenter(SegmentStorage, CutHooks):
         """One step of stream ``s`` with no input checks (a recording wrapper's per-step path).
 
         The caller guarantees what :meth:`add` would otherwise check: the stream exists, ``obs``
-        and ``next_obs`` are plain arrays and ``action`` matches :attr:`plain_layout`. Returns the
+        and ``next_obs`` are plain arrays and ``action`` matches :attr:`plain_layout`
+        (:meth:`trusted_layout` said ``True`` for that layout). Returns the
         units the step completes, exactly as :meth:`add` does.
         """
         fields = self._fields

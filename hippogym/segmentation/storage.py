@@ -80,9 +80,9 @@ class SegmentStorage:
     def plain_layout(self) -> tuple[tuple[int, ...], np.dtype, tuple[int, ...], np.dtype] | None:
         """``(obs shape, obs dtype, action shape, action dtype)`` of a plain-array layout, once known.
 
-        ``None`` before the first step and for Dict observations. Recorders compare it once with
-        what their converters produce, then call :meth:`Segmenter.add_trusted` /
-        :meth:`Segmenter.add_batch_trusted` without per-step checks.
+        ``None`` before the first step and for Dict observations. Recorders ask
+        :meth:`Segmenter.trusted_layout` whether their converters' layout is this one, then call
+        :meth:`Segmenter.add_trusted` / :meth:`Segmenter.add_batch_trusted` without per-step checks.
         """
         if self._obs_dtype is None or self._act_dtype is None:
             return None

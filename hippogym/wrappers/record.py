@@ -195,21 +195,17 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, RecorderSink)
         return obs, reward, terminated, truncated, env_info
 
     def _check_direct(self) -> bool:
-        """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
+        """Whether the segmenter takes the converters' layout without per-step checks (asked once)."""
         segmenter = self.segmenter
         obs, act = self._obs_conv.plain, self._act_conv.plain
-        if (
-            type(segmenter).add is Segmenter.add
-            and segmenter.num_streams >= 1
-            and obs is not None
-            and act is not None
-            and segmenter.plain_layout == (obs.shape, obs.dtype, act.shape, act.dtype)  # plain arrays, same layout
-        ):
+        verdict = False if obs is None or act is None else segmenter.trusted_layout(
+            obs.shape, obs.dtype, act.shape, act.dtype
+        )
+        if verdict:
             self._direct_for = segmenter
-            return True
-        if segmenter.layout_known:  # layout known: it will not change
+        elif verdict is False:  # for good: ask no more
             self._not_direct_for = segmenter
-        return False
+        return bool(verdict)
 
     def flush(self) -> list[int]:
         """Hand the in-progress unit (if any) and every waiting unit to the buffer.

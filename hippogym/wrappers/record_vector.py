@@ -232,22 +232,17 @@ class RecordEpisodesVector(VectorWrapper, RecorderSink):
         return next_rec, _merge_final_info(infos, final_info, final_mask, self._n)
 
     def _check_direct(self) -> bool:
-        """Whether the segmenter's stored layout is exactly what the converters produce (once)."""
+        """Whether the segmenter takes the converters' layout without per-step checks (asked until it knows)."""
         segmenter = self.segmenter
         obs, act = self._obs_conv.plain, self._act_conv.plain
-        if (
-            type(segmenter).add_batch is Segmenter.add_batch
-            and obs is not None
-            and act is not None
-            and segmenter.plain_layout == (obs.shape, obs.dtype, act.shape, act.dtype)  # plain arrays, same layout
-        ):
-            if segmenter.num_streams < self._n:  # not every sub-env has been recorded yet
-                return False
+        verdict = False if obs is None or act is None else segmenter.trusted_layout(
+            obs.shape, obs.dtype, act.shape, act.dtype, streams=self._n
+        )
+        if verdict:
             self._direct_for = segmenter
-            return True
-        if segmenter.layout_known:  # layout known: it will not change
+        elif verdict is False:  # for good: ask no more
             self._not_direct_for = segmenter
-        return False
+        return bool(verdict)
 
     def flush(self) -> list[int]:
         """Hand all in-progress units and every waiting unit to the buffer.

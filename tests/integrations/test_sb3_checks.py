@@ -75,15 +75,17 @@ def _fill(buf, steps=40, n=2, seed=0):  # 80 transitions: below the capacity of 
         obs = nxt
 
 
-def test_checked_once_steps_skip_the_segmenters_checks_and_store_the_same(monkeypatch):
-    fast, slow = _buffer(n_envs=2), _buffer(n_envs=2)
+@pytest.mark.parametrize("n_envs, path", [(2, "add_batch_trusted"), (1, "add_trusted")])
+def test_checked_once_steps_skip_the_segmenters_checks_and_store_the_same(monkeypatch, n_envs, path):
+    """Vector steps take the unchecked batch path, single-env steps the unchecked single-stream path."""
+    fast, slow = _buffer(n_envs=n_envs), _buffer(n_envs=n_envs)
     calls = []
-    trusted = fast.adapter.segmenter.add_batch_trusted
-    monkeypatch.setattr(fast.adapter.segmenter, "add_batch_trusted", lambda *a: calls.append(1) or trusted(*a))
+    trusted = getattr(fast.adapter.segmenter, path)
+    monkeypatch.setattr(fast.adapter.segmenter, path, lambda *a: calls.append(1) or trusted(*a))
     monkeypatch.setattr(slow.adapter, "_trusted_layout", lambda *a: False)
-    _fill(fast)
-    _fill(slow)
-    assert len(calls) == 39  # every step after the first, which fixes the layout
+    _fill(fast, steps=80 // n_envs, n=n_envs)
+    _fill(slow, steps=80 // n_envs, n=n_envs)
+    assert len(calls) == 80 // n_envs - 1  # every step after the first, which fixes the layout
     fast.flush(), slow.flush()
     a, b = fast.hippo.memory, slow.hippo.memory
     hw = a.high_water

@@ -8,6 +8,7 @@ import torch
 from segment_streams import run, steps_of_flat  # noqa: E402  (tests/segmentation on sys.path)
 
 from hippogym import (
+    ChangePointSegmenter,
     Episode,
     FixedWindowSegmenter,
     RewardEventSegmenter,
@@ -282,3 +283,35 @@ def test_a_used_segmenter_survives_deepcopy_and_pickle():
         for t in range(4, 8):
             out += clone.add(np.full(2, t, np.float32), 0, 0.0, t == 7, False, np.full(2, t + 1, np.float32))
         assert [(e.start_step, steps_of_flat(e)) for e in out] == [(2, [2, 3, 4]), (4, [4, 5, 6]), (6, [6, 7])]
+
+
+def test_trusted_layout_says_yes_for_good_no_for_good_or_not_yet():
+    seg = TerminalSegmenter()
+    layout = ((2,), np.float32, (), np.int64)
+    assert seg.trusted_layout(*layout) is None  # nothing stored yet
+    seg.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.zeros(2, np.float32))
+    assert seg.trusted_layout(*layout) is True
+    assert seg.trusted_layout(*layout, streams=2) is None  # stream 1 has not been recorded yet
+    assert seg.trusted_layout((2,), np.float64, (), np.int64) is False  # another dtype
+    assert seg.trusted_layout((3,), np.float32, (), np.int64) is False  # another shape
+    assert seg.trusted_layout((2,), np.float32, (1,), np.int64) is False  # another action shape
+    seg.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.zeros(2, np.float32), stream=1)
+    assert seg.trusted_layout(*layout, streams=2) is True
+
+
+def test_trusted_layout_is_never_given_to_dicts_or_to_subclasses_that_see_every_step():
+    dicts = TerminalSegmenter()
+    dicts.add({"a": np.zeros(2, np.float32)}, 0, 0.0, False, False, {"a": np.zeros(2, np.float32)})
+    assert dicts.trusted_layout((2,), np.float32, (), np.int64) is False
+    own_add_batch = ChangePointSegmenter()  # overrides add_batch: every step must go through it
+    assert own_add_batch.trusted_layout((2,), np.float32, (), np.int64) is False
+    own_add_batch.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.zeros(2, np.float32))
+    assert own_add_batch.trusted_layout((2,), np.float32, (), np.int64) is False
+
+    class OwnAdd(TerminalSegmenter):
+        def add(self, *args, **kwargs):
+            return super().add(*args, **kwargs)
+
+    own_add = OwnAdd()
+    own_add.add(np.zeros(2, np.float32), 0, 0.0, False, False, np.zeros(2, np.float32))
+    assert own_add.trusted_layout((2,), np.float32, (), np.int64) is False
