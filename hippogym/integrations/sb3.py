@@ -442,10 +442,10 @@ class SB3ReplayBufferWrapper:
             raise ValidationError("infos", f"a list of {n} dicts (one per env)", f"{len(infos)} items")
         if self.handle_timeout_termination and done.any():
             timeout = np.fromiter((bool(info.get("TimeLimit.truncated", False)) for info in infos), bool, n)
+            terminated = done & ~timeout
+            truncated = done & timeout
         else:
-            timeout = np.zeros(n, dtype=bool)
-        terminated = done & ~timeout
-        truncated = done & timeout
+            terminated, truncated = done, np.zeros(n, dtype=bool)
         segmenter = self.segmenter
         batched = getattr(segmenter, "add_batch", None)
         if batched is not None and self._segmenter_pending is not None:  # one vectorised call (hippogym's Segmenter)
