@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: set up, then run every test (README, docs and examples included).
+# The test suite: set up, then run every test (README, docs and docstring examples included).
 # HIPPOGYM_SKIP_SETUP=1 skips the install step (CI has just done it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
