@@ -300,7 +300,8 @@ def median_ratio(
     if not np.isfinite(p_value):  # identical event times in both arms: no evidence of a difference
         p_value = 1.0
     return {"value": value, "ci_low": float(lo), "ci_high": float(hi), "p": p_value,
-            "undefined": int(n_boot - defined.size), "a": _km_or_inf(a), "b": _km_or_inf(b)}
+            "undefined": int(n_boot - defined.size), "a": _km_or_inf(a), "b": _km_or_inf(b),
+            "budget_a": min(float(r["steps"]) for r in a), "budget_b": min(float(r["steps"]) for r in b)}
 
 
 def final_difference(a: list[dict[str, Any]], b: list[dict[str, Any]], n_boot: int = 2_000, seed: int = 0
@@ -397,6 +398,21 @@ def _fmt_ratio(x: float) -> str:
     return "∞" if x == np.inf else ("nan" if np.isnan(x) else f"{x:.2f}")
 
 
+def _fmt_ratio_estimate(est: dict[str, Any]) -> str:
+    """A ratio of medians with its interval; a bound where one median lies beyond its run's budget.
+
+    A median that is never reached is only known to exceed the budget, so ``a / b`` is then below
+    ``a / budget_b`` (or above ``budget_a / b``), not 0 (or ∞). Interval ends of 0 or ∞ come from
+    resamples in which one arm never reached the threshold.
+    """
+    a, b, value = est["a"], est["b"], _fmt_ratio(est["value"])
+    if np.isfinite(a) and not np.isfinite(b) and "budget_b" in est:
+        value = f"< {a / est['budget_b']:.2f}"
+    elif np.isfinite(b) and not np.isfinite(a) and "budget_a" in est:
+        value = f"> {est['budget_a'] / b:.2f}"
+    return f"{value} [{_fmt_ratio(est['ci_low'])}, {_fmt_ratio(est['ci_high'])}]"
+
+
 def primary_table(rows: list[dict[str, Any]]) -> str:
     """The confirmatory primary comparisons as markdown (or a line saying none has run)."""
     head = ["### Primary comparisons (confirmatory runs)", ""]
@@ -412,8 +428,7 @@ def primary_table(rows: list[dict[str, Any]]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         if r["kind"] == "steps":
-            cells = [_fmt_steps(r["a"]), _fmt_steps(r["b"]),
-                     f"{_fmt_ratio(r['value'])} [{_fmt_ratio(r['ci_low'])}, {_fmt_ratio(r['ci_high'])}]"]
+            cells = [_fmt_steps(r["a"]), _fmt_steps(r["b"]), _fmt_ratio_estimate(r)]
         else:
             cells = [f"{r['a']:.2f}", f"{r['b']:.2f}", f"{r['value']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"]
         met = "yes" if r["met"] else "**no**"
@@ -487,8 +502,7 @@ def when_to_use(data: dict[str, Any]) -> str:
         a, b = data[stage][env][arm], data[stage][env][baseline]
         est = median_ratio(a, b) if kind == "steps" else final_difference(a, b)
         if kind == "steps":
-            cells = [_fmt_steps(est["a"]), _fmt_steps(est["b"]),
-                     f"ratio {_fmt_ratio(est['value'])} [{_fmt_ratio(est['ci_low'])}, {_fmt_ratio(est['ci_high'])}]"]
+            cells = [_fmt_steps(est["a"]), _fmt_steps(est["b"]), f"ratio {_fmt_ratio_estimate(est)}"]
         else:
             # Success rates and small returns (popgym's lie in [-1, 1]) with 2 decimals, larger returns whole.
             digits = 2 if a[0]["metric"] == "eval_success" or max(abs(est["a"]), abs(est["b"])) < 10 else 0

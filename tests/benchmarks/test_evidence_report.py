@@ -97,6 +97,12 @@ def test_median_ratio_uses_censored_medians_and_a_log_rank_test():
     never = [_curve_run([0, 0, 0, 0, 0], arm="b", seed=i) for i in range(6)]
     out = evidence_report.median_ratio(fast, never)
     assert out["value"] == 0.0 and out["b"] == float("inf")
+    budget = never[0]["steps"]
+    # Shown as a bound: the baseline's median lies beyond its budget, so the ratio is below 100 / budget.
+    assert evidence_report._fmt_ratio_estimate(out).startswith(f"< {100 / budget:.2f} [")
+    assert evidence_report._fmt_ratio_estimate(evidence_report.median_ratio(never, fast)).startswith(
+        f"> {budget / 100:.2f} ["
+    )
     same = evidence_report.median_ratio(slow, slow)
     assert same["value"] == 1.0 and same["ci_low"] <= 1.0 <= same["ci_high"] and same["p"] > 0.5
 
