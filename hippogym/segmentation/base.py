@@ -10,8 +10,10 @@ limit) is never turned into termination.
 Speed: a step is validated against the layout stored at the first step. :meth:`Segmenter.add`
 with numpy arrays that already have the stored per-step shape and dtype (and an int, or such an
 array, as the action) skips the general conversion (a few numpy item writes per step);
-anything else goes through :meth:`Segmenter.add_batch`, with the same results. Emitted segments
-are built from the already-validated rows with only a NaN/inf check per float array.
+anything else goes through :meth:`Segmenter.add_batch`, with the same results. A recorder that
+converts every step itself asks :meth:`Segmenter.trusted_layout` once, then calls
+:meth:`Segmenter.add_trusted` or :meth:`Segmenter.add_batch_trusted`, which check nothing. Emitted
+segments are built from the already-validated rows with only a NaN/inf check per float array.
 
 Writing a custom segmenter: subclass :class:`Segmenter` and override :meth:`Segmenter.should_cut`
 (per step, simple) or :meth:`Segmenter.should_cut_batch` (vectorised over streams, fast).
