@@ -194,19 +194,6 @@ class RecordEpisodes(gym.Wrapper, gym.utils.RecordConstructorArgs, RecorderSink)
             self._obs = None if (term or trunc) else next_obs
         return obs, reward, terminated, truncated, env_info
 
-    def _check_direct(self) -> bool:
-        """Whether the segmenter takes the converters' layout without per-step checks (asked once)."""
-        segmenter = self.segmenter
-        obs, act = self._obs_conv.plain, self._act_conv.plain
-        verdict = False if obs is None or act is None else segmenter.trusted_layout(
-            obs.shape, obs.dtype, act.shape, act.dtype
-        )
-        if verdict:
-            self._direct_for = segmenter
-        elif verdict is False:  # for good: ask no more
-            self._not_direct_for = segmenter
-        return bool(verdict)
-
     def flush(self) -> list[int]:
         """Hand the in-progress unit (if any) and every waiting unit to the buffer.
 

@@ -160,7 +160,7 @@ class RecordEpisodesVector(VectorWrapper, RecorderSink):
             if infos_arg is not None and done.any():
                 infos_arg = success_alias(infos_arg)
             segmenter = self.segmenter
-            if self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct()):
+            if self._direct_for is segmenter or (self._not_direct_for is not segmenter and self._check_direct(self._n)):
                 # Converted arrays of the layout checked once: no per-step input checks.
                 if idx.size == self._n:
                     episodes = segmenter.add_batch_trusted(
@@ -230,19 +230,6 @@ class RecordEpisodesVector(VectorWrapper, RecorderSink):
             return next_rec, infos
         final_mask = np.asarray(infos.get("_final_info", mask), dtype=bool).reshape(self._n)
         return next_rec, _merge_final_info(infos, final_info, final_mask, self._n)
-
-    def _check_direct(self) -> bool:
-        """Whether the segmenter takes the converters' layout without per-step checks (asked until it knows)."""
-        segmenter = self.segmenter
-        obs, act = self._obs_conv.plain, self._act_conv.plain
-        verdict = False if obs is None or act is None else segmenter.trusted_layout(
-            obs.shape, obs.dtype, act.shape, act.dtype, streams=self._n
-        )
-        if verdict:
-            self._direct_for = segmenter
-        elif verdict is False:  # for good: ask no more
-            self._not_direct_for = segmenter
-        return bool(verdict)
 
     def flush(self) -> list[int]:
         """Hand all in-progress units and every waiting unit to the buffer.

@@ -101,6 +101,23 @@ class RecorderSink:
     def _init_sink(self, buffer: Any, ingest_every: int) -> None:
         self._ingestor = EpisodeIngestor(buffer, ingest_every, name="ingest_every")
 
+    def _check_direct(self, streams: int = 1) -> bool:
+        """Whether the segmenter takes the converters' layout on ``streams`` streams without checks.
+
+        Asks :meth:`Segmenter.trusted_layout` and remembers a final answer in ``_direct_for`` /
+        ``_not_direct_for`` (the wrapper's attributes); "not yet" is asked again at the next step.
+        """
+        segmenter = self.segmenter  # type: ignore[attr-defined]
+        obs, act = self._obs_conv.plain, self._act_conv.plain  # type: ignore[attr-defined]
+        verdict = False if obs is None or act is None else segmenter.trusted_layout(
+            obs.shape, obs.dtype, act.shape, act.dtype, streams=streams
+        )
+        if verdict:
+            self._direct_for = segmenter
+        elif verdict is False:  # for good: ask no more
+            self._not_direct_for = segmenter
+        return bool(verdict)
+
     @property
     def buffer(self) -> Any:
         """The buffer receiving the units."""
