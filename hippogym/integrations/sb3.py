@@ -451,17 +451,9 @@ class SB3ReplayBufferWrapper:
         if batched is not None and self._segmenter_pending is not None:  # one vectorised call (hippogym's Segmenter)
             if self._trusted_layout(obs, next_obs, action):
                 # Arrays already checked above, in the layout the segmenter stores: no second round of checks.
-                info0 = infos[0]
-                if n == 1 and (info0 is None or type(info0) is dict):
-                    # One env: the single-stream path writes items instead of fancy-indexed rows.
-                    segments = segmenter.add_trusted(
-                        0, obs[0], action[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]),
-                        next_obs[0], info0,
-                    )
-                else:
-                    segments = segmenter.add_batch_trusted(
-                        obs, action, reward.astype(np.float64), terminated, truncated, next_obs, infos, self._streams
-                    )
+                segments = segmenter.add_batch_trusted(
+                    obs, action, reward.astype(np.float64), terminated, truncated, next_obs, infos, self._streams
+                )
             else:
                 segments = batched(
                     obs, action, reward, terminated, truncated, next_obs, infos=infos, streams=self._streams

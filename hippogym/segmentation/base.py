@@ -349,8 +349,16 @@ class Segmenter(SegmentStorage, CutHooks):
         ``obs``/``next_obs`` and ``actions`` with the stored per-step shapes and dtypes, float64
         ``rewards`` and bool flags ``[B]``, distinct int64 ``streams`` that all exist already, and
         ``infos`` None, a vector info dict or a list of ``B`` dicts. Capacity still grows as needed;
-        info values and the cut hook are handled exactly as in ``add_batch``.
+        info values and the cut hook are handled exactly as in ``add_batch``. One row with a plain
+        info dict (a single env) takes :meth:`add_trusted`, which writes items, not indexed rows.
         """
+        if streams.shape[0] == 1 and not isinstance(infos, Mapping):
+            info = None if infos is None else infos[0]
+            if info is None or type(info) is dict:
+                return self.add_trusted(
+                    int(streams[0]), obs[0], actions[0], float(rewards[0]), bool(terminated[0]),
+                    bool(truncated[0]), next_obs[0], info,
+                )
         pos = self._length[streams]
         top = int(pos.max())
         if top >= self._capacity:
