@@ -37,13 +37,17 @@ logger = logging.getLogger("bench_consolidation")
 
 
 def make_buffer(size: int, refresh: str, seed: int) -> Any:
-    """A buffer of ``size`` transitions (see :func:`fill`) whose consolidator refreshes keys by ``refresh``."""
+    """A buffer of ``size`` transitions (see :func:`fill`) whose consolidator refreshes keys by ``refresh``.
+
+    The default keys (64-d float16; runs committed before 2026-12-08 used 128-d float32).
+    """
     from hippogym import Consolidator, DualEncoder, HippocampalReplayBuffer, MemoryStore
+    from hippogym.types import DEFAULT_EMBED_DIM
 
     torch.manual_seed(seed)
-    encoder = DualEncoder(input_dim=8 + 2 + 1, embed_dim=128)
+    encoder = DualEncoder(input_dim=8 + 2 + 1, embed_dim=DEFAULT_EMBED_DIM)
     buffer = HippocampalReplayBuffer(
-        MemoryStore(embed_dim=128, capacity=size, seed=seed), encoder,
+        MemoryStore(embed_dim=DEFAULT_EMBED_DIM, capacity=size, seed=seed), encoder,
         consolidator=Consolidator(encoder, refresh=refresh, seed=seed), mixture_ratio=0.5, seed=seed,
     )
     return fill(buffer, size, seed, walk=True)

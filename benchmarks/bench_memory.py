@@ -67,11 +67,12 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 from hippogym import Episode, HippocampalReplayBuffer, MemoryStore  # noqa: E402
+from hippogym.types import DEFAULT_EMBED_DIM, DEFAULT_KEY_DTYPE  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from retrieval_recall import recall_table  # noqa: E402
 
-OBS_DIM, ACT_DIM, EMBED_DIM, STEPS, BATCH = 8, 2, 128, 100, 256
+OBS_DIM, ACT_DIM, STEPS, BATCH = 8, 2, 100, 256
 RAW_BYTES = 2 * OBS_DIM * 4 + ACT_DIM * 4 + 4 + 1 + 1  # obs + next_obs + action + reward + 2 flags
 
 logger = logging.getLogger("bench_memory")
@@ -309,11 +310,12 @@ def bench_hybrid(report: Report, buffer: HippocampalReplayBuffer, rb: Any, label
 
 def store_bytes(buffer: HippocampalReplayBuffer) -> dict[str, Any]:
     store = buffer.memory
-    rows = sum(t.numel() * t.element_size() for t in store._row_tensors().values()) + store.row_slot.numel() * 8
+    rows = sum(t.numel() * t.element_size() for t in store._row_tensors().values())
+    rows += store.row_slot.numel() * store.row_slot.element_size()
     units = sum(getattr(store, name).numel() * getattr(store, name).element_size() for name in store._UNIT_FIELDS)
     per = (rows + units) / store.capacity
     per_field = {name: t[0].numel() * t.element_size() for name, t in store._row_tensors().items()}
-    per_field["row_slot"] = 8
+    per_field["row_slot"] = store.row_slot.element_size()
     index = store.index.describe(store).get("bytes", 0) if hasattr(store.index, "describe") else 0
     return {"bytes_per_transition": round(per, 1), "raw_payload_bytes": RAW_BYTES, "row_bytes_by_field": per_field,
             "unit_table_bytes_per_transition": round(units / store.capacity, 2),
@@ -367,7 +369,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
         before = rss()
         buffer = HippocampalReplayBuffer(
-            MemoryStore(embed_dim=EMBED_DIM, capacity=size, seed=args.seed),
+            MemoryStore(embed_dim=args.embed_dim, capacity=size, key_dtype=args.key_dtype, seed=args.seed),
             mixture_ratio=0.5, semantic={"top_k": 5}, seed=args.seed,
         )
         sec["fill_s"] = round(fill(buffer, data, 0, n_eps), 2)
@@ -375,7 +377,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if size == largest and not args.retrieval_only:
             # A second memory of the same capacity holding only ``small_level`` transitions.
             small = HippocampalReplayBuffer(
-                MemoryStore(embed_dim=EMBED_DIM, capacity=size, seed=args.seed),
+                MemoryStore(embed_dim=args.embed_dim, capacity=size, key_dtype=args.key_dtype, seed=args.seed),
                 mixture_ratio=0.5, semantic={"top_k": 5}, seed=args.seed,
             )
             fill(small, data, 0, small_level // STEPS)
@@ -391,7 +393,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         recall_q = recall_queries(buffer, data, args.recall_queries, args.seed + 2)
         sec["hybrid_default"] = bench_hybrid(report, buffer, rb, "default", size, fresh_queries, recall_q, args)
         sec["retrieval"] = recall_table(buffer, size, args.recall_queries, args.seed + 4, not args.skip_cartpole,
-                                        EMBED_DIM, logger)
+                                        args.embed_dim, logger, key_dtype=args.key_dtype)
         for key_set, paths in sec["retrieval"].items():
             report.add(f"retrieval[{key_set}]@{size}", None, None, **paths,
                        note="recall@1/@5 against exact search (ties count as hits) and median cost of one search")
@@ -434,7 +436,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if faiss is not None and not args.skip_faiss:
             logger.info("== %d transitions: FAISS index", size)
             buffer = HippocampalReplayBuffer(
-                MemoryStore(embed_dim=EMBED_DIM, capacity=size, index="faiss", seed=args.seed),
+                MemoryStore(embed_dim=args.embed_dim, capacity=size, index="faiss", key_dtype=args.key_dtype, seed=args.seed),
                 mixture_ratio=0.5, semantic={"top_k": 5}, seed=args.seed,
             )
             sec["fill_faiss_s"] = round(fill(buffer, data, 0, n_eps), 2)
@@ -451,8 +453,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    bytes_per_transition=mem["bytes_per_transition"], raw_payload_bytes=RAW_BYTES,
                    sb3_bytes_per_transition=sb3_bytes, index_bytes_per_transition=mem["index_bytes_per_transition"],
                    rss_increase_bytes_per_transition=sections["sizes"][str(largest)]["rss_increase_bytes_per_transition"],
-                   note="ratio = stored bytes / raw payload (obs + next_obs + action + reward + flags); keys are "
-                        "128 float32 = 512 B; the index's cells come on top (index_bytes_per_transition)")
+                   note=f"ratio = stored bytes / raw payload (obs + next_obs + action + reward + flags); keys are "
+                        f"{args.embed_dim} {args.key_dtype}; the index's cells come on top (index_bytes_per_transition)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     report.add("peak_rss", None, None, peak_rss_bytes=peak, peak_rss_gib=round(peak / 2**30, 2),
                note="whole process: includes the second memory of the largest capacity used by the insert-scaling figure, "
@@ -463,7 +465,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "bench_memory",
         "quick": args.quick,
         "config": {
-            "obs_dim": OBS_DIM, "action_dim": ACT_DIM, "embed_dim": EMBED_DIM, "episode_steps": STEPS, "batch": BATCH,
+            "obs_dim": OBS_DIM, "action_dim": ACT_DIM, "embed_dim": args.embed_dim, "key_dtype": args.key_dtype, "episode_steps": STEPS, "batch": BATCH,
             "sizes": sizes, "repeats": args.repeats, "calls_per_block": args.calls, "add_block_episodes": args.add_block,
             "threads": args.threads, "seed": args.seed, "mixture_ratio": 0.5, "top_k": 5,
             "data": "random-walk trajectories (start N(0,1), step N(0,0.1) per axis)",
@@ -500,6 +502,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retrieval-only", action="store_true",
                         help="only the uniform/hybrid sampling figures and the recall table (no inserts, PER, consolidation)")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS/FAISS threads (default 1)")
+    parser.add_argument("--embed-dim", type=int, default=DEFAULT_EMBED_DIM, help="key width (default: the library's)")
+    parser.add_argument("--key-dtype", default=DEFAULT_KEY_DTYPE, choices=["float32", "float16"],
+                        help="key storage (default: the library's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     quick = args.quick

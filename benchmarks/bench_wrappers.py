@@ -148,6 +148,7 @@ def bench_record(steps: int, n_envs: int, repeats: int, sink: str = "memory") ->
     import gymnasium as gym
 
     from hippogym import HippocampalReplayBuffer, MemoryStore
+    from hippogym.types import DEFAULT_EMBED_DIM
 
     try:
         from hippogym.wrappers import RecordEpisodes, RecordEpisodesVector
@@ -181,7 +182,7 @@ def bench_record(steps: int, n_envs: int, repeats: int, sink: str = "memory") ->
             if sink == "drop":
                 memory: Any = _DropUnits()
             else:
-                store = MemoryStore(embed_dim=128, capacity=steps * n_envs + 1, seed=0)
+                store = MemoryStore(embed_dim=DEFAULT_EMBED_DIM, capacity=steps * n_envs + 1, seed=0)
                 memory = HippocampalReplayBuffer(store, seed=0)
             every = 1024 if sink == "memory-batched" else 1
             env = (RecordEpisodesVector if vector else RecordEpisodes)(make(), memory, ingest_every=every)
@@ -229,6 +230,7 @@ def bench_record_floor(steps: int, repeats: int) -> dict[str, Any]:
     import gymnasium as gym
 
     from hippogym import HippocampalReplayBuffer, MemoryStore
+    from hippogym.types import DEFAULT_EMBED_DIM
     from hippogym.wrappers import RecordEpisodes
 
     rng = np.random.default_rng(0)
@@ -254,7 +256,7 @@ def bench_record_floor(steps: int, repeats: int) -> dict[str, Any]:
         finally:
             inner.close()
 
-    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=128, capacity=transitions + 1, seed=0), seed=0)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=DEFAULT_EMBED_DIM, capacity=transitions + 1, seed=0), seed=0)
     buffer.add_episode(units[0])  # fixes the layout and builds the featurizer
     featurizer, encoder = buffer.featurizer, buffer.encoder
 
@@ -285,7 +287,7 @@ def bench_record_floor(steps: int, repeats: int) -> dict[str, Any]:
     ]
 
     def store_add() -> float:
-        store = MemoryStore(embed_dim=128, capacity=transitions + 1, seed=0)
+        store = MemoryStore(embed_dim=DEFAULT_EMBED_DIM, capacity=transitions + 1, seed=0)
         start = time.perf_counter()
         for unit, keys in zip(units, unit_keys):
             store.add(unit, keys)

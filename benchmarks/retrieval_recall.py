@@ -27,13 +27,14 @@ import torch
 from hippogym import HippocampalReplayBuffer, MemoryStore, RecordEpisodes
 from hippogym.memory.index import FaissIndex, TorchIndex
 from hippogym.memory.transition_index import TransitionIndex
+from hippogym.types import DEFAULT_KEY_DTYPE
 
 
-def cartpole_buffer(size: int, embed_dim: int, seed: int) -> HippocampalReplayBuffer:
+def cartpole_buffer(size: int, embed_dim: int, seed: int, key_dtype: str = DEFAULT_KEY_DTYPE) -> HippocampalReplayBuffer:
     """``size`` CartPole transitions recorded with a random policy."""
     import gymnasium as gym
 
-    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=size, seed=seed), seed=seed)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=size, key_dtype=key_dtype, seed=seed), seed=seed)
     env = RecordEpisodes(gym.make("CartPole-v1"), buffer, ingest_every=4_096)
     env.action_space.seed(seed)
     env.reset(seed=seed)
@@ -119,13 +120,13 @@ def measure(buffer: HippocampalReplayBuffer, queries: dict[str, np.ndarray], k: 
 
 
 def recall_table(buffer: HippocampalReplayBuffer, size: int, n_queries: int, seed: int, cartpole: bool,
-                 embed_dim: int, logger: Any) -> dict[str, Any]:
+                 embed_dim: int, logger: Any, key_dtype: str = DEFAULT_KEY_DTYPE) -> dict[str, Any]:
     """The recall/cost rows for one size: random-walk memory, CartPole, CartPole consolidated."""
     t0 = time.perf_counter()
     sets: dict[str, Any] = {"random-walk": measure(buffer, query_sets(buffer, n_queries, seed))}
     logger.info("recall random-walk@%d done (%.1f s)", size, time.perf_counter() - t0)
     if cartpole:
-        cp = cartpole_buffer(size, embed_dim, seed)
+        cp = cartpole_buffer(size, embed_dim, seed, key_dtype)
         q = query_sets(cp, n_queries, seed + 1)
         sets["cartpole"] = measure(cp, q)
         cp.consolidate(steps=100, batch_size=64)

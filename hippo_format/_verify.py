@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hippo_format._files import FileHandle, Snapshot
+from hippo_format._io import shared_pool
 from hippo_format._paths import check_relative_name
 from hippo_format._schema import (
     MANIFEST_FILE,
@@ -75,8 +75,7 @@ def check_digests(
         return
     names = list(handles)
     algorithms = {name: digest_algorithm(files[name], prefer_fast) for name in names}
-    with ThreadPoolExecutor(max_workers=min(4, len(names)), thread_name_prefix="hippo-verify") as pool:
-        digests = list(pool.map(lambda n: handles[n].digest(algorithms[n]), names))
+    digests = list(shared_pool("verify").map(lambda n: handles[n].digest(algorithms[n]), names))
     for name, (digest, size) in zip(names, digests, strict=True):
         algorithm = algorithms[name]
         expected = files[name][algorithm]

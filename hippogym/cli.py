@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hippogym.errors import CommandError, HippoError
+from hippogym.types import DEFAULT_EMBED_DIM
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -446,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consolidate-batch-size", type=_int_at_least(2), default=64, metavar="B")
     p.add_argument("--capacity", type=_int_at_least(1), default=None, metavar="N",
                    help="transitions the memory holds (default: the whole dataset)")
-    p.add_argument("--embed-dim", type=_int_at_least(2), default=128, metavar="D", help="key width (default 128)")
+    p.add_argument("--embed-dim", type=_int_at_least(2), default=DEFAULT_EMBED_DIM, metavar="D", help=f"key width (default {DEFAULT_EMBED_DIM})")
     p.add_argument("--chunk-size", type=_int_at_least(1), default=64, metavar="N", help="episodes read at a time")
     p.add_argument("--info-key", action="append", default=None, metavar="KEY",
                    help="info key to keep (repeatable; default: every numeric per-step key)")

@@ -16,7 +16,17 @@ from torch import Tensor
 
 from hippogym.errors import ValidationError, describe
 
-__all__ = ["FieldSpec", "Observation", "ObservationLayout", "ObservationWindow", "StepFeaturizer"]
+__all__ = [
+    "DEFAULT_EMBED_DIM", "DEFAULT_KEY_DTYPE", "FieldSpec", "Observation", "ObservationLayout", "ObservationWindow",
+    "StepFeaturizer",
+]
+
+#: Key width every default encoder and store uses (the RL evidence runs with it too).
+DEFAULT_EMBED_DIM = 64
+
+#: How a default store keeps keys: 16-bit floats (128 B per 64-d key), read as float32 unit vectors
+#: (see :mod:`hippogym.memory.rows`).
+DEFAULT_KEY_DTYPE = "float16"
 
 #: An observation batch: one tensor, or one tensor per key of a Dict observation space.
 Observation = Tensor | dict[str, Tensor]

@@ -283,6 +283,9 @@ SAC_DEFAULT = dict(learning_rate=1e-3, buffer_size=50_000, learning_starts=500, 
 
 #: The hippogym settings of the "hybrid" arm unless an experiment overrides them.
 HIPPO_DEFAULT = dict(mixture_ratio=0.5, embed_dim=64, top_k=5, consolidate_every=2_000, consolidate_steps=50)
+#: Key storage of every arm: float32, what every committed run used (the library's default became
+#: float16 after them).
+KEY_DTYPE = "float32"
 
 ARMS = ("uniform", "hybrid", "hippo-uniform", "nstep", "hippo-nstep", "hippodqn", "hippodqn-nstep", "hippodqn-sil")
 #: n of the n-step arms (SB3's ``DQN(n_steps=...)`` and ``HippoReplayBuffer(n_steps=...)``).
@@ -321,7 +324,8 @@ def build_hippo_buffer(env: Any, capacity: int, seed: int, cfg: Mapping[str, Any
         encoder, temperature=float(cfg.get("temperature", 0.07)), reward_weight=float(cfg.get("reward_weight", 0.5)),
         reward_mode=str(cfg.get("reward_mode", "rank")), lr=float(cfg.get("lr", 3e-4)), seed=seed + 1,
     )
-    memory = MemoryStore(embed_dim=embed_dim, capacity=int(capacity), eviction=cfg.get("eviction", "utility"), seed=seed)
+    memory = MemoryStore(embed_dim=embed_dim, capacity=int(capacity), eviction=cfg.get("eviction", "utility"),
+                         key_dtype=str(cfg.get("key_dtype", KEY_DTYPE)), seed=seed)
     return HippocampalReplayBuffer(
         memory=memory, encoder=encoder, consolidator=consolidator, mixture_ratio=cfg.get("mixture_ratio", 0.5),
         semantic={"top_k": int(cfg.get("top_k", 5))}, seed=seed,
@@ -339,17 +343,18 @@ def replay_kwargs(arm: str, env: Any, hp: Mapping[str, Any], seed: int, hippo: M
     by_episodes, schedule = cfg.pop("consolidate_every_episodes", None), cfg.pop("schedule", "periodic")
     if by_episodes is not None or schedule != "periodic":
         every = 0  # the schedule is run by sleep_callback (learn()), not by the adapter's transition counter
+    store = dict(eviction=cfg.get("eviction", "utility"), key_dtype=cfg.get("key_dtype", KEY_DTYPE))
     if arm in ("hippo-nstep", "hippodqn", "hippodqn-nstep", "hippodqn-sil"):
         # The value arms: uniform draws from the episodic memory, only the targets differ.
         kw = dict(mixture_ratio=0.0, query=None, embed_dim=int(cfg["embed_dim"]), consolidate_every=0,
-                  eviction=cfg.get("eviction", "utility"), seed=seed, gamma=float(hp.get("gamma", 0.99)),
+                  **store, seed=seed, gamma=float(hp.get("gamma", 0.99)),
                   n_steps=1 if arm == "hippodqn" else NSTEP)
     elif arm == "hippo-uniform":
         kw = dict(mixture_ratio=0.0, query=None, embed_dim=int(cfg["embed_dim"]), consolidate_every=0,
-                  eviction=cfg.get("eviction", "utility"), seed=seed)
+                  **store, seed=seed)
     elif arm == "hybrid" and not (set(cfg) & {"temperature", "reward_weight", "reward_mode", "lr"}):
         kw = dict(mixture_ratio=cfg["mixture_ratio"], embed_dim=int(cfg["embed_dim"]), top_k=int(cfg["top_k"]),
-                  consolidate_every=every, consolidate_steps=steps, eviction=cfg.get("eviction", "utility"), seed=seed)
+                  consolidate_every=every, consolidate_steps=steps, **store, seed=seed)
     else:  # an explicit buffer (consolidator settings), e.g. the ablation arms
         buffer = build_hippo_buffer(env, int(hp["buffer_size"]), seed, cfg)
         kw = dict(buffer=buffer, consolidate_every=every, consolidate_steps=steps)

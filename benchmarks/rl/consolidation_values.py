@@ -43,7 +43,7 @@ def record(steps: int, seed: int) -> Any:
 
     from hippogym import HippocampalReplayBuffer, MemoryStore, RecordEpisodes
 
-    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=64, capacity=steps + 1_000, seed=seed), seed=seed)
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=64, capacity=steps + 1_000, key_dtype="float32", seed=seed), seed=seed)
     env = RecordEpisodes(gym.make("CartPole-v1"), buffer)
     env.action_space.seed(seed)
     env.reset(seed=seed)

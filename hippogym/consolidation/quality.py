@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from hippogym.memory.rows import keys_as_float32
+
 if TYPE_CHECKING:  # pragma: no cover
     from hippogym.memory.store import MemoryStore
 
@@ -54,7 +56,7 @@ def memory_quality(
     gen = torch.Generator().manual_seed(seed)
     n = min(max_rows, store.num_transitions)
     rows = torch.unique(store.sample_rows(n, generator=gen))
-    keys = store.keys[rows].float()
+    keys = keys_as_float32(store.keys[rows])
     slots = store.row_slot[rows]
     returns = store.unit_return[slots]
     sim = keys @ keys.T

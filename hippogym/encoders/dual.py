@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from hippogym.encoders.backbones import MLPBackbone, build_backbone
 from hippogym.errors import DimensionMismatchError, ValidationError, describe
+from hippogym.types import DEFAULT_EMBED_DIM
 
 __all__ = ["DualEncoder"]
 
@@ -34,7 +35,7 @@ class DualEncoder(nn.Module):
 
     Args:
         input_dim: Width of the flat encoder input (``obs_dim + action_dim + 1``).
-        embed_dim: Width of the embeddings (L2-normalised).
+        embed_dim: Width of the embeddings (L2-normalised; default 64).
         momentum: EMA coefficient of the key encoder (``0.995``: higher = more stable keys).
         backbone: ``"mlp"`` (default), ``"identity"`` (no network, see
             :class:`~hippogym.encoders.backbones.IdentityBackbone`), a backbone config dict (see
@@ -52,7 +53,7 @@ class DualEncoder(nn.Module):
     def __init__(
         self,
         input_dim: int,
-        embed_dim: int = 128,
+        embed_dim: int = DEFAULT_EMBED_DIM,
         momentum: float = 0.995,
         backbone: str | Mapping[str, Any] | nn.Module = "mlp",
         hidden: Sequence[int] = (256, 256),

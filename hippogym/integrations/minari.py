@@ -57,6 +57,7 @@ from hippogym.errors import (
     ValidationError,
     describe,
 )
+from hippogym.types import DEFAULT_EMBED_DIM
 
 if TYPE_CHECKING:  # pragma: no cover
     import gymnasium as gym
@@ -546,7 +547,7 @@ def memory_from_minari(
     buffer: HippocampalReplayBuffer | None = None,
     segmenter: Segmenter | str | None = None,
     capacity: int | None = None,
-    embed_dim: int = 128,
+    embed_dim: int = DEFAULT_EMBED_DIM,
     consolidate_steps: int = 0,
     consolidate_batch_size: int = 64,
     download: bool = False,

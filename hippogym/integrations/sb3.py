@@ -83,7 +83,7 @@ from hippogym.replay.settings import (
     pop_legacy,
 )
 from hippogym.segmentation import Segmenter
-from hippogym.types import ObservationWindow
+from hippogym.types import DEFAULT_EMBED_DIM, DEFAULT_KEY_DTYPE, ObservationWindow
 
 try:
     from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
@@ -706,7 +706,7 @@ class SB3ReplayBufferWrapper:
 # ---------------------------------------------------------------------- SB3 buffer
 def _new_buffer(
     extra: dict[str, Any], action_space: spaces.Space, *, capacity: int, embed_dim: int, mixture_ratio: MixtureSchedule,
-    top_k: int, prioritized: bool, seed: int, eviction: Any, index: Any,
+    top_k: int, prioritized: bool, seed: int, eviction: Any, index: Any, key_dtype: str = DEFAULT_KEY_DTYPE,
 ) -> HippocampalReplayBuffer:
     """The buffer :class:`HippoReplayBuffer` creates: the adapter's options plus ``hippo_kwargs``.
 
@@ -728,7 +728,7 @@ def _new_buffer(
         sampler = legacy_sampler_spec({"prioritized": prioritized, **old_sampler})
     encoder = extra.get("encoder")
     store = {"embed_dim": getattr(encoder, "embed_dim", embed_dim), "capacity": capacity, "eviction": eviction,
-             "index": index, **pop_legacy(extra, "memory", stacklevel=4)}
+             "index": index, "key_dtype": key_dtype, **pop_legacy(extra, "memory", stacklevel=4)}
     return HippocampalReplayBuffer(
         MemoryStore(**store, seed=seed), mixture_ratio=mixture_ratio, sampler=sampler,
         semantic=SemanticConfig(**semantic), features=FeatureConfig(**features), seed=seed, **extra,
@@ -772,6 +772,7 @@ class HippoReplayBuffer(ReplayBuffer):
             without perturbing SB3's numpy/torch random streams.
         eviction: The memory's eviction policy.
         index: The memory's retrieval index.
+        key_dtype: How the memory keeps keys: ``"float16"`` (default) or ``"float32"``.
         buffer: An existing :class:`~hippogym.HippocampalReplayBuffer` to use instead of creating
             one (e.g. a memory loaded from disk, for offline-to-online bootstrapping); the options
             above that configure a new buffer are then ignored. SB3's ``model.save`` pickles
@@ -821,7 +822,7 @@ class HippoReplayBuffer(ReplayBuffer):
         handle_timeout_termination: bool = True,
         *,
         mixture_ratio: MixtureSchedule = 0.5,
-        embed_dim: int = 128,
+        embed_dim: int = DEFAULT_EMBED_DIM,
         top_k: int = 5,
         segmenter: Any = None,
         consolidate_every: int = 0,
@@ -832,6 +833,7 @@ class HippoReplayBuffer(ReplayBuffer):
         seed: int | None = None,
         eviction: Any = "utility",
         index: Any = "transition",
+        key_dtype: str = DEFAULT_KEY_DTYPE,
         buffer: HippocampalReplayBuffer | None = None,
         max_unit_length: int | None = None,
         hippo_kwargs: Mapping[str, Any] | None = None,
@@ -875,7 +877,7 @@ class HippoReplayBuffer(ReplayBuffer):
             buffer = _new_buffer(
                 dict(hippo_kwargs or {}), action_space, capacity=int(buffer_size), embed_dim=embed_dim,
                 mixture_ratio=mixture_ratio, top_k=top_k, prioritized=prioritized, seed=seed, eviction=eviction,
-                index=index,
+                index=index, key_dtype=key_dtype,
             )
         else:
             self._check_loaded(buffer)

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from hippogym.errors import MissingDependencyError, ValidationError
+from hippogym.memory.rows import dot_rows
 from hippogym.memory.views import StoreView
 
 __all__ = ["RetrievalIndex", "TorchIndex", "FaissIndex"]
@@ -121,7 +122,7 @@ def _maxsim_np(store: StoreView, query: np.ndarray, slots: list[int]) -> list[fl
     scores = np.empty((len(slots), width), dtype=np.float32)
     for j, (s, n) in enumerate(zip(starts, lengths)):
         block = keys[s : s + n]
-        np.dot(block if block.dtype == np.float32 else block.astype(np.float32), query, out=scores[j, :n])
+        dot_rows(block, query, scores[j, :n])
         if n < width:
             scores[j, n:] = -np.inf
     return scores.max(1).tolist()

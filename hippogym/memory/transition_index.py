@@ -16,12 +16,13 @@ Two paths, chosen automatically by the memory's size (:attr:`TransitionIndex.mod
 * **ivf** (``mode == "ivf"``): an inverted-file index over the transition keys. Spherical k-means
   splits the key space into ``nlist`` cells (``sqrt(N)`` by default); every key is filed in the cell
   of its nearest centre. A cell keeps, contiguously, each key's projection on the keys' top
-  ``scan_dim`` principal directions (32 by default: a quarter of the bytes of a 128-d key to
-  stream). A query scores the centres, scans the ``nprobe`` best cells in full with projected scores
-  (one BLAS matrix-vector product per cell), re-scores the best ``rerank`` candidates exactly with
-  their stored keys, then groups those by unit. A query built from a stored observation equals that
-  transition's key, whose cell is the query's best cell, so it finds its own transition (score 1,
-  up to ties) unless ``rerank`` other keys project closer to it than its own.
+  ``scan_dim`` principal directions (by default a quarter of the key width, at least 24: 24 for the
+  default 64-d keys, 32 for 128-d ones). A query scores the centres, scans the ``nprobe`` best
+  cells in full with projected scores (one BLAS matrix-vector product per cell), re-scores the
+  best ``rerank`` candidates exactly with their stored keys, then groups those by unit. A query
+  built from a stored observation equals that transition's key, whose cell is the query's best
+  cell, so it finds its own transition (score 1, up to ties) unless ``rerank`` other keys project
+  closer to it than its own.
 
 **Maintenance is incremental.** The store tells the index which rows got new keys (insert, a
 retained unit's move, a key refresh): those rows are queued and filed at the next search, in one
@@ -36,11 +37,12 @@ broken by recency: the unit inserted last ranks first. The exact path applies th
 whole memory; the IVF path over the candidates it scanned (all copies of a key sit in one cell,
 so exact duplicates are always scanned together).
 
-Costs (128-d keys, one thread): the exact path is the fast choice up to ``exact_below`` (8,192
-transitions by default); the IVF path scans about ``nprobe * N / nlist`` projected keys per query,
-then reads ``rerank`` stored keys. An entry costs ``4 * scan_dim + 16`` bytes, and cells keep a
-quarter more room to grow (about 215 bytes per stored transition with the defaults, reported by
-:meth:`TransitionIndex.describe` as ``bytes``). ``benchmarks/bench_memory.py`` reports recall
+Costs (one thread): the exact path is the fast choice up to ``exact_below`` (8,192 transitions by
+default); the IVF path scans about ``nprobe * N / nlist`` projected keys per query, then reads
+``rerank`` stored keys. An entry costs ``4 * scan_dim + 8`` bytes (a float32 projection, an int32
+row and an int32 stamp), cells keep a quarter more room to grow, and every row of the store has a
+4-byte stamp: about 150 bytes per stored transition with the default 64-d keys, reported by
+:meth:`TransitionIndex.describe` as ``bytes``. ``benchmarks/bench_memory.py`` reports recall
 against the exact path and the cost of every path, at 10k / 100k / 1M.
 """
 
@@ -57,6 +59,7 @@ from torch import Tensor
 
 from hippogym.errors import ValidationError, describe
 from hippogym.memory.index import RetrievalIndex
+from hippogym.memory.rows import dot_rows, float32_rows
 from hippogym.memory.views import StoreView
 
 __all__ = ["TransitionIndex", "top_units"]
@@ -132,7 +135,10 @@ class TransitionIndex(RetrievalIndex):
         seed: Seed of the k-means initialisation (the index never draws from the store's
             generator, so it does not change the store's sampling stream).
         scan_dim: Width of what cells keep of a key (its projection on the keys' principal
-            directions); ``None`` keeps whole keys (no re-scoring step).
+            directions); ``"auto"`` (default) is a quarter of the key width, at least 24 (or the
+            whole key if narrower): 24 for 64-d keys, 32 for 128-d. ``None`` keeps whole keys (no
+            re-scoring step). On ``bench_keys.py``'s random walk, 16 of 64 dimensions gave
+            recall@5 of 0.91 against exact search, 24 gave 0.96-0.97.
         rerank: Candidates re-scored exactly with their stored keys per query (more when they hold
             fewer than ``k`` units).
     """
@@ -148,7 +154,7 @@ class TransitionIndex(RetrievalIndex):
         min_ivf: int = 1_024,
         chunk: int = 65_536,
         seed: int = 0,
-        scan_dim: int | None = 32,
+        scan_dim: int | str | None = "auto",
         rerank: int = 128,
     ) -> None:
         if mode not in _MODES:
@@ -161,8 +167,10 @@ class TransitionIndex(RetrievalIndex):
                 raise ValidationError(f"index.{name}", f"an int >= {low}", describe(value))
         if nlist is not None and (not isinstance(nlist, int) or nlist < 1):
             raise ValidationError("index.nlist", "None or an int >= 1", describe(nlist))
-        if scan_dim is not None and (not isinstance(scan_dim, int) or scan_dim < 1):
-            raise ValidationError("index.scan_dim", "None or an int >= 1", describe(scan_dim))
+        if scan_dim is not None and scan_dim != "auto" and (
+            not isinstance(scan_dim, int) or isinstance(scan_dim, bool) or scan_dim < 1
+        ):
+            raise ValidationError("index.scan_dim", "'auto', None or an int >= 1", describe(scan_dim))
         self.scan_dim, self.rerank = scan_dim, rerank
         self.mode_setting, self.exact_below, self.nlist, self.nprobe = mode, exact_below, nlist, nprobe
         self.min_ivf, self.chunk, self.seed = min_ivf, chunk, int(seed)
@@ -175,6 +183,10 @@ class TransitionIndex(RetrievalIndex):
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
         self._segments: tuple[int, np.ndarray, np.ndarray] | None = None
+        # 16-bit keys: a float32 unit-norm copy of rows [0, len) for the exact path of a small memory
+        # (at most 4 * exact_below rows, 8 MB for 64-d keys), kept up to date by the store's events,
+        # so a fresh query there costs what it costs with float32 keys. None: not built (yet).
+        self._mirror: np.ndarray | None = None
 
     # ------------------------------------------------------------------ state
     def _reset_ivf(self) -> None:
@@ -184,8 +196,8 @@ class TransitionIndex(RetrievalIndex):
         self._centres: np.ndarray | None = None  # [nlist, d] float32, unit norm
         self._basis: np.ndarray | None = None  # [scan_dim, d] orthonormal rows: what cells store of a key
         self._pool_keys = np.empty((0, 0), dtype=np.float32)
-        self._pool_rows = np.empty(0, dtype=np.int64)
-        self._pool_stamps = np.empty(0, dtype=np.int64)
+        self._pool_rows = np.empty(0, dtype=np.int32)
+        self._pool_stamps = np.empty(0, dtype=np.int32)
         self._pool_end = 0
         self._cell_off = np.zeros(0, dtype=np.int64)
         self._cell_sizes = np.zeros(0, dtype=np.int64)
@@ -209,11 +221,38 @@ class TransitionIndex(RetrievalIndex):
 
     def _stamps(self, store: StoreView) -> np.ndarray:
         if self._stamp is None or self._stamp.shape[0] != store.capacity:
-            self._stamp = np.zeros(store.capacity, dtype=np.int64)
+            # int32: a stamp only has to differ from the one an entry was filed with (it wraps after
+            # 2**32 writes of one row, far beyond any run).
+            self._stamp = np.zeros(store.capacity, dtype=np.int32)
         return self._stamp
 
     # ------------------------------------------------------------------ store events
+    def _mirror_rows(self, store: StoreView, rows: np.ndarray | slice, end: int) -> None:
+        """Copy the new keys of ``rows`` (all below ``end``) into the float32 mirror, if there is one."""
+        mirror = self._mirror
+        if mirror is None:
+            return
+        if end > mirror.shape[0]:
+            if end > 4 * self.exact_below:  # too big for a copy: the exact path converts as it scans
+                self._mirror = None
+                return
+            grown = np.empty((min(max(end, 2 * mirror.shape[0]), 4 * self.exact_below), mirror.shape[1]), np.float32)
+            grown[: mirror.shape[0]] = mirror
+            self._mirror = mirror = grown
+        mirror[rows] = float32_rows(store.keys_np[rows])
+
+    def _mirrored_keys(self, store: StoreView) -> np.ndarray:
+        """What the exact path scans: the store's keys, or their float32 mirror (16-bit, small)."""
+        keys = store.keys_np  # the store keeps keys on the CPU in a numpy-viewable dtype (float32 or float16)
+        hw = store.high_water
+        if keys.dtype == np.float32 or hw > 4 * self.exact_below:
+            return keys
+        if self._mirror is None or self._mirror.shape[0] < hw:
+            self._mirror = float32_rows(keys[: max(hw, min(2 * hw, 4 * self.exact_below))])
+        return self._mirror
+
     def on_rows(self, store: StoreView, start: int, length: int) -> None:  # noqa: D102
+        self._mirror_rows(store, slice(start, start + length), start + length)
         stamp = self._stamps(store)
         stamp[start : start + length] += 1
         if self._centres is not None:
@@ -230,6 +269,8 @@ class TransitionIndex(RetrievalIndex):
         self._pending_rows += int(rows.size)
 
     def on_rekey(self, store: StoreView, rows: np.ndarray) -> None:  # noqa: D102
+        if rows.size:
+            self._mirror_rows(store, rows, int(rows.max()) + 1)
         stamp = self._stamps(store)
         stamp[rows] += 1
         if self._centres is not None:
@@ -243,6 +284,7 @@ class TransitionIndex(RetrievalIndex):
         self._stamps(store)[:] += 1
         self._reset_ivf()
         self._pending, self._pending_rows, self._segments = [], 0, None
+        self._mirror = None
 
     # ------------------------------------------------------------------ search
     def search(self, store: StoreView, queries: Tensor, k: int, exact: bool | None = None) -> tuple[Tensor, Tensor]:  # noqa: D102
@@ -274,11 +316,6 @@ class TransitionIndex(RetrievalIndex):
         self._segments = (store.mutations, slots, bounds)
         return slots, bounds
 
-    @staticmethod
-    def _key_block(store: StoreView, lo: int, hi: int) -> np.ndarray:
-        block = store.keys_np[lo:hi]  # the store keeps keys on the CPU in a numpy-viewable dtype
-        return block if block.dtype == np.float32 else block.astype(np.float32)
-
     def exact_scores(self, store: StoreView, queries: np.ndarray) -> np.ndarray:
         """Cosine of every query with every stored row ``[Q, high_water + 1]`` (last column ``-inf``).
 
@@ -288,13 +325,15 @@ class TransitionIndex(RetrievalIndex):
         out = np.empty((queries.shape[0], hw + 1), dtype=np.float32)
         out[:, hw] = -np.inf
         q_t = np.ascontiguousarray(queries.T)
+        keys = self._mirrored_keys(store)
         for lo in range(0, hw, self.chunk):
             hi = min(hw, lo + self.chunk)
-            block = self._key_block(store, lo, hi)
             if queries.shape[0] == 1:
-                np.dot(block, queries[0], out=out[0, lo:hi])
+                dot_rows(keys[lo:hi], queries[0], out[0, lo:hi])
             else:
-                out[:, lo:hi] = (block @ q_t).T
+                block = np.empty((hi - lo, queries.shape[0]), dtype=np.float32)
+                dot_rows(keys[lo:hi], q_t, block)
+                out[:, lo:hi] = block.T
         self.last_scanned = hw * queries.shape[0]
         return out
 
@@ -341,15 +380,21 @@ class TransitionIndex(RetrievalIndex):
             centres = torch.nn.functional.normalize(sums, dim=1)
         self._reset_ivf()
         self._centres = np.ascontiguousarray(centres.numpy(), dtype=np.float32)
-        if self.scan_dim is not None and self.scan_dim < store.embed_dim:
+        width = self.scan_width(store.embed_dim)
+        if width is not None and width < store.embed_dim:
             # The keys' principal directions (uncentred: inner products are what is preserved).
             _, _, vt = torch.linalg.svd(x, full_matrices=False)
-            self._basis = np.ascontiguousarray(vt[: self.scan_dim].numpy(), dtype=np.float32)
+            self._basis = np.ascontiguousarray(vt[:width].numpy(), dtype=np.float32)
         self._fitted_on = n
         self.fits += 1
         self._pending, self._pending_rows = [], 0
         self._layout(store, *self._assign(store, rows), nlist)
         logger.info("TransitionIndex: fitted %d cells on %d transitions (fit %d)", nlist, n, self.fits)
+
+    def scan_width(self, embed_dim: int) -> int | None:
+        """What cells keep of a ``embed_dim``-wide key (``None``: the whole key)."""
+        width = max(24, embed_dim // 4) if self.scan_dim == "auto" else self.scan_dim
+        return None if width is None or width >= embed_dim else width
 
     def _width(self, store: StoreView) -> int:
         return store.embed_dim if self._basis is None else self._basis.shape[0]
@@ -361,8 +406,7 @@ class TransitionIndex(RetrievalIndex):
 
     @staticmethod
     def _keys_of(store: StoreView, rows: np.ndarray) -> np.ndarray:
-        out = store.keys_np.take(rows, axis=0)
-        return out if out.dtype == np.float32 else out.astype(np.float32)
+        return float32_rows(store.keys_np.take(rows, axis=0))
 
     def _assign(self, store: StoreView, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Cell of each of ``rows`` (nearest centre); returns ``(cells, rows, stamps)`` sorted by cell."""
@@ -383,8 +427,8 @@ class TransitionIndex(RetrievalIndex):
         total = int(cap.sum())
         room = total + total // 8 + 1024
         self._pool_keys = np.empty((room, self._width(store)), dtype=np.float32)
-        self._pool_rows = np.full(room, -1, dtype=np.int64)
-        self._pool_stamps = np.zeros(room, dtype=np.int64)
+        self._pool_rows = np.full(room, -1, dtype=np.int32)
+        self._pool_stamps = np.zeros(room, dtype=np.int32)
         first = np.zeros(nlist, dtype=np.int64)
         np.cumsum(sizes[:-1], out=first[1:])
         pos = off[cells] + (np.arange(rows.size) - first[cells])
@@ -421,9 +465,9 @@ class TransitionIndex(RetrievalIndex):
             room = 2 * (end + cap)
             keys = np.empty((room, self._pool_keys.shape[1]), dtype=np.float32)
             keys[:end] = self._pool_keys[:end]
-            rows = np.full(room, -1, dtype=np.int64)
+            rows = np.full(room, -1, dtype=np.int32)
             rows[:end] = self._pool_rows[:end]
-            stamps = np.zeros(room, dtype=np.int64)
+            stamps = np.zeros(room, dtype=np.int32)
             stamps[:end] = self._pool_stamps[:end]
             self._pool_keys, self._pool_rows, self._pool_stamps = keys, rows, stamps
         off, size = int(self._cell_off[cell]), int(self._cell_sizes[cell])
@@ -553,12 +597,14 @@ class TransitionIndex(RetrievalIndex):
             "bytes": int(
                 self._pool_keys.nbytes + self._pool_rows.nbytes + self._pool_stamps.nbytes
                 + (0 if self._stamp is None else self._stamp.nbytes)
+                + (0 if self._mirror is None else self._mirror.nbytes)
             ),
             "entries": int(self._entries),
             "fitted_on": int(self._fitted_on),
             "nprobe": self.nprobe,
             "exact_below": self.exact_below,
             "fallbacks": self.fallbacks,
+            "scan_width": None if self._basis is None else int(self._basis.shape[0]),
         }
         return out
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hippogym.memory.rows import host_array
+from hippogym.memory.rows import float32_rows, host_array, keys_as_float32
 
 __all__ = ["UnitTableMixin"]
 
@@ -192,7 +192,7 @@ class UnitTableMixin:
             self.mutations += 1
             return
         rows, seg = self.rows_of(slots)
-        keys = self.keys[rows].float()
+        keys = keys_as_float32(self.keys[rows])
         sums = torch.zeros(slots.numel(), self.embed_dim).index_add_(0, seg, keys)
         cent = torch.nn.functional.normalize(sums, dim=1)
         cos = (keys * cent[seg]).sum(1)
@@ -207,9 +207,7 @@ class UnitTableMixin:
         if self._v_keys is None:
             self._update_geometry(torch.tensor([slot]))
             return
-        keys = self._v_keys[start : start + length]
-        if keys.dtype != np.float32:
-            keys = keys.astype(np.float32)
+        keys = float32_rows(self._v_keys[start : start + length])
         total = keys.sum(0)
         cent = total / max(float(np.sqrt(total @ total)), 1e-12)
         min_cos = float((keys @ cent).min())
@@ -233,11 +231,10 @@ class UnitTableMixin:
             # repeats): one gather, one matvec, one reduction.
             steps = torch.minimum(torch.arange(longest).unsqueeze(0), (lengths - 1).unsqueeze(1))
             rows = (self.unit_start.index_select(0, slots).unsqueeze(1) + steps).reshape(-1)
-            keys = self.keys.index_select(0, rows)
-            scores = (keys if keys.dtype == torch.float32 else keys.float()) @ query
+            scores = keys_as_float32(self.keys.index_select(0, rows)) @ query
             return scores.view(slots.numel(), longest).amax(1)
         rows, seg = self.rows_of(slots)
-        scores = self.keys.index_select(0, rows).float() @ query
+        scores = keys_as_float32(self.keys.index_select(0, rows)) @ query
         return torch.full((slots.numel(),), -math.inf).scatter_reduce_(0, seg, scores, "amax")
 
     def refresh_geometry(self) -> None:

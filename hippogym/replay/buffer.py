@@ -50,6 +50,7 @@ from hippogym.replay.targets import ValueTargets
 from hippogym.replay.value import EpisodicValues, memory_episodic_values
 from hippogym.replay.windows import WindowBatch, sample_windows
 from hippogym.returns import RETURNS_GAMMA
+from hippogym.types import DEFAULT_EMBED_DIM
 
 __all__ = ["HippocampalReplayBuffer", "RetrievalResult"]
 
@@ -88,7 +89,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
     ``sampler="prioritized"``.
 
     Args:
-        memory: The store (default: ``MemoryStore(embed_dim=128, capacity=100_000, seed=seed)``,
+        memory: The store (default: ``MemoryStore(embed_dim=64, capacity=100_000, seed=seed)``,
             with the encoder's ``embed_dim`` when an encoder is given).
         encoder: The encoder (default: an MLP ``DualEncoder`` sized from the first episode).
         mixture_ratio: Share of semantic draws: a float, a schedule such as
@@ -203,7 +204,7 @@ class HippocampalReplayBuffer(BufferWriteMixin, BufferStateMixin):
         else:
             spec = coerce_sampler_spec(sampler)
         if memory is None:
-            store = {"embed_dim": 128, "capacity": 100_000, **legacy["memory"]}
+            store = {"embed_dim": DEFAULT_EMBED_DIM, "capacity": 100_000, **legacy["memory"]}
             if encoder is not None:
                 store["embed_dim"] = encoder.embed_dim
             memory = MemoryStore(**store, seed=seed)

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from hippogym.errors import DimensionMismatchError, ValidationError, describe
+from hippogym.memory.rows import keys_as_float32
 from hippogym.returns import discounted_returns
 
 __all__ = ["EPISODIC_VALUE_MODES", "EpisodicValues", "episodic_values", "memory_episodic_values"]
@@ -196,6 +197,6 @@ def memory_episodic_values(
         if stored.is_floating_point() or stored[0].numel() != 1:
             raise ValidationError("query_actions", "given only for a memory of discrete actions", describe(stored))
         actions = stored.reshape(-1).long()
-    out = episodic_values(query_keys, store.keys[rows].float(), rtg, k, mode=mode, actions=actions,
+    out = episodic_values(query_keys, keys_as_float32(store.keys[rows]), rtg, k, mode=mode, actions=actions,
                           query_actions=query_actions)
     return out._replace(rows=torch.where(out.rows >= 0, rows[out.rows.clamp(min=0)], out.rows))

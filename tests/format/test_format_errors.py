@@ -264,6 +264,18 @@ def test_float16_overflowing_sum_is_not_a_false_positive(tmp_path):
     write_memory(tmp_path / "mem", **data)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_float16_nonfinite_values_are_found_by_their_bits(tmp_path, value):
+    data = make_memory_arrays(keys_dtype=np.float16)
+    keys = data["tensors"]["keys"]["embeddings"]
+    keys[:] = np.float16(65504)  # the largest finite float16: all exponent bits but one set
+    keys[3, 1] = value
+    with pytest.raises(errors.NonFiniteValueError, match=r"row 3 holds"):
+        write_memory(tmp_path / "mem", **data)
+    keys[3, 1] = np.float16(-65504)
+    write_memory(tmp_path / "mem", **data)
+
+
 # ---------------------------------------------------------------- counts
 def test_inconsistent_counts_in_manifest(mem):
     rewrite_manifest(mem, lambda d: d["counts"].update(transitions=999))

@@ -66,7 +66,7 @@ def test_a_forked_child_saves_with_its_own_workers(tmp_path):
 
 def test_an_aborted_file_cancels_its_queued_updates_only(tmp_path):
     gate = threading.Event()
-    blocker = _io._pool("sha256").submit(gate.wait, 30)  # hold the SHA-256 thread
+    blocker = _io.shared_pool("sha256").submit(gate.wait, 30)  # hold the SHA-256 thread
     try:
         kept = _io.HashingFile(tmp_path / "kept.bin")
         dropped = _io.HashingFile(tmp_path / "dropped.bin")

@@ -14,6 +14,7 @@ from hippogym import Episode, MemoryStore
 from hippogym.errors import ValidationError
 from hippogym.memory.index import FaissIndex, RetrievalIndex, TorchIndex
 from hippogym.memory.indexes import make_index
+from hippogym.memory.rows import keys_as_float32
 from hippogym.memory.views import StoreView
 
 
@@ -45,7 +46,7 @@ def brute_force(store, query, k):
 def stored_keys(store, n, seed=5):
     """``n`` (slot, key) pairs drawn from the stored rows."""
     rows = store.sample_rows(n, torch.Generator().manual_seed(seed))
-    return store.row_slot[rows], store.keys[rows]
+    return store.row_slot[rows], keys_as_float32(store.keys[rows])  # as unit vectors (16-bit keys)
 
 
 @pytest.mark.parametrize("exact", [True, False])

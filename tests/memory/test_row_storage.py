@@ -30,7 +30,7 @@ def test_row_storage_grows_as_rows_are_used_and_keeps_what_it_holds():
     assert full.rows_allocated == 20_000  # never past capacity, then the ring wraps
     last = torch.arange(big.high_water - 100, big.high_water)
     assert torch.equal(big.gather(last)["observations"], episodes[-1][0].states)
-    assert torch.equal(big.keys[last], episodes[-1][1])
+    assert torch.equal(big.keys[last], episodes[-1][1].to(big.keys.dtype))
     clone = MemoryStore(embed_dim=8, capacity=1_000_000)
     clone.load_state_dict(big.state_dict())
     assert clone.rows_allocated == big.rows_allocated

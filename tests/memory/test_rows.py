@@ -3,7 +3,16 @@
 import numpy as np
 import torch
 
-from hippogym.memory.rows import as_torch, host_array, numpy_view, take_rows, write_range
+from hippogym.memory.rows import (
+    as_torch,
+    dot_rows,
+    float32_rows,
+    host_array,
+    keys_as_float32,
+    numpy_view,
+    take_rows,
+    write_range,
+)
 
 
 def test_numpy_view_shares_memory_and_none_for_bfloat16():
@@ -49,3 +58,24 @@ def test_as_torch_wraps_without_copy():
     assert t[0].item() == 7
     x = torch.ones(2)
     assert as_torch(x) is x
+
+
+def test_16_bit_keys_are_read_as_float32_unit_vectors_and_scanned_in_blocks():
+    g = torch.Generator().manual_seed(0)
+    exact = torch.nn.functional.normalize(torch.randn(5_000, 16, generator=g), dim=1)
+    half = exact.half()
+    unit = torch.nn.functional.normalize(half.float(), dim=1)
+    assert torch.equal(keys_as_float32(exact), exact)  # float32: as it is
+    assert torch.allclose(keys_as_float32(half), unit) and keys_as_float32(half).dtype == torch.float32
+    np.testing.assert_allclose(float32_rows(half.numpy()), unit.numpy(), rtol=1e-6)  # torch's conversion
+    np.testing.assert_allclose(float32_rows(half[:10].numpy()), unit[:10].numpy(), rtol=1e-6)  # numpy's (small)
+    assert float32_rows(exact.numpy()) is not None and float32_rows(exact.numpy()).dtype == np.float32
+    queries = exact[:3].numpy()
+    one = np.empty(5_000, np.float32)
+    dot_rows(half.numpy(), queries[0], one)  # more rows than one conversion block
+    np.testing.assert_allclose(one, (unit @ exact[0]).numpy(), atol=1e-6)
+    many = np.empty((5_000, 3), np.float32)
+    dot_rows(half.numpy(), np.ascontiguousarray(queries.T), many)
+    np.testing.assert_allclose(many, (unit @ exact[:3].T).numpy(), atol=1e-6)
+    # The key a query was made from scores 1 up to float32 rounding, above every other key.
+    assert np.abs(many[np.arange(3), np.arange(3)] - 1.0).max() < 1e-5 and (many.argmax(0) == np.arange(3)).all()

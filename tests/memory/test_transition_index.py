@@ -9,6 +9,7 @@ import torch
 from hippogym import Episode, MemoryStore
 from hippogym.errors import ValidationError
 from hippogym.memory.indexes import make_index
+from hippogym.memory.rows import keys_as_float32
 from hippogym.memory.transition_index import TransitionIndex, top_units
 
 D = 16
@@ -24,8 +25,8 @@ def unit_keys(g, T, drift=0.15):
     return torch.nn.functional.normalize(torch.tanh(x @ _LIFT), dim=1)
 
 
-def filled(index, n_units=120, T=20, capacity=10_000, seed=0):
-    store = MemoryStore(embed_dim=D, capacity=capacity, index=index, seed=seed)
+def filled(index, n_units=120, T=20, capacity=10_000, seed=0, key_dtype="float16"):
+    store = MemoryStore(embed_dim=D, capacity=capacity, index=index, key_dtype=key_dtype, seed=seed)
     g = torch.Generator().manual_seed(seed)
     for _ in range(n_units):
         T_i = int(torch.randint(T // 2, T + 1, (1,), generator=g))
@@ -39,7 +40,7 @@ def brute_maxsim(store, query):
     out = {}
     for slot in store.live_slots().tolist():
         s, n = int(store.unit_start[slot]), int(store.unit_length[slot])
-        out[slot] = float((store.keys[s : s + n].float() @ query).max())
+        out[slot] = float((keys_as_float32(store.keys[s : s + n]) @ query).max())  # 16-bit keys: as unit vectors
     return out
 
 
@@ -77,8 +78,12 @@ def test_top_units_groups_by_unit_breaks_ties_by_recency_and_skips_stale():
     assert u.tolist() == [49, 48, 47, 46]
 
 
-def test_exact_path_equals_brute_force_maxsim_after_wraps_moves_and_rekeys():
-    store, g = filled(TransitionIndex(mode="exact"), n_units=150, capacity=1_500)  # wraps, evicts, retains
+# float16 keys: small memories are scanned through the index's float32 copy of the keys, kept up to
+# date by the store's events; past 4 * exact_below rows (the last case) the scan converts as it goes.
+@pytest.mark.parametrize(("key_dtype", "exact_below"), [("float32", 8_192), ("float16", 8_192), ("float16", 64)])
+def test_exact_path_equals_brute_force_maxsim_after_wraps_moves_and_rekeys(key_dtype, exact_below):
+    index = TransitionIndex(mode="exact", exact_below=exact_below)
+    store, g = filled(index, n_units=150, capacity=1_500, key_dtype=key_dtype)  # wraps, evicts, retains
     queries = queries_near(store, g)
     for _ in range(2):
         scores, slots = store.search_np(queries, 5, exact=True)
@@ -89,7 +94,9 @@ def test_exact_path_equals_brute_force_maxsim_after_wraps_moves_and_rekeys():
         rows = torch.nonzero(store.row_slot >= 0).flatten()
         store.rekey(rows, torch.nn.functional.normalize(torch.randn(rows.numel(), D, generator=g), dim=1), 1)
         store.update_geometry(store.live_slots())
+    store.search_np(queries, 5, exact=True)
     assert store.index.mode == "exact"
+    assert (index._mirror is not None) == (key_dtype == "float16" and exact_below == 8_192)
 
 
 @pytest.mark.parametrize(("key_dtype", "scan_dim"), [("float32", 8), ("float16", 8), ("float32", None)])
@@ -101,11 +108,11 @@ def test_ivf_path_finds_every_stored_key_and_keeps_recall(key_dtype, scan_dim):
         ep = Episode(states=torch.randn(21, 3, generator=g), actions=torch.zeros(20, 1), rewards=torch.ones(20))
         store.add(ep, unit_keys(g, 20))
     rows = torch.nonzero(store.row_slot >= 0).flatten()[torch.randint(5_000, (60,), generator=g)]
-    own = np.ascontiguousarray(store.keys[rows].float().numpy())
+    own = np.ascontiguousarray(keys_as_float32(store.keys[rows]).numpy())
     scores, slots = store.search_np(own, 3, exact=False)
     assert index.mode == "ivf" and index.describe()["cells"] > 1
     assert slots[:, 0].tolist() == store.row_slot[rows].tolist()  # its own unit at rank 1
-    assert scores[:, 0] == pytest.approx(1.0, abs=2e-3 if key_dtype == "float16" else 1e-5)
+    assert scores[:, 0] == pytest.approx(1.0, abs=1e-5)
     queries = queries_near(store, g, n=60)
     fast_s, fast_i = store.search_np(queries, 5, exact=False)
     exact_s, _ = store.search_np(queries, 5, exact=True)
@@ -167,6 +174,8 @@ def test_config_round_trips_and_bad_settings_are_named():
         TransitionIndex(nlist=0)
     with pytest.raises(ValidationError, match="index.scan_dim"):
         TransitionIndex(scan_dim=0)
+    with pytest.raises(ValidationError, match="index.scan_dim"):
+        TransitionIndex(scan_dim="half")
     with pytest.raises(ValidationError, match="index.rerank"):
         TransitionIndex(rerank=0)
 
@@ -198,3 +207,17 @@ def test_a_query_whose_probed_cells_went_stale_is_answered_exactly():
     assert (slots >= 0).all() and np.isfinite(scores).all()
     check_against_brute(store, query, scores, slots, 5)
     assert index.describe()["fallbacks"] == 1
+
+
+def test_cells_keep_a_quarter_of_the_key_width_by_default_in_int32_bookkeeping():
+    assert TransitionIndex().scan_width(64) == 24 and TransitionIndex().scan_width(128) == 32
+    assert TransitionIndex().scan_width(D) is None  # 24 >= 16: whole keys, no re-scoring
+    assert TransitionIndex(scan_dim=None).scan_width(64) is None and TransitionIndex(scan_dim=12).scan_width(64) == 12
+    index = TransitionIndex(mode="ivf", min_ivf=256, scan_dim=8)
+    store, g = filled(index, n_units=60, capacity=2_000)
+    store.search_np(queries_near(store, g, n=2), 3, exact=False)  # fits the cells
+    d = index.describe(store)
+    assert d["scan_width"] == 8 == index._pool_keys.shape[1]
+    assert index._pool_rows.dtype == index._pool_stamps.dtype == index._stamp.dtype == np.int32
+    per_entry = index._pool_keys.itemsize * 8 + 8
+    assert d["bytes"] == index._pool_rows.size * per_entry + index._stamp.nbytes

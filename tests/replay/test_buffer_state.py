@@ -64,7 +64,7 @@ def test_load_memory_from_hub_on_a_buffer_replaces_its_memory_in_place(tmp_path)
     # Keys are re-encoded with the buffer's own encoder, so its queries match its keys.
     rows, _ = memory.rows_of(memory.live_slots())
     expected = encoder.encode_keys(memory.features(rows, target.featurizer))
-    assert torch.allclose(torch.as_tensor(memory.keys_np)[rows], expected, atol=1e-5)
+    assert torch.allclose(torch.as_tensor(memory.keys_np)[rows].float(), expected, atol=1e-3)  # float16 keys
     batch = target.sample(32, query_state=torch.randn(3))
     assert batch.observations.shape == (32, 3) and batch.discounts is not None
     assert target.targets.store is memory and target.semantic_sampler.store is memory

@@ -148,7 +148,7 @@ def test_public_attributes_read_as_before():
     assert buffer.features == FeatureConfig(3, True, 2)
     assert buffer.sampler_spec == PrioritizedSpec(0.7, 0.2)
     plain = HippocampalReplayBuffer()
-    assert plain.memory.capacity == 100_000 and plain.memory.embed_dim == 128
+    assert plain.memory.capacity == 100_000 and plain.memory.embed_dim == 64 and plain.memory.key_dtype == "float16"
     assert plain.sampler is None and plain.prioritized is False and plain.beta == 0.0 and plain.alpha == 0.6
     assert HippocampalReplayBuffer(sampler={"type": "uniform", "beta": 0.3}).sampler_spec == UniformSpec(0.3)
 
