@@ -209,12 +209,19 @@ def check_rows(state: Mapping[str, Any], capacity: int) -> None:
         hippo_format.SchemaError: For rows out of range, duplicate rows or a unit past the end.
     """
     rows = state["rows"]
-    out_of_range = rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= capacity)
-    if rows.numel() and (out_of_range or torch.unique(rows).numel() != rows.numel()):
-        raise SchemaError(
-            f"Expected `keys.row` to hold distinct physical rows in [0, {capacity}), found values in "
-            f"[{int(rows.min())}, {int(rows.max())}] with {rows.numel() - torch.unique(rows).numel()} duplicates."
-        )
+    n = rows.numel()
+    if n:
+        lo, hi = int(rows.min()), int(rows.max())
+        distinct = n
+        if 0 <= lo and hi < capacity:  # mark each row once: O(n) (a sort took ~3 ms of a 100k load)
+            seen = np.zeros(hi + 1, dtype=bool)
+            seen[np.asarray(rows, dtype=np.int64)] = True
+            distinct = int(np.count_nonzero(seen))
+        if lo < 0 or hi >= capacity or distinct != n:
+            raise SchemaError(
+                f"Expected `keys.row` to hold distinct physical rows in [0, {capacity}), found values in "
+                f"[{lo}, {hi}] with {n - torch.unique(rows).numel()} duplicates."
+            )
     lengths, starts = state["unit_length"], state["unit_start"]
     if lengths.numel():
         ends = starts + lengths

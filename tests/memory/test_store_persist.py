@@ -42,6 +42,11 @@ def test_check_rows_refuses_rows_outside_the_ring():
     state = {"rows": torch.tensor([0, 1, 2]), "unit_length": torch.tensor([3]), "unit_start": torch.tensor([48])}
     with pytest.raises(SchemaError, match="capacity=50"):
         check_rows(state, capacity=50)
+    state = {"rows": torch.tensor([4, 7, 4, 9, 7]), "unit_length": torch.tensor([5]), "unit_start": torch.tensor([0])}
+    with pytest.raises(SchemaError, match="with 2 duplicates"):
+        check_rows(state, capacity=50)
+    state = {"rows": torch.tensor([9, 4, 7, 49]), "unit_length": torch.tensor([4]), "unit_start": torch.tensor([0])}
+    check_rows(state, capacity=50)  # distinct, in range, in any order
 
 
 def test_an_empty_store_saves_and_loads_and_takes_its_layout_from_the_first_episode(tmp_path):
