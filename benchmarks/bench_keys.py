@@ -87,16 +87,6 @@ def sb3_bytes_per_row(rb: Any) -> float:
     return sum(a.nbytes for a in arrays) / rb.buffer_size
 
 
-def store_bytes(buffer: HippocampalReplayBuffer) -> dict[str, float]:
-    """The store's rows and unit table per capacity row, and the index per stored transition."""
-    store = buffer.memory
-    rows = sum(t.numel() * t.element_size() for t in store._row_tensors().values())
-    rows += store.row_slot.numel() * store.row_slot.element_size()
-    units = sum(getattr(store, name).numel() * getattr(store, name).element_size() for name in store._UNIT_FIELDS)
-    index = store.index.describe(store).get("bytes", 0) if hasattr(store.index, "describe") else 0
-    return {"store": round((rows + units) / store.capacity, 1), "index": round(index / max(len(store), 1), 1)}
-
-
 def self_retrieval(buffer: HippocampalReplayBuffer, rows: np.ndarray) -> float:
     """Share of the stored observations of ``rows`` whose own unit ranks first on the fast path."""
     store = buffer.memory
@@ -148,7 +138,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pick = np.random.default_rng(args.seed + 5).choice(size, args.recall_queries, replace=False)
         for label, buffer in buffers.items():
             entry = sec["settings"][label]
-            entry["bytes"] = store_bytes(buffer)
+            mem = bm.store_bytes(buffer)  # rows and unit table per capacity row, the index per stored transition
+            entry["bytes"] = {"store": mem["bytes_per_transition"], "index": mem["index_bytes_per_transition"]}
             entry["recall@5"] = {name: round(bm.recall_at_k(buffer, q), 3) for name, q in recall_q.items()}
             entry["self_retrieval@1"] = round(self_retrieval(buffer, pick), 3)
         wide32, narrow32, default = (label for label, _, _ in SETTINGS)

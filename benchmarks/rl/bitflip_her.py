@@ -57,7 +57,7 @@ def run_one(arm: str, group: int, seed: int, steps: int, eval_every: int, eval_e
     if arm == "her":
         hp.update(replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs=dict(HER))
     elif arm.startswith("hippo-her"):
-        kw = dict(HER, env=env, mixture_ratio=0.0, query=None, embed_dim=32, key_dtype="float32", seed=seed,
+        kw = dict(HER, env=env, mixture_ratio=0.0, query=None, embed_dim=32, key_dtype=common.KEY_DTYPE, seed=seed,
                   gamma=HP["gamma"],
                   n_steps=3 if arm.endswith("nstep") else 1)
         hp.update(replay_buffer_class=HippoReplayBuffer, replay_buffer_kwargs=kw)

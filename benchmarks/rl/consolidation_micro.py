@@ -76,7 +76,7 @@ def run_one(arm: str, seed: int, group: str = "binary", episodes: int = 400, T: 
     encoder = DualEncoder(input_dim=6 + 1 + 1, embed_dim=embed_dim, momentum=0.99)
     settings = SETTINGS[arm]
     consolidator = Consolidator(encoder, temperature=temperature, lr=lr, seed=seed, **settings)
-    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=episodes * T + 1, key_dtype="float32", seed=seed), encoder,
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=episodes * T + 1, key_dtype=common.KEY_DTYPE, seed=seed), encoder,
                                      consolidator=consolidator, seed=seed)
     buffer.add_episodes(data)
     curve: list[dict[str, Any]] = []

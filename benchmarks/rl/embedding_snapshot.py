@@ -44,7 +44,7 @@ def fill_memory(length: int, episodes: int, seed: int, embed_dim: int) -> Any:
     from hippogym.envs import register_envs
 
     register_envs()
-    store = MemoryStore(embed_dim=embed_dim, capacity=episodes * 4 * length + 1, key_dtype="float32", seed=seed)
+    store = MemoryStore(embed_dim=embed_dim, capacity=episodes * 4 * length + 1, key_dtype=common.KEY_DTYPE, seed=seed)
     buffer = HippocampalReplayBuffer(store, seed=seed)
     env = RecordEpisodes(gym.make("hippogym/SparseCorridor-v0", length=length), buffer)
     rng = np.random.default_rng(seed)
@@ -65,7 +65,7 @@ def fill_planted(episodes: int, seed: int, embed_dim: int) -> Any:
     from hippogym import HippocampalReplayBuffer, MemoryStore
 
     data = planted_episodes(episodes, 16, 0.1, seed)
-    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=episodes * 16 + 1, key_dtype="float32",
+    buffer = HippocampalReplayBuffer(MemoryStore(embed_dim=embed_dim, capacity=episodes * 16 + 1, key_dtype=common.KEY_DTYPE,
                                                  seed=seed), seed=seed)
     buffer.add_episodes(data)
     return buffer

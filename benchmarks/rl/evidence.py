@@ -245,7 +245,7 @@ def make_model(spec: EnvSpec, arm: str, env: Any, seed: int) -> Any:
     from hippogym.integrations.sb3 import HippoReplayBuffer
 
     gamma = float(hp.get("gamma", 0.99))
-    base = dict(embed_dim=64, key_dtype="float32", seed=seed, eviction="utility")  # the keys every run so far used
+    base = dict(embed_dim=64, key_dtype=common.KEY_DTYPE, seed=seed, eviction="utility")  # the keys every committed run used
     if arm == "hippo-replay":
         kw = dict(base, mixture_ratio=0.5, consolidate_every=2_000, consolidate_steps=50)
         return DQN(spec.policy, env, seed=seed, verbose=0, device="cpu", replay_buffer_class=HippoReplayBuffer,
@@ -273,7 +273,7 @@ def run_one(env: str, arm: str, seed: int, steps: int | None = None, command: st
     if arm == "hippo-history":
         from hippogym import FeatureConfig, HippocampalReplayBuffer, MemoryStore
 
-        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=20_000, key_dtype="float32", seed=seed),
+        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=20_000, key_dtype=common.KEY_DTYPE, seed=seed),
                                          features=FeatureConfig(context=spec.window), seed=seed)
     train_env, eval_env = spec.make(), spec.make()
     if arm in POMDP_ARMS:

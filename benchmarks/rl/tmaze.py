@@ -75,7 +75,7 @@ def run_one(arm: str, seed: int, steps: int, length: int = 5, noise: float = 0.0
     register_envs()
     memory = None
     if arm == "recall":
-        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=20_000, key_dtype="float32", seed=seed), seed=seed)
+        memory = HippocampalReplayBuffer(MemoryStore(embed_dim=32, capacity=20_000, key_dtype=common.KEY_DTYPE, seed=seed), seed=seed)
     env, eval_env = _make_envs(arm, length, noise, seed, top_k, memory)
     params = {**common.DQN_SPARSE, **(hp or {})}
     if arm == "recurrent":
