@@ -30,3 +30,24 @@ def test_an_unplanned_arm_is_refused():
         evidence.run_one("corridor30", "her", seed=0, steps=100)
     jobs = evidence.main(["--env", "bitflip10", "--seeds", "0-1", "--dry-run"])
     assert jobs == []  # a dry run prints the jobs and runs none
+
+
+def test_the_pinned_evidence_environment_is_the_one_every_committed_run_recorded():
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pins = {}
+    for line in (root / "benchmarks/rl/requirements-evidence.txt").read_text().splitlines():
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line.strip())
+        if match:
+            pins[match.group(1)] = match.group(2)
+    assert {"torch", "numpy", "gymnasium", "stable-baselines3", "minigrid", "popgym"} <= set(pins)
+    runs = sorted((root / "docs/evidence/runs/evidence").rglob("seed*.json"))
+    assert len(runs) > 100
+    for path in runs:
+        recorded = json.loads(path.read_text())["versions"]
+        for name, version in pins.items():
+            # torch records its local build tag (2.13.0+cpu); the release must match.
+            assert recorded[name].split("+")[0] == version, (path, name, recorded[name], version)
