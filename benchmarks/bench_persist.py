@@ -9,9 +9,17 @@ arrays), with no checksums. Both sides handle exactly the same arrays: the raw p
 the files of the saved memory itself.
 
 Timings are interleaved (ours, raw, raw, ours, ...) and the median of ``--repeats`` is reported.
-Two parts of a save are also timed on their own: ``delete_s``, removing a memory directory of this
-size (a save that replaces a memory deletes the old one), and ``sha256_s``, SHA-256 of every saved
-file on one core (the save computes it on a second thread while it writes).
+Parts are also timed on their own: ``delete_s``, removing a memory directory of this size (a save
+that replaces a memory deletes the old one); ``sha256_s``, SHA-256 of every saved file on one core
+(the save computes it on a second thread while it writes); ``verify_s``,
+``hippo_format.open_memory(path, verify="full")``: opening the memory and checking every file's
+digest, no data decoded.
+
+**Floors.** A load that checks integrity by default has to hash every byte and read every byte, so
+``load_floor_ratio = raw_read / (raw_read + verify)`` is the best load ratio a verified load reaches
+without overlapping the two. A save that replaces a memory has to write it and delete the old one,
+and SHA-256 runs beside the write, so ``save_floor_ratio = raw_write / (max(raw_write, sha256) +
+delete)``. The closing figures quote each ratio beside its floor.
 **Ratio = raw time / hippogym time** (above 1: hippogym faster). Memories of ``--sizes``
 transitions: observations of 8 floats, actions of 2, episodes of 100 steps, 128-d float32 keys.
 
@@ -35,6 +43,8 @@ from typing import Any
 
 import pyarrow as pa
 from safetensors.numpy import load_file, save_file
+
+import hippo_format
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -106,6 +116,7 @@ def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
     nbytes = sum(p.stat().st_size for p in ours_dir.iterdir())
     t: dict[str, list[float]] = {
         "save": [], "raw_write": [], "load": [], "load_size": [], "raw_read": [], "delete": [], "sha256": [],
+        "verify": [],
     }
     for rep in range(repeats):
         order = ("ours", "raw") if rep % 2 == 0 else ("raw", "ours")
@@ -137,6 +148,9 @@ def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
         for path in sorted(ours_dir.iterdir()):
             sha256_file(path)
         t["sha256"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        hippo_format.open_memory(ours_dir, verify="full").close()
+        t["verify"].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in t.items() if v}
     return {
         "size": size, "bytes": nbytes, "repeats": repeats,
@@ -144,6 +158,8 @@ def measure(size: int, repeats: int, seed: int, work: Path) -> dict[str, Any]:
         "load_ratio": round(med["raw_read"] / med["load"], 2),
         "load_size_ratio": round(med["raw_read"] / med["load_size"], 2),
         "save_ratio": round(med["raw_write"] / med["save"], 2),
+        "load_floor_ratio": round(med["raw_read"] / (med["raw_read"] + med["verify"]), 2),
+        "save_floor_ratio": round(med["raw_write"] / (max(med["raw_write"], med["sha256"]) + med["delete"]), 2),
         # The fastest of each: on a virtual disk some repeats of either side stall on storage for
         # seconds (the same raw read took 0.44-2.24 s at 1M in one run); the minima show the calls
         # without the stalls, the medians what a user may see.

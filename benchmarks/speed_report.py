@@ -77,9 +77,12 @@ def tables(runs: dict[str, Any]) -> str:
         # Runs that also record the fastest repeat of each side show it beside the median ratio.
         fastest_load = f" (fastest: {row['load_ratio_min']:.2f})" if "load_ratio_min" in row else ""
         fastest_save = f" (fastest: {row['save_ratio_min']:.2f})" if "save_ratio_min" in row else ""
+        # Runs that time the unavoidable parts show the best ratio those parts allow (the floor).
+        load_bar = f"≥ 0.7; floor {row['load_floor_ratio']:.2f}" if "load_floor_ratio" in row else "≥ 0.7"
+        save_bar = f"≥ 0.7; floor {row['save_floor_ratio']:.2f}" if "save_floor_ratio" in row else "≥ 0.7"
         lines.append(
             f"| `HippocampalReplayBuffer.load` (XXH3-128 of every file) | {size} | {row['load_s']:.2f} s "
-            f"| {row['raw_read_s']:.2f} s (raw readers) | {row['load_ratio']:.2f}{fastest_load} | ≥ 0.7 "
+            f"| {row['raw_read_s']:.2f} s (raw readers) | {row['load_ratio']:.2f}{fastest_load} | {load_bar} "
             f"| {_met(row['load_ratio'] >= 0.7)} |"
         )
         lines.append(
@@ -88,7 +91,7 @@ def tables(runs: dict[str, Any]) -> str:
         )
         lines.append(
             f"| `buffer.save` (SHA-256 + XXH3-128, fsync) | {size} | {row['save_s']:.2f} s "
-            f"| {row['raw_write_s']:.2f} s (raw writers, fsync) | {row['save_ratio']:.2f}{fastest_save} | ≥ 0.7 "
+            f"| {row['raw_write_s']:.2f} s (raw writers, fsync) | {row['save_ratio']:.2f}{fastest_save} | {save_bar} "
             f"| {_met(row['save_ratio'] >= 0.7)} |"
         )
     lines.append("")

@@ -399,7 +399,8 @@ def check_success_values(success: np.ndarray, where: str) -> None:
         )
 
 
-_FINITE_CHUNK_BYTES = 32 * 1024 * 1024
+#: Bytes checked per step: 1 MiB keeps the temporaries in cache (32 MiB steps ran 2x slower).
+_FINITE_CHUNK_BYTES = 1024 * 1024
 
 
 def check_finite(array: np.ndarray, where: str) -> None:

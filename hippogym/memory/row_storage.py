@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from hippogym.episode import Episode
-from hippogym.memory.rows import KEY_DTYPES, grown, numpy_view
+from hippogym.memory.rows import KEY_DTYPES, grown, new_rows, numpy_view
 from hippogym.types import ObservationLayout
 
 __all__ = ["INITIAL_ROWS", "RowStorageMixin"]
@@ -70,20 +70,24 @@ class RowStorageMixin:
         self.action_dtype = action_dtype
         cap = self.capacity if rows is None else min(self.capacity, max(int(rows), 1))
         self.rows_allocated = cap
-        new = torch.zeros if zero else torch.empty
-        self.obs = {f.name: new((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-        self.next_obs = {f.name: new((cap, *f.shape), dtype=f.dtype) for f in self.layout.fields}
-        self.actions = new((cap, *self.action_shape), dtype=self.action_dtype)
-        self.rewards = new(cap, dtype=torch.float32)
-        self.terminated = new(cap, dtype=torch.bool)
-        self.truncated = new(cap, dtype=torch.bool)
-        self.steps = new(cap, dtype=torch.int64)
-        self.keys = new((cap, self.embed_dim), dtype=KEY_DTYPES[self.key_dtype])
-        self.key_version = new(cap, dtype=torch.int64)
+        fill = 0 if zero else None
+
+        def new(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+            return new_rows(shape, dtype, fill)
+
+        self.obs = {f.name: new((cap, *f.shape), f.dtype) for f in self.layout.fields}
+        self.next_obs = {f.name: new((cap, *f.shape), f.dtype) for f in self.layout.fields}
+        self.actions = new((cap, *self.action_shape), self.action_dtype)
+        self.rewards = new((cap,), torch.float32)
+        self.terminated = new((cap,), torch.bool)
+        self.truncated = new((cap,), torch.bool)
+        self.steps = new((cap,), torch.int64)
+        self.keys = new((cap, self.embed_dim), KEY_DTYPES[self.key_dtype])
+        self.key_version = new((cap,), torch.int64)
         self.infos: dict[str, Tensor] = {
-            k: new((cap, *shape), dtype=dtype) for k, (shape, dtype) in (info_fields or {}).items()
+            k: new((cap, *shape), dtype) for k, (shape, dtype) in (info_fields or {}).items()
         }
-        self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64)
+        self.row_slot = new_rows((self.capacity,), torch.int64, -1)
         self._row_views()
         per_row = sum(t[0].numel() * t.element_size() for t in self._row_tensors().values())
         gib = per_row * self.capacity / 2**30

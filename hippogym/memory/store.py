@@ -40,7 +40,7 @@ from hippogym.memory.eviction import EvictionPolicy, make_eviction
 from hippogym.memory.index import RetrievalIndex
 from hippogym.memory.indexes import make_index
 from hippogym.memory.row_storage import INITIAL_ROWS, RowStorageMixin
-from hippogym.memory.rows import KEY_DTYPES, as_torch, host_array, numpy_view, take_rows, write_range
+from hippogym.memory.rows import KEY_DTYPES, as_torch, host_array, new_rows, numpy_view, take_rows, write_range
 from hippogym.memory.store_state import StoreStateMixin
 from hippogym.memory.units import UnitTableMixin
 
@@ -125,7 +125,7 @@ class MemoryStore(RowStorageMixin, UnitTableMixin, StoreStateMixin):
         self.total_added = 0
         self._ret_sum = 0.0
         self._ret_sq = 0.0
-        self.row_slot = torch.full((self.capacity,), -1, dtype=torch.int64) if self.layout is not None else None
+        self.row_slot = new_rows((self.capacity,), torch.int64, -1) if self.layout is not None else None
         self._v_row_slot = numpy_view(self.row_slot)
         self.mutations += 1
 
@@ -230,7 +230,7 @@ class MemoryStore(RowStorageMixin, UnitTableMixin, StoreStateMixin):
         infos = episode.infos or {}
         for key, value in infos.items():
             if key not in self.infos:
-                self.infos[key] = torch.zeros((self.rows_allocated, *value.shape[1:]), dtype=value.dtype)
+                self.infos[key] = new_rows((self.rows_allocated, *value.shape[1:]), value.dtype)
             target = self.infos[key]
             if tuple(value.shape[1:]) != tuple(target.shape[1:]):
                 raise ValidationError(f"infos[{key!r}]", f"per-step shape {tuple(target.shape[1:])}", describe(value))

@@ -141,6 +141,7 @@ class StoreStateMixin:
         need = max(int(state["scalars"]["num_slots"]), 1)
         self._init_units(64 << max(0, (need - 1) // 64).bit_length())
         self._reset_ring()
+        span = None
         if config.get("layout") is not None:
             info_fields = {
                 k: (tuple(v["shape"]), getattr(torch, v["dtype"])) for k, v in config.get("info_fields", {}).items()
@@ -185,8 +186,18 @@ class StoreStateMixin:
             getattr(self, name)[slots] = torch.as_tensor(state[name]).to(getattr(self, name).dtype)
         self.unit_alive[slots] = True
         if self.allocated and slots.numel():
-            rows_, seg = self.rows_of(slots)
-            self.row_slot[rows_] = slots[seg]
+            slots_np = slots.numpy()
+            lengths, starts = self._v_length[slots_np], self._v_start[slots_np]
+            ends = np.cumsum(lengths)
+            if span is not None and int(starts[0]) == span[0] and int(ends[-1]) == span[1] - span[0] and (
+                np.array_equal(starts[1:], span[0] + ends[:-1])
+            ):
+                # The units lie back to back in age order over the saved run of rows (a ring that
+                # has not wrapped): each row's unit without building the row list (O(units) check).
+                self._v_row_slot[span[0] : span[1]] = np.repeat(slots_np, lengths)
+            else:
+                rows_, seg = self.rows_of(slots)
+                self.row_slot[rows_] = slots[seg]
         self.order = deque(slots.tolist())
         self.tail, self.num_slots = int(scalars["tail"]), int(scalars["num_slots"])
         self.high_water, self.next_unit_id = int(scalars["high_water"]), int(scalars["next_unit_id"])

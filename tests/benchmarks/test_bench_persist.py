@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def _close(printed_ratio: float, num: float, den: float) -> bool:
 
 def test_persist_row_has_the_parts_of_a_save_and_the_fastest_repeats(tmp_path):
     row = bench_persist.measure(3_000, 2, 0, tmp_path)
-    parts = ("save", "raw_write", "load", "load_size", "raw_read", "delete", "sha256")
+    parts = ("save", "raw_write", "load", "load_size", "raw_read", "delete", "sha256", "verify")
     assert set(row["min_s"]) == set(row["all_s"]) == set(parts)
     assert len(row["all_s"]["save"]) == 2 and len(row["all_s"]["delete"]) == 1  # the first raw write deletes nothing
     for name in parts:
@@ -31,3 +32,7 @@ def test_persist_row_has_the_parts_of_a_save_and_the_fastest_repeats(tmp_path):
     assert _close(row["save_ratio_min"], row["min_s"]["raw_write"], row["min_s"]["save"])
     assert _close(row["load_ratio_min"], row["min_s"]["raw_read"], row["min_s"]["load"])
     assert row["bytes"] > 0 and row["size"] == 3_000
+    # Each floor is a ratio of the medians of its parts (see the module docstring).
+    med = {name: statistics.median(row["all_s"][name]) for name in parts}
+    assert _close(row["load_floor_ratio"], med["raw_read"], med["raw_read"] + med["verify"])
+    assert _close(row["save_floor_ratio"], med["raw_write"], max(med["raw_write"], med["sha256"]) + med["delete"])

@@ -7,8 +7,10 @@ from hippogym.memory.rows import (
     as_torch,
     dot_rows,
     float32_rows,
+    grown,
     host_array,
     keys_as_float32,
+    new_rows,
     numpy_view,
     take_rows,
     write_range,
@@ -79,3 +81,22 @@ def test_16_bit_keys_are_read_as_float32_unit_vectors_and_scanned_in_blocks():
     np.testing.assert_allclose(many, (unit @ exact[:3].T).numpy(), atol=1e-6)
     # The key a query was made from scores 1 up to float32 rounding, above every other key.
     assert np.abs(many[np.arange(3), np.arange(3)] - 1.0).max() < 1e-5 and (many.argmax(0) == np.arange(3)).all()
+
+
+def test_new_rows_fills_shares_memory_with_numpy_and_falls_back_for_bfloat16():
+    for dtype in (torch.float32, torch.float16, torch.int64, torch.bool, torch.int8):
+        t = new_rows((5, 3), dtype)
+        assert t.dtype == dtype and t.shape == (5, 3) and not t.any()
+        view = t.numpy()
+        view[1, 2] = 1
+        assert bool(t[1, 2])  # the tensor and its numpy array are one buffer
+    assert torch.equal(new_rows((4,), torch.int64, -1), torch.full((4,), -1))
+    assert new_rows((3,), torch.float32, None).shape == (3,)  # uninitialised, only the shape is defined
+    b = new_rows((2, 2), torch.bfloat16, 1.5)  # numpy has no bfloat16: torch's allocator
+    assert b.dtype == torch.bfloat16 and torch.equal(b, torch.full((2, 2), 1.5, dtype=torch.bfloat16))
+
+
+def test_grown_keeps_rows_and_zeroes_the_new_ones():
+    t = torch.arange(6, dtype=torch.float16).reshape(3, 2) + 1
+    g = grown(t, 5)
+    assert g.dtype == t.dtype and torch.equal(g[:3], t) and not g[3:].any()
