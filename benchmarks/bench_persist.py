@@ -19,9 +19,11 @@ digest, no data decoded.
 ``load_floor_ratio = raw_read / (raw_read + verify)`` is the best load ratio a verified load reaches
 without overlapping the two. A save that replaces a memory has to write it and delete the old one,
 and SHA-256 runs beside the write, so ``save_floor_ratio = raw_write / (max(raw_write, sha256) +
-delete)``. The closing figures quote each ratio beside its floor.
+delete)``. ``docs/benchmarks.md`` shows each ratio beside its floor.
+
 **Ratio = raw time / hippogym time** (above 1: hippogym faster). Memories of ``--sizes``
-transitions: observations of 8 floats, actions of 2, episodes of 100 steps, 128-d float32 keys.
+transitions: observations of 8 floats, actions of 2, episodes of 100 steps, the library's default
+keys (64-d float16; runs committed before 2026-12-08 used 128-d float32).
 
 Example::
 
